@@ -1,0 +1,606 @@
+//! The `.env` manifest: read, check every key and value, and build the typed `Manifest`.
+//!
+//! Platform keys have no `__`; tenant keys are `<TENANT>__<SETTING>` (e.g. `TEAM_A__VECTOR_DB`),
+//! where `<TENANT>` is the tenant name upper-cased with `-` as `_`. The double underscore keeps the
+//! split unambiguous: tenant names never contain `_`, so no tenant prefix can swallow a setting.
+//! All problems are collected and reported together, each with file, line and key.
+
+pub mod parse;
+pub mod values;
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use crate::catalog::{Catalog, VECTOR_DBS};
+use crate::error::{ManifestProblem, UsageError};
+pub use parse::Entry;
+use values::Invalid;
+
+/// Platform-wide keys (besides `<SERVICE>_IMAGE` overrides).
+pub const PLATFORM_KEYS: [&str; 7] = [
+    "STACKGEN_MANIFEST_VERSION",
+    "DOMAIN",
+    "BASE_DIR",
+    "TENANT",
+    "IMAGE_REGISTRY",
+    "TLS_MODE",
+    "ACME_EMAIL",
+];
+
+/// Per-tenant settings (besides secrets).
+pub const TENANT_SETTINGS: [&str; 12] = [
+    "DOMAIN",
+    "VECTOR_DB",
+    "SERVICES",
+    "UID",
+    "GID",
+    "OPENCLAW_UID",
+    "OPENCLAW_GID",
+    "PORT_RANGE",
+    "TAILSCALE_MODE",
+    "OLLAMA_MODEL",
+    "EMBEDDING_MODEL",
+    "NOTE",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Caddy's automatic HTTPS with a public CA (the tenant's ports must be reachable).
+    Acme,
+    /// Caddy's own local CA: for tests, private networks and examples.
+    Internal,
+}
+
+#[derive(Debug, Clone)]
+pub struct Platform {
+    pub domain: String,
+    pub base_dir: String,
+    pub image_registry: Option<String>,
+    pub tls: TlsMode,
+    pub acme_email: Option<String>,
+    /// `<SERVICE>_IMAGE` → image, as set in the manifest.
+    pub image_overrides: IndexMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub name: String,
+    /// `TEAM_A` for `team-a`: the prefix of this tenant's keys.
+    pub prefix: String,
+    pub domain: String,
+    pub vector_db: String,
+    /// Selected components, in catalog order, including the vector DB's component.
+    pub components: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub openclaw_uid: u32,
+    pub openclaw_gid: u32,
+    pub ports: (u16, u16),
+    pub tailscale_mode: String,
+    pub ollama_model: String,
+    pub embedding_model: String,
+    /// Secret name (without prefix) → value. Only used to check presence and for leak tests.
+    pub secrets: IndexMap<String, String>,
+}
+
+impl Tenant {
+    /// The manifest key of one of this tenant's settings or secrets.
+    pub fn key(&self, setting: &str) -> String {
+        format!("{}__{setting}", self.prefix)
+    }
+
+    pub fn has(&self, component: &str) -> bool {
+        self.components.iter().any(|c| c == component)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub path: PathBuf,
+    pub text: String,
+    pub entries: IndexMap<String, Entry>,
+    pub platform: Platform,
+    pub tenants: Vec<Tenant>,
+}
+
+impl Manifest {
+    /// Reads and validates the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Manifest, UsageError> {
+        let text = read(path)?;
+        Self::from_text(path, &text)
+    }
+
+    pub fn from_text(path: &Path, text: &str) -> Result<Manifest, UsageError> {
+        let (parsed, mut problems) = parse::parse(path, text);
+        let entries = parsed.entries;
+        let mut b = Builder {
+            path,
+            entries: &entries,
+            tenant_lines: &parsed.tenants,
+            problems: &mut problems,
+        };
+        let built = b.build();
+        if !problems.is_empty() {
+            return Err(UsageError::problems(problems));
+        }
+        let (platform, tenants) = built.expect("no problems means every value was built");
+        Ok(Manifest {
+            path: path.to_path_buf(),
+            text: text.to_string(),
+            entries,
+            platform,
+            tenants,
+        })
+    }
+
+    pub fn tenant(&self, name: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.name == name)
+    }
+
+    /// The tenants named on the command line (all when none), or a usage error for unknown names.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&Tenant>, UsageError> {
+        if names.is_empty() {
+            return Ok(self.tenants.iter().collect());
+        }
+        names
+            .iter()
+            .map(|n| {
+                self.tenant(n).ok_or_else(|| {
+                    let known: Vec<&str> = self.tenants.iter().map(|t| t.name.as_str()).collect();
+                    UsageError::plain(format!(
+                        "{}: no tenant `{n}` is declared (known: {})",
+                        self.path.display(),
+                        known.join(", ")
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Reads the manifest file with errors that say what to do.
+pub fn read(path: &Path) -> Result<String, UsageError> {
+    let fail = |what: String, hint: &str| {
+        UsageError::problems(vec![ManifestProblem {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: what,
+            hint: hint.to_string(),
+        }])
+    };
+    if path.is_dir() {
+        return Err(fail(
+            "is a directory, not a manifest file".into(),
+            "pass the .env file with --env-file PATH",
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => fail(
+            "no manifest here".into(),
+            "create one with `stackgen init --non-interactive --tenant NAME` or pass --env-file PATH",
+        ),
+        _ => fail(format!("cannot read: {e}"), "check the file's permissions"),
+    })?;
+    String::from_utf8(bytes).map_err(|_| fail("is not UTF-8 text".into(), "save the manifest as UTF-8"))
+}
+
+struct Builder<'a> {
+    path: &'a Path,
+    entries: &'a IndexMap<String, Entry>,
+    tenant_lines: &'a [Entry],
+    problems: &'a mut Vec<ManifestProblem>,
+}
+
+impl Builder<'_> {
+    fn problem(&mut self, key: &str, (message, hint): Invalid) {
+        let line = self.entries.get(key).map(|e| e.line);
+        self.problems.push(ManifestProblem {
+            file: self.path.to_path_buf(),
+            line,
+            key: Some(key.to_string()),
+            message,
+            hint,
+        });
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.entries.get(key).map(|e| e.value.as_str())
+    }
+
+    fn required(&mut self, key: &str, example: &str) -> Option<String> {
+        match self.get(key) {
+            Some(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
+            Some(_) => {
+                self.problem(key, ("is empty".into(), format!("set it, e.g. {key}={example}")));
+                None
+            }
+            None => {
+                self.problem(key, ("is missing".into(), format!("add a line {key}={example}")));
+                None
+            }
+        }
+    }
+
+    /// Runs a validator on an optional key; problems are recorded, `None` returned.
+    fn check<T>(&mut self, key: &str, value: &str, f: impl FnOnce(&str) -> Result<T, Invalid>) -> Option<T> {
+        match f(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problem(key, e);
+                None
+            }
+        }
+    }
+
+    fn build(&mut self) -> Option<(Platform, Vec<Tenant>)> {
+        let catalog = Catalog::get();
+        let before = self.problems.len();
+
+        if let Some(v) = self.get("STACKGEN_MANIFEST_VERSION") {
+            if v != "1" {
+                let v = v.to_string();
+                self.problem(
+                    "STACKGEN_MANIFEST_VERSION",
+                    (format!("unsupported manifest version `{v}`"), "this stackgen reads version 1".into()),
+                );
+            }
+        }
+        let domain = self
+            .required("DOMAIN", "example.com")
+            .and_then(|d| self.check("DOMAIN", &d, values::domain).map(|()| d));
+        let base_dir = self
+            .required("BASE_DIR", "/srv/ai-platform")
+            .and_then(|d| self.check("BASE_DIR", &d, values::base_dir).map(|()| d));
+        let image_registry = match self.get("IMAGE_REGISTRY").map(str::trim) {
+            None | Some("") => None,
+            Some(r) => {
+                let r = r.to_string();
+                self.check("IMAGE_REGISTRY", &r, values::registry).map(|()| r)
+            }
+        };
+        let tls = match self.get("TLS_MODE").map(str::trim) {
+            None | Some("") | Some("acme") => TlsMode::Acme,
+            Some("internal") => TlsMode::Internal,
+            Some(other) => {
+                let other = other.to_string();
+                self.problem(
+                    "TLS_MODE",
+                    (format!("unknown TLS mode `{other}`"), "use acme (public certificates) or internal (caddy's local CA)".into()),
+                );
+                TlsMode::Acme
+            }
+        };
+        let acme_email = match self.get("ACME_EMAIL").map(str::trim) {
+            None | Some("") => None,
+            Some(e) => {
+                let e = e.to_string();
+                self.check("ACME_EMAIL", &e, values::email).map(|()| e)
+            }
+        };
+
+        // Tenant list: one TENANT= line each.
+        let mut tenant_names: Vec<String> = Vec::new();
+        let mut first_line: Vec<usize> = Vec::new();
+        if self.tenant_lines.is_empty() {
+            self.problem(
+                "TENANT",
+                ("no tenant is declared".into(), "add a line TENANT=team-a (one line per tenant), or run `stackgen init --non-interactive --tenant team-a`".into()),
+            );
+        }
+        for entry in self.tenant_lines {
+            let name = entry.value.trim();
+            let located = |message: String, hint: String| ManifestProblem {
+                file: self.path.to_path_buf(),
+                line: Some(entry.line),
+                key: Some("TENANT".into()),
+                message,
+                hint,
+            };
+            if let Err((m, h)) = values::tenant_name(name) {
+                self.problems.push(located(m, h));
+            } else if let Some(i) = tenant_names.iter().position(|n| n == name) {
+                self.problems.push(located(
+                    format!("tenant `{name}` is declared twice (first on line {})", first_line[i]),
+                    "keep one TENANT line per tenant".into(),
+                ));
+            } else {
+                tenant_names.push(name.to_string());
+                first_line.push(entry.line);
+            }
+        }
+
+        // Every key must be known.
+        let image_keys: Vec<String> = catalog
+            .services
+            .keys()
+            .map(|s| Catalog::image_key(s))
+            .chain([crate::catalog::PGVECTOR_IMAGE_KEY.to_string()])
+            .collect();
+        let secret_names: Vec<&str> = catalog.all_secret_names().collect();
+        let mut known: Vec<String> = PLATFORM_KEYS.iter().map(|k| k.to_string()).collect();
+        known.extend(image_keys.iter().cloned());
+        for t in &tenant_names {
+            let p = values::env_prefix(t);
+            known.extend(TENANT_SETTINGS.iter().map(|s| format!("{p}__{s}")));
+            known.extend(secret_names.iter().map(|s| format!("{p}__{s}")));
+        }
+        let mut image_overrides = IndexMap::new();
+        let keys: Vec<String> = self.entries.keys().cloned().collect();
+        for key in keys {
+            if known.iter().any(|k| *k == key) {
+                if image_keys.contains(&key) {
+                    let v = self.get(&key).unwrap_or_default().trim().to_string();
+                    if !v.is_empty() && self.check(&key, &v, values::image).is_some() {
+                        image_overrides.insert(key.clone(), v);
+                    }
+                }
+                continue;
+            }
+            if let Some((tenant_part, _)) = key.split_once("__") {
+                if !tenant_names.iter().any(|t| values::env_prefix(t) == tenant_part) {
+                    self.problem(
+                        &key,
+                        (
+                            format!("`{tenant_part}` is not the key prefix of any declared tenant (TENANT= lines)"),
+                            "declare the tenant with a TENANT=<name> line, or delete the tenant's lines".into(),
+                        ),
+                    );
+                    continue;
+                }
+            }
+            let hint = match values::closest(&key, known.iter().map(String::as_str)) {
+                Some(k) => format!("did you mean `{k}`?"),
+                None => "see the manifest reference in the README for the known keys".into(),
+            };
+            self.problem(&key, ("unknown key".into(), hint));
+        }
+
+        let mut tenants = Vec::new();
+        for (index, name) in tenant_names.iter().enumerate() {
+            if let Some(t) = self.tenant(name, index, domain.as_deref()) {
+                tenants.push(t);
+            }
+        }
+        self.cross_tenant(&tenants);
+
+        if self.problems.len() > before {
+            return None;
+        }
+        Some((
+            Platform {
+                domain: domain?,
+                base_dir: base_dir?,
+                image_registry,
+                tls,
+                acme_email,
+                image_overrides,
+            },
+            tenants,
+        ))
+    }
+
+    fn tenant(&mut self, name: &str, _index: usize, platform_domain: Option<&str>) -> Option<Tenant> {
+        let catalog = Catalog::get();
+        let prefix = values::env_prefix(name);
+        let key = |s: &str| format!("{prefix}__{s}");
+        let before = self.problems.len();
+
+        let domain = match self.get(&key("DOMAIN")).map(str::trim) {
+            None | Some("") => platform_domain.map(|d| format!("{name}.{d}")).unwrap_or_default(),
+            Some(d) => {
+                let d = d.to_string();
+                self.check(&key("DOMAIN"), &d, values::domain);
+                d
+            }
+        };
+        let vector_db = self.required(&key("VECTOR_DB"), "qdrant").and_then(|v| {
+            if VECTOR_DBS.contains(&v.as_str()) {
+                Some(v)
+            } else {
+                self.problem(
+                    &key("VECTOR_DB"),
+                    (format!("unknown vector DB `{v}`"), format!("use one of: {}", VECTOR_DBS.join(", "))),
+                );
+                None
+            }
+        });
+
+        // Selected components.
+        let mut selected: Vec<String> = Vec::new();
+        if let Some(list) = self.required(&key("SERVICES"), "postgres,redis,openwebui,caddy") {
+            for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                if item == "all" {
+                    selected.extend(catalog.component_names().map(str::to_string));
+                } else if catalog.component(item).is_some() {
+                    selected.push(item.to_string());
+                } else {
+                    let hint = match values::closest(item, catalog.component_names()) {
+                        Some(c) => format!("did you mean `{c}`? known: {}", catalog.component_names().collect::<Vec<_>>().join(", ")),
+                        None => format!("known services: {}", catalog.component_names().collect::<Vec<_>>().join(", ")),
+                    };
+                    self.problem(&key("SERVICES"), (format!("unknown service `{item}`"), hint));
+                }
+            }
+        }
+        // The chosen vector DB is always part of the tenant; any other vector DB is a conflict.
+        if let Some(vdb) = &vector_db {
+            let vdb_component = if vdb == "pgvector" { "postgres" } else { vdb.as_str() };
+            let others: Vec<String> = selected
+                .iter()
+                .filter(|c| catalog.component(c).is_some_and(|c| c.vector_db) && *c != vdb_component)
+                .cloned()
+                .collect();
+            let all = self.get(&key("SERVICES")).is_some_and(|s| s.split(',').any(|i| i.trim() == "all"));
+            if all {
+                selected.retain(|c| !others.contains(c));
+            } else {
+                for o in others {
+                    self.problem(
+                        &key("SERVICES"),
+                        (
+                            format!("`{o}` is a vector DB but {} is `{vdb}`", key("VECTOR_DB")),
+                            format!("remove `{o}` from {} or change {}", key("SERVICES"), key("VECTOR_DB")),
+                        ),
+                    );
+                }
+            }
+            selected.push(vdb_component.to_string());
+        }
+        for c in selected.clone() {
+            for r in &catalog.component(&c).map(|c| c.requires.clone()).unwrap_or_default() {
+                if !selected.contains(r) {
+                    let why = if r == "tailscale" {
+                        format!("openclaw is reachable only through its tailscale sidecar; add `tailscale` to {}", key("SERVICES"))
+                    } else {
+                        format!("add `{r}` to {}", key("SERVICES"))
+                    };
+                    self.problem(&key("SERVICES"), (format!("`{c}` needs `{r}`"), why));
+                }
+            }
+        }
+        let components: Vec<String> = catalog
+            .component_names()
+            .filter(|c| selected.iter().any(|s| s == c))
+            .map(str::to_string)
+            .collect();
+
+        let id_of = |this: &mut Self, setting: &str, example: &str| {
+            let k = key(setting);
+            this.required(&k, example).and_then(|v| this.check(&k, &v, values::id))
+        };
+        let uid = id_of(self, "UID", "20001");
+        let gid = id_of(self, "GID", "20001");
+        let needs_openclaw = components.iter().any(|c| c == "openclaw" || c == "tailscale");
+        let (openclaw_uid, openclaw_gid) = if needs_openclaw {
+            (id_of(self, "OPENCLAW_UID", "21001"), id_of(self, "OPENCLAW_GID", "21001"))
+        } else {
+            (Some(0), Some(0))
+        };
+        let ports = self
+            .required(&key("PORT_RANGE"), "20000-20099")
+            .and_then(|v| self.check(&key("PORT_RANGE"), &v, values::port_range));
+        let tailscale_mode = match self.get(&key("TAILSCALE_MODE")).map(str::trim) {
+            None | Some("") | Some("userspace") => "userspace".to_string(),
+            Some("kernel") => "kernel".to_string(),
+            Some(other) => {
+                let other = other.to_string();
+                self.problem(
+                    &key("TAILSCALE_MODE"),
+                    (format!("unknown tailscale mode `{other}`"), "use userspace (default, no tun device) or kernel".into()),
+                );
+                String::new()
+            }
+        };
+        let model = |this: &mut Self, setting: &str, default: &str| match this.get(&key(setting)).map(str::trim) {
+            None | Some("") => default.to_string(),
+            Some(m) => {
+                let m = m.to_string();
+                this.check(&key(setting), &m, values::model);
+                m
+            }
+        };
+        let ollama_model = model(self, "OLLAMA_MODEL", "llama3.1:8b");
+        let embedding_model = model(self, "EMBEDDING_MODEL", "nomic-embed-text");
+
+        // Secrets: every one the selected components need must be present and well-formed.
+        let mut secrets = IndexMap::new();
+        for c in &components {
+            let comp = catalog.component(c).expect("validated above");
+            for (name, operator) in comp
+                .secrets
+                .iter()
+                .map(|s| (s, false))
+                .chain(comp.operator_secrets.iter().map(|s| (s, true)))
+            {
+                let k = key(name);
+                match self.get(&k) {
+                    None => {
+                        let hint = if operator {
+                            format!("add a line {k}= (it may stay empty until you have the key; `stackgen up` checks it)")
+                        } else {
+                            "run `stackgen init --non-interactive` to generate the missing secrets (existing lines are kept)".into()
+                        };
+                        self.problem(&k, (format!("secret needed by `{c}` is missing"), hint));
+                    }
+                    Some(v) => {
+                        let v = v.to_string();
+                        if self.check(&k, &v, |v| values::secret(v, operator)).is_some() {
+                            secrets.insert(name.clone(), v);
+                        }
+                    }
+                }
+            }
+        }
+
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(Tenant {
+            name: name.to_string(),
+            prefix: prefix.clone(),
+            domain,
+            vector_db: vector_db?,
+            components,
+            uid: uid?,
+            gid: gid?,
+            openclaw_uid: openclaw_uid?,
+            openclaw_gid: openclaw_gid?,
+            ports: ports?,
+            tailscale_mode,
+            ollama_model,
+            embedding_model,
+            secrets,
+        })
+    }
+
+    /// Checks that need several tenants: ports, UIDs and domains must not be shared.
+    fn cross_tenant(&mut self, tenants: &[Tenant]) {
+        for (i, a) in tenants.iter().enumerate() {
+            for b in &tenants[..i] {
+                if a.ports.0 <= b.ports.1 && b.ports.0 <= a.ports.1 {
+                    self.problem(
+                        &a.key("PORT_RANGE"),
+                        (
+                            format!(
+                                "port range {}-{} overlaps {}-{} of tenant `{}`",
+                                a.ports.0, a.ports.1, b.ports.0, b.ports.1, b.name
+                            ),
+                            "give each tenant its own range, e.g. 20000-20099, 20100-20199".into(),
+                        ),
+                    );
+                }
+                let ids_a = [a.uid, a.openclaw_uid];
+                let ids_b = [b.uid, b.openclaw_uid];
+                if ids_a.iter().any(|x| *x != 0 && ids_b.contains(x)) {
+                    self.problem(
+                        &a.key("UID"),
+                        (
+                            format!("tenant `{}` shares a UID with tenant `{}`", a.name, b.name),
+                            "give every tenant (and its openclaw) its own UID; isolation relies on it".into(),
+                        ),
+                    );
+                }
+                if a.domain == b.domain {
+                    self.problem(
+                        &a.key("DOMAIN"),
+                        (
+                            format!("tenant `{}` has the same domain as tenant `{}`", a.name, b.name),
+                            "give each tenant its own domain".into(),
+                        ),
+                    );
+                }
+            }
+            if a.openclaw_uid != 0 && a.openclaw_uid == a.uid {
+                self.problem(
+                    &a.key("OPENCLAW_UID"),
+                    (
+                        "openclaw runs as the same UID as the tenant's other services".into(),
+                        "give openclaw its own UID so it cannot touch the other services' data".into(),
+                    ),
+                );
+            }
+        }
+    }
+}

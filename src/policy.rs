@@ -1,0 +1,194 @@
+//! The policy layer: user, capabilities, AppArmor, read-only root, networks, ports, health-gated
+//! dependencies and labels, decided here for every service from the catalog — never in templates.
+
+use indexmap::IndexMap;
+
+use crate::catalog::{ApparmorProfile, NetworkMode, UserPolicy};
+use crate::manifest::Tenant;
+use crate::model::ResolvedService;
+
+/// Label every container and network carries; destructive commands act only on what has it.
+pub const TENANT_LABEL: &str = "com.stackgen.tenant";
+pub const SERVICE_LABEL: &str = "com.stackgen.service";
+
+/// The policy-decided part of one compose service.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub user: Option<String>,
+    pub read_only: bool,
+    pub tmpfs: Vec<String>,
+    pub cap_add: Vec<String>,
+    pub security_opt: Vec<String>,
+    pub networks: Vec<&'static str>,
+    pub network_mode: Option<String>,
+    pub ports: Vec<String>,
+    pub depends_on: Vec<String>,
+    pub labels: IndexMap<String, String>,
+    /// Reasons for every deviation from the hardened default, shown in the stack file.
+    pub exceptions: Vec<String>,
+    /// UID:GID that owns the service's data directory.
+    pub data_owner: (u32, u32),
+    pub non_root: bool,
+}
+
+/// The compose network keys and their docker names.
+pub fn network_name(tenant: &Tenant, key: &str) -> String {
+    match key {
+        "edge" => format!("ai-platform-{}", tenant.name),
+        _ => format!("ai-platform-{}-internal", tenant.name),
+    }
+}
+
+/// AppArmor profile names: one for ordinary services, stricter ones for openclaw and tailscale.
+pub fn apparmor_profile(tenant: &Tenant, kind: ApparmorProfile) -> String {
+    match kind {
+        ApparmorProfile::Default => format!("ai-platform-{}", tenant.name),
+        ApparmorProfile::Openclaw => format!("ai-platform-{}-openclaw", tenant.name),
+        ApparmorProfile::Tailscale => format!("ai-platform-{}-tailscale", tenant.name),
+    }
+}
+
+pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedService]) -> Policy {
+    let def = svc.def;
+    let mut exceptions = Vec::new();
+    let tenant_ids = (tenant.uid, tenant.gid);
+    let openclaw_ids = (tenant.openclaw_uid, tenant.openclaw_gid);
+
+    let mut user_policy = def.user;
+    let mut cap_add: Vec<String> = def.cap_add.iter().map(|c| c.cap.clone()).collect();
+    for c in &def.cap_add {
+        exceptions.push(format!("cap_add {}: {}", c.cap, c.why));
+    }
+    // Kernel-mode tailscale needs a tun device and NET_ADMIN, which only root can use: docker
+    // gives added capabilities to root processes, not to a non-root `user:`.
+    let kernel_tailscale = svc.name == "tailscale" && tenant.tailscale_mode == "kernel";
+    if kernel_tailscale {
+        user_policy = UserPolicy::Root;
+        cap_add.push("NET_ADMIN".into());
+        exceptions.push("cap_add NET_ADMIN: kernel-mode tailscale configures its tun device and routes".into());
+    }
+
+    let (user, data_owner, non_root) = match user_policy {
+        UserPolicy::Tenant => (Some(format!("{}:{}", tenant.uid, tenant.gid)), tenant_ids, true),
+        UserPolicy::Openclaw => (Some(format!("{}:{}", tenant.openclaw_uid, tenant.openclaw_gid)), openclaw_ids, true),
+        UserPolicy::Root => {
+            let why = if kernel_tailscale {
+                "kernel mode (TAILSCALE_MODE=kernel) needs root for NET_ADMIN on the tun device"
+            } else {
+                def.why.as_deref().unwrap_or_default()
+            };
+            exceptions.insert(0, format!("runs as root: {why}"));
+            let owner = if svc.def.apparmor == ApparmorProfile::Tailscale { openclaw_ids } else { tenant_ids };
+            (None, owner, false)
+        }
+        UserPolicy::SelfDrop => {
+            exceptions.insert(
+                0,
+                format!("starts as root and drops to {}:{} itself: {}", tenant.uid, tenant.gid, def.why.as_deref().unwrap_or_default()),
+            );
+            (None, tenant_ids, false)
+        }
+    };
+    if !def.read_only {
+        exceptions.push(format!("writable root filesystem: {}", def.read_only_why.as_deref().unwrap_or_default()));
+    }
+
+    let tmpfs = def.tmpfs.iter().map(|p| format!("{p}:rw,nosuid,nodev")).collect();
+    let security_opt = vec![
+        "no-new-privileges:true".to_string(),
+        format!("apparmor={}", apparmor_profile(tenant, def.apparmor)),
+    ];
+
+    let (networks, network_mode) = match def.network {
+        NetworkMode::Sidecar => (Vec::new(), Some("service:tailscale".to_string())),
+        NetworkMode::Networks => (
+            def.networks
+                .iter()
+                .map(|n| match n {
+                    crate::catalog::Network::Internal => "internal",
+                    crate::catalog::Network::Edge => "edge",
+                })
+                .collect(),
+            None,
+        ),
+    };
+
+    let base = tenant.ports.0;
+    let mut ports = Vec::new();
+    if let Some(p) = &def.loopback {
+        ports.push(format!("127.0.0.1:{}:{}", base + p.offset, p.port));
+    }
+    for p in &def.publish {
+        let proto = p.protocol.as_deref().map(|p| format!("/{p}")).unwrap_or_default();
+        ports.push(format!("0.0.0.0:{}:{}{proto}", base + p.offset, p.port));
+    }
+
+    // Health-gated start: wait for what this service uses, when the tenant runs it. Caddy waits
+    // for every service it routes to, so it comes up last.
+    let rendered = |name: &str| all.iter().any(|s| s.name == name);
+    let mut depends_on: Vec<String> = def.uses.iter().filter(|u| rendered(u)).cloned().collect();
+    if svc.name == "caddy" {
+        depends_on.extend(all.iter().filter(|s| !s.def.routes.is_empty()).map(|s| s.name.clone()));
+        for s in all.iter().filter(|s| !s.def.routes.is_empty()) {
+            for r in &s.def.routes {
+                depends_on.extend(r.paths.iter().map(|p| p.service.clone()).filter(|n| rendered(n)));
+            }
+        }
+    }
+    let mut seen = Vec::new();
+    depends_on.retain(|d| d != &svc.name && !seen.contains(d) && {
+        seen.push(d.clone());
+        true
+    });
+
+    let mut labels = IndexMap::new();
+    labels.insert(TENANT_LABEL.to_string(), tenant.name.clone());
+    labels.insert(SERVICE_LABEL.to_string(), svc.name.clone());
+    labels.insert("com.stackgen.component".to_string(), svc.component.clone());
+
+    Policy {
+        user,
+        read_only: def.read_only,
+        tmpfs,
+        cap_add,
+        security_opt,
+        networks,
+        network_mode,
+        ports,
+        depends_on,
+        labels,
+        exceptions,
+        data_owner,
+        non_root,
+    }
+}
+
+/// One line per tenant for `render`: how many services run non-root, which do not and why.
+pub fn summary(tenant: &Tenant, services: &[ResolvedService]) -> String {
+    let policies: Vec<(&ResolvedService, Policy)> =
+        services.iter().map(|s| (s, for_service(tenant, s, services))).collect();
+    let non_root = policies.iter().filter(|(_, p)| p.non_root).count();
+    let mut out = format!(
+        "{}: {non_root} of {} services run as a non-root user",
+        tenant.name,
+        policies.len()
+    );
+    let others: Vec<String> = policies
+        .iter()
+        .filter(|(_, p)| !p.non_root)
+        .map(|(s, p)| {
+            let how = if p.user.is_none() && s.def.user == crate::catalog::UserPolicy::SelfDrop {
+                "drops to the tenant UID itself"
+            } else {
+                "root"
+            };
+            format!("{} ({how})", s.name)
+        })
+        .collect();
+    if !others.is_empty() {
+        out.push_str("; not: ");
+        out.push_str(&others.join(", "));
+        out.push_str(" (reasons under x-stackgen-exceptions in the stack file)");
+    }
+    out
+}
