@@ -200,7 +200,9 @@ impl Catalog {
         match &def.image_from {
             Some(from) => self.default_image(from),
             None => (
-                def.image.as_deref().expect("catalog service has image or image_from (tested)"),
+                def.image
+                    .as_deref()
+                    .expect("catalog service has image or image_from (tested)"),
                 Self::image_key(service),
             ),
         }
@@ -234,21 +236,38 @@ mod tests {
         let c = Catalog::get();
         for comp in &c.components {
             for s in &comp.services {
-                assert!(c.services.contains_key(s), "{} lists unknown service {s}", comp.name);
+                assert!(
+                    c.services.contains_key(s),
+                    "{} lists unknown service {s}",
+                    comp.name
+                );
             }
             for r in &comp.requires {
-                assert!(c.component(r).is_some(), "{} requires unknown {r}", comp.name);
+                assert!(
+                    c.component(r).is_some(),
+                    "{} requires unknown {r}",
+                    comp.name
+                );
             }
         }
         for (name, def) in &c.services {
-            assert!(def.image.is_some() != def.image_from.is_some(), "{name}: image xor image_from");
+            assert!(
+                def.image.is_some() != def.image_from.is_some(),
+                "{name}: image xor image_from"
+            );
             let (image, _) = c.default_image(name);
-            assert!(image.contains(':') && !image.ends_with(":latest"), "{name}: pinned image");
+            assert!(
+                image.contains(':') && !image.ends_with(":latest"),
+                "{name}: pinned image"
+            );
             if matches!(def.user, UserPolicy::Root | UserPolicy::SelfDrop) {
                 assert!(def.why.is_some(), "{name}: user exception needs a why");
             }
             if !def.read_only {
-                assert!(def.read_only_why.is_some(), "{name}: read_only false needs a why");
+                assert!(
+                    def.read_only_why.is_some(),
+                    "{name}: read_only false needs a why"
+                );
             }
             for u in &def.uses {
                 assert!(

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 /// stackgen reads one `.env` manifest and writes one `stacks/<tenant>-stack.yml` per tenant,
 /// plus the config files it mounts. The files deploy with plain `docker compose`.
 #[derive(Debug, Parser)]
-#[command(name = "stackgen", version, about, long_about = None)]
+#[command(name = "stackgen", version, about, long_about = None, term_width = 100)]
 pub struct Cli {
     /// The manifest
     #[arg(long, global = true, value_name = "PATH", default_value = "./.env")]

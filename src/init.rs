@@ -36,7 +36,11 @@ pub struct InitReport {
 }
 
 pub fn run(path: &Path, opts: &InitOptions) -> Result<InitReport> {
-    let existing = if path.exists() { Some(manifest::read(path)?) } else { None };
+    let existing = if path.exists() {
+        Some(manifest::read(path)?)
+    } else {
+        None
+    };
     let text = existing.clone().unwrap_or_default();
     let (parsed, problems) = parse::parse(path, &text);
     if !problems.is_empty() {
@@ -44,7 +48,8 @@ pub fn run(path: &Path, opts: &InitOptions) -> Result<InitReport> {
     }
     let components = expand_services(&opts.services, &opts.vector_db)?;
     for t in &opts.tenants {
-        values::tenant_name(t).map_err(|(m, h)| UsageError::plain(format!("--tenant {t}: {m}\n  fix: {h}")))?;
+        values::tenant_name(t)
+            .map_err(|(m, h)| UsageError::plain(format!("--tenant {t}: {m}\n  fix: {h}")))?;
     }
 
     let mut out = text.clone();
@@ -57,8 +62,16 @@ pub fn run(path: &Path, opts: &InitOptions) -> Result<InitReport> {
     } else {
         // Platform keys an older manifest may lack are appended, never rewritten.
         for (key, value) in [
-            ("DOMAIN", opts.domain.clone().unwrap_or_else(|| "example.com".into())),
-            ("BASE_DIR", opts.base_dir.clone().unwrap_or_else(|| "/srv/ai-platform".into())),
+            (
+                "DOMAIN",
+                opts.domain.clone().unwrap_or_else(|| "example.com".into()),
+            ),
+            (
+                "BASE_DIR",
+                opts.base_dir
+                    .clone()
+                    .unwrap_or_else(|| "/srv/ai-platform".into()),
+            ),
         ] {
             if !parsed.entries.contains_key(key) {
                 let _ = writeln!(out, "{key}={value}");
@@ -66,7 +79,11 @@ pub fn run(path: &Path, opts: &InitOptions) -> Result<InitReport> {
         }
     }
 
-    let declared: Vec<String> = parsed.tenants.iter().map(|e| e.value.trim().to_string()).collect();
+    let declared: Vec<String> = parsed
+        .tenants
+        .iter()
+        .map(|e| e.value.trim().to_string())
+        .collect();
     let mut alloc = Allocator::from(&parsed);
     let mut added_tenants = Vec::new();
     let mut existing_tenants = Vec::new();
@@ -93,18 +110,27 @@ pub fn run(path: &Path, opts: &InitOptions) -> Result<InitReport> {
             .get(&format!("{prefix}__VECTOR_DB"))
             .map(|e| e.value.clone())
             .unwrap_or_default();
-        let Ok(comps) = expand_services(&list, &vdb) else { continue };
+        let Ok(comps) = expand_services(&list, &vdb) else {
+            continue;
+        };
         let mut block = String::new();
         for (secret, operator) in needed_secrets(&comps) {
             let key = format!("{prefix}__{secret}");
             if !parsed.entries.contains_key(&key) {
-                let value = if operator { String::new() } else { secrets::generate() };
+                let value = if operator {
+                    String::new()
+                } else {
+                    secrets::generate()
+                };
                 let _ = writeln!(block, "{key}={value}");
                 added_secrets += 1;
             }
         }
         if !block.is_empty() {
-            let _ = writeln!(out, "\n# ---- secrets added for tenant {name} by stackgen init ----");
+            let _ = writeln!(
+                out,
+                "\n# ---- secrets added for tenant {name} by stackgen init ----"
+            );
             out.push_str(&block);
         }
     }
@@ -131,7 +157,11 @@ pub fn expand_services(list: &str, vector_db: &str) -> Result<Vec<String>, Usage
             VECTOR_DBS.join(", ")
         )));
     }
-    let vdb_component = if vector_db == "pgvector" { "postgres" } else { vector_db };
+    let vdb_component = if vector_db == "pgvector" {
+        "postgres"
+    } else {
+        vector_db
+    };
     let mut chosen: Vec<String> = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if item == "all" {
@@ -155,7 +185,9 @@ pub fn expand_services(list: &str, vector_db: &str) -> Result<Vec<String>, Usage
                 Some(k) => format!("did you mean `{k}`?"),
                 None => format!("known: {}", known.join(", ")),
             };
-            return Err(UsageError::plain(format!("--services: unknown service `{item}`\n  fix: {hint}")));
+            return Err(UsageError::plain(format!(
+                "--services: unknown service `{item}`\n  fix: {hint}"
+            )));
         }
     }
     chosen.push(vdb_component.to_string());
@@ -209,7 +241,12 @@ fn platform_block(opts: &InitOptions) -> String {
     )
 }
 
-fn tenant_block(name: &str, opts: &InitOptions, components: &[String], alloc: &mut Allocator) -> String {
+fn tenant_block(
+    name: &str,
+    opts: &InitOptions,
+    components: &[String],
+    alloc: &mut Allocator,
+) -> String {
     let p = values::env_prefix(name);
     let uid = alloc.next_id(20001);
     let openclaw_uid = alloc.next_id(21001);
@@ -220,8 +257,14 @@ fn tenant_block(name: &str, opts: &InitOptions, components: &[String], alloc: &m
     let _ = writeln!(b, "{p}__VECTOR_DB={}", opts.vector_db);
     let _ = writeln!(b, "{p}__SERVICES={}", components.join(","));
     let _ = writeln!(b, "{p}__UID={uid}\n{p}__GID={uid}");
-    if components.iter().any(|c| c == "openclaw" || c == "tailscale") {
-        let _ = writeln!(b, "{p}__OPENCLAW_UID={openclaw_uid}\n{p}__OPENCLAW_GID={openclaw_uid}");
+    if components
+        .iter()
+        .any(|c| c == "openclaw" || c == "tailscale")
+    {
+        let _ = writeln!(
+            b,
+            "{p}__OPENCLAW_UID={openclaw_uid}\n{p}__OPENCLAW_GID={openclaw_uid}"
+        );
     }
     let _ = writeln!(b, "{p}__PORT_RANGE={start}-{end}");
     let needed = needed_secrets(components);
@@ -231,7 +274,10 @@ fn tenant_block(name: &str, opts: &InitOptions, components: &[String], alloc: &m
             let _ = writeln!(b, "{p}__{s}=");
         }
     }
-    let _ = writeln!(b, "# generated secrets: never change N8N_ENCRYPTION_KEY or LITELLM_SALT_KEY once in use");
+    let _ = writeln!(
+        b,
+        "# generated secrets: never change N8N_ENCRYPTION_KEY or LITELLM_SALT_KEY once in use"
+    );
     for (s, _) in needed.iter().filter(|(_, op)| !*op) {
         let _ = writeln!(b, "{p}__{s}={}", secrets::generate());
     }
@@ -249,7 +295,7 @@ impl Allocator {
         let mut ids = Vec::new();
         let mut ranges = Vec::new();
         for (key, e) in &parsed.entries {
-            if key.ends_with("__UID") || key.ends_with("__GID") {
+            if key.contains("__") && (key.ends_with("_UID") || key.ends_with("_GID")) {
                 if let Ok(n) = e.value.trim().parse() {
                     ids.push(n);
                 }
@@ -274,7 +320,11 @@ impl Allocator {
 
     fn next_range(&mut self) -> (u32, u32) {
         let mut start = 20000;
-        while self.ranges.iter().any(|(a, b)| start <= *b && *a <= start + 99) {
+        while self
+            .ranges
+            .iter()
+            .any(|(a, b)| start <= *b && *a <= start + 99)
+        {
             start += 100;
         }
         self.ranges.push((start, start + 99));

@@ -48,7 +48,10 @@ pub fn image(platform: &Platform, tenant: &Tenant, service: &str) -> String {
     } else {
         catalog.default_image(service)
     };
-    let chosen = platform.image_overrides.get(&key).map_or(default, String::as_str);
+    let chosen = platform
+        .image_overrides
+        .get(&key)
+        .map_or(default, String::as_str);
     match &platform.image_registry {
         Some(registry) => format!("{registry}/{}", strip_registry_host(chosen)),
         None => chosen.to_string(),
@@ -59,14 +62,21 @@ pub fn image(platform: &Platform, tenant: &Tenant, service: &str) -> String {
 /// dot or a port, or is `localhost` (the rule docker itself uses).
 fn strip_registry_host(image: &str) -> &str {
     match image.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => rest,
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            rest
+        }
         _ => image,
     }
 }
 
 /// Where a tenant's component keeps its data on the host.
 pub fn data_dir(platform: &Platform, tenant: &Tenant, component: &str) -> String {
-    format!("{}/tenants/{}/data/{component}", platform.base_dir, tenant.name)
+    format!(
+        "{}/tenants/{}/data/{component}",
+        platform.base_dir, tenant.name
+    )
 }
 
 /// The tenant's root under BASE_DIR: the only tree stackgen ever creates, chowns or deletes.

@@ -15,7 +15,10 @@ use crate::render::RenderedFile;
 /// Writes `content` to `path` through a temporary file in the same directory and a rename, so a
 /// reader never sees half a file and a failure leaves the old file in place.
 pub fn write_atomic(path: &Path, content: &[u8], mode: Option<u32>) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".stackgen-")
@@ -63,7 +66,10 @@ pub fn compare(stacks_dir: &Path, tenant_dir: &Path, files: &[RenderedFile]) -> 
             let diff = TextDiff::from_lines(&old_text, &f.content)
                 .unified_diff()
                 .context_radius(3)
-                .header(&format!("a/{}", path.display()), &format!("b/{}", path.display()))
+                .header(
+                    &format!("a/{}", path.display()),
+                    &format!("b/{}", path.display()),
+                )
                 .to_string();
             cmp.changed.push((path, diff));
         }
@@ -105,7 +111,11 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
         let path = entry.path();
         if entry.file_type()?.is_dir() {
             out.extend(walk(&path)?);
-        } else if !entry.file_name().to_string_lossy().starts_with(".stackgen-") {
+        } else if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".stackgen-")
+        {
             out.push(path);
         }
     }

@@ -65,12 +65,22 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
     if kernel_tailscale {
         user_policy = UserPolicy::Root;
         cap_add.push("NET_ADMIN".into());
-        exceptions.push("cap_add NET_ADMIN: kernel-mode tailscale configures its tun device and routes".into());
+        exceptions.push(
+            "cap_add NET_ADMIN: kernel-mode tailscale configures its tun device and routes".into(),
+        );
     }
 
     let (user, data_owner, non_root) = match user_policy {
-        UserPolicy::Tenant => (Some(format!("{}:{}", tenant.uid, tenant.gid)), tenant_ids, true),
-        UserPolicy::Openclaw => (Some(format!("{}:{}", tenant.openclaw_uid, tenant.openclaw_gid)), openclaw_ids, true),
+        UserPolicy::Tenant => (
+            Some(format!("{}:{}", tenant.uid, tenant.gid)),
+            tenant_ids,
+            true,
+        ),
+        UserPolicy::Openclaw => (
+            Some(format!("{}:{}", tenant.openclaw_uid, tenant.openclaw_gid)),
+            openclaw_ids,
+            true,
+        ),
         UserPolicy::Root => {
             let why = if kernel_tailscale {
                 "kernel mode (TAILSCALE_MODE=kernel) needs root for NET_ADMIN on the tun device"
@@ -78,22 +88,38 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
                 def.why.as_deref().unwrap_or_default()
             };
             exceptions.insert(0, format!("runs as root: {why}"));
-            let owner = if svc.def.apparmor == ApparmorProfile::Tailscale { openclaw_ids } else { tenant_ids };
+            let owner = if svc.def.apparmor == ApparmorProfile::Tailscale {
+                openclaw_ids
+            } else {
+                tenant_ids
+            };
             (None, owner, false)
         }
         UserPolicy::SelfDrop => {
             exceptions.insert(
                 0,
-                format!("starts as root and drops to {}:{} itself: {}", tenant.uid, tenant.gid, def.why.as_deref().unwrap_or_default()),
+                format!(
+                    "starts as root and drops to {}:{} itself: {}",
+                    tenant.uid,
+                    tenant.gid,
+                    def.why.as_deref().unwrap_or_default()
+                ),
             );
             (None, tenant_ids, false)
         }
     };
     if !def.read_only {
-        exceptions.push(format!("writable root filesystem: {}", def.read_only_why.as_deref().unwrap_or_default()));
+        exceptions.push(format!(
+            "writable root filesystem: {}",
+            def.read_only_why.as_deref().unwrap_or_default()
+        ));
     }
 
-    let tmpfs = def.tmpfs.iter().map(|p| format!("{p}:rw,nosuid,nodev")).collect();
+    let tmpfs = def
+        .tmpfs
+        .iter()
+        .map(|p| format!("{p}:rw,nosuid,nodev"))
+        .collect();
     let security_opt = vec![
         "no-new-privileges:true".to_string(),
         format!("apparmor={}", apparmor_profile(tenant, def.apparmor)),
@@ -119,7 +145,11 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
         ports.push(format!("127.0.0.1:{}:{}", base + p.offset, p.port));
     }
     for p in &def.publish {
-        let proto = p.protocol.as_deref().map(|p| format!("/{p}")).unwrap_or_default();
+        let proto = p
+            .protocol
+            .as_deref()
+            .map(|p| format!("/{p}"))
+            .unwrap_or_default();
         ports.push(format!("0.0.0.0:{}:{}{proto}", base + p.offset, p.port));
     }
 
@@ -128,17 +158,28 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
     let rendered = |name: &str| all.iter().any(|s| s.name == name);
     let mut depends_on: Vec<String> = def.uses.iter().filter(|u| rendered(u)).cloned().collect();
     if svc.name == "caddy" {
-        depends_on.extend(all.iter().filter(|s| !s.def.routes.is_empty()).map(|s| s.name.clone()));
+        depends_on.extend(
+            all.iter()
+                .filter(|s| !s.def.routes.is_empty())
+                .map(|s| s.name.clone()),
+        );
         for s in all.iter().filter(|s| !s.def.routes.is_empty()) {
             for r in &s.def.routes {
-                depends_on.extend(r.paths.iter().map(|p| p.service.clone()).filter(|n| rendered(n)));
+                depends_on.extend(
+                    r.paths
+                        .iter()
+                        .map(|p| p.service.clone())
+                        .filter(|n| rendered(n)),
+                );
             }
         }
     }
     let mut seen = Vec::new();
-    depends_on.retain(|d| d != &svc.name && !seen.contains(d) && {
-        seen.push(d.clone());
-        true
+    depends_on.retain(|d| {
+        d != &svc.name && !seen.contains(d) && {
+            seen.push(d.clone());
+            true
+        }
     });
 
     let mut labels = IndexMap::new();
@@ -165,8 +206,10 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
 
 /// One line per tenant for `render`: how many services run non-root, which do not and why.
 pub fn summary(tenant: &Tenant, services: &[ResolvedService]) -> String {
-    let policies: Vec<(&ResolvedService, Policy)> =
-        services.iter().map(|s| (s, for_service(tenant, s, services))).collect();
+    let policies: Vec<(&ResolvedService, Policy)> = services
+        .iter()
+        .map(|s| (s, for_service(tenant, s, services)))
+        .collect();
     let non_root = policies.iter().filter(|(_, p)| p.non_root).count();
     let mut out = format!(
         "{}: {non_root} of {} services run as a non-root user",

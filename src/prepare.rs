@@ -27,17 +27,32 @@ pub struct Action {
 pub fn plan(manifest: &Manifest, tenant: &Tenant) -> Result<Vec<Action>> {
     let root = PathBuf::from(model::tenant_root(&manifest.platform, tenant));
     let services = model::services(&manifest.platform, tenant);
-    let display = Display { manifest: String::new(), stacks_dir: String::new() };
+    let display = Display {
+        manifest: String::new(),
+        stacks_dir: String::new(),
+    };
     let files = render::render_tenant(manifest, tenant, &display)?;
     let stack: serde_yaml::Value = serde_yaml::from_str(&files[0].content)?;
     let mut actions: Vec<Action> = Vec::new();
     for svc in &services {
         let owner = policy::for_service(tenant, svc, &services).data_owner;
-        let file_sources: Vec<String> = svc.def.data_files.iter().map(|f| format!("{}/{f}", svc.data_dir)).collect();
-        let volumes = stack["services"][svc.name.as_str()]["volumes"].as_sequence().cloned().unwrap_or_default();
+        let file_sources: Vec<String> = svc
+            .def
+            .data_files
+            .iter()
+            .map(|f| format!("{}/{f}", svc.data_dir))
+            .collect();
+        let volumes = stack["services"][svc.name.as_str()]["volumes"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
         let mut push = |path: PathBuf, is_file: bool| {
             if !actions.iter().any(|a| a.path == path) {
-                actions.push(Action { path, is_file, owner });
+                actions.push(Action {
+                    path,
+                    is_file,
+                    owner,
+                });
             }
         };
         push(PathBuf::from(&svc.data_dir), false);
@@ -49,7 +64,10 @@ pub fn plan(manifest: &Manifest, tenant: &Tenant) -> Result<Vec<Action>> {
             }
             let path = PathBuf::from(source);
             if !path.starts_with(&root) {
-                bail!("refusing to prepare {source}: it is outside {}", root.display());
+                bail!(
+                    "refusing to prepare {source}: it is outside {}",
+                    root.display()
+                );
             }
             let is_file = file_sources.iter().any(|f| f == source);
             push(path, is_file);
@@ -65,18 +83,24 @@ pub fn apply(manifest: &Manifest, tenant: &Tenant, actions: &[Action]) -> Result
     let is_root = effective_uid() == 0;
     for a in actions {
         if !a.path.starts_with(&root) {
-            bail!("refusing to touch {}: outside {}", a.path.display(), root.display());
+            bail!(
+                "refusing to touch {}: outside {}",
+                a.path.display(),
+                root.display()
+            );
         }
         if let Some(parent) = a.path.parent() {
             fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         if a.is_file {
             if !a.path.exists() {
-                fs::write(&a.path, b"").with_context(|| format!("creating {}", a.path.display()))?;
+                fs::write(&a.path, b"")
+                    .with_context(|| format!("creating {}", a.path.display()))?;
             }
             fs::set_permissions(&a.path, fs::Permissions::from_mode(0o640))?;
         } else {
-            fs::create_dir_all(&a.path).with_context(|| format!("creating {}", a.path.display()))?;
+            fs::create_dir_all(&a.path)
+                .with_context(|| format!("creating {}", a.path.display()))?;
             fs::set_permissions(&a.path, fs::Permissions::from_mode(0o750))?;
         }
         chown(&a.path, a.owner, is_root)?;
@@ -91,7 +115,11 @@ fn chown(path: &Path, (uid, gid): (u32, u32), is_root: bool) -> Result<()> {
         Err(e) if !is_root && e.kind() == std::io::ErrorKind::PermissionDenied => bail!(
             "cannot give {} to {uid}:{gid}: only root can (run `sudo stackgen prepare {}`)",
             path.display(),
-            path.iter().rev().nth(2).map(|s| s.to_string_lossy()).unwrap_or_default()
+            path.iter()
+                .rev()
+                .nth(2)
+                .map(|s| s.to_string_lossy())
+                .unwrap_or_default()
         ),
         Err(e) => Err(e).with_context(|| format!("chown {uid}:{gid} {}", path.display())),
     }

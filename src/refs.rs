@@ -35,7 +35,10 @@ pub fn postgres_url(tenant: &Tenant, database: &str) -> String {
 
 /// The URL of one logical database of the tenant's redis.
 pub fn redis_url(tenant: &Tenant, db: u32) -> String {
-    format!("redis://:{}@redis:6379/{db}", secret(tenant, "REDIS_PASSWORD"))
+    format!(
+        "redis://:{}@redis:6379/{db}",
+        secret(tenant, "REDIS_PASSWORD")
+    )
 }
 
 /// Escapes an inline value for compose: a literal `$` is written `$$`.

@@ -76,9 +76,16 @@ fn tenant_view(t: &Tenant) -> TenantView<'_> {
 }
 
 /// The context shared by all of a tenant's templates.
-fn base_context(manifest: &Manifest, tenant: &Tenant, display: &Display) -> IndexMap<&'static str, JValue> {
+fn base_context(
+    manifest: &Manifest,
+    tenant: &Tenant,
+    display: &Display,
+) -> IndexMap<&'static str, JValue> {
     let catalog = Catalog::get();
-    let has: IndexMap<&str, bool> = catalog.component_names().map(|c| (c, tenant.has(c))).collect();
+    let has: IndexMap<&str, bool> = catalog
+        .component_names()
+        .map(|c| (c, tenant.has(c)))
+        .collect();
     let allowed: Vec<String> = tenant
         .components
         .iter()
@@ -91,13 +98,23 @@ fn base_context(manifest: &Manifest, tenant: &Tenant, display: &Display) -> Inde
     ctx.insert("allowed_secrets", JValue::from_serialize(&allowed));
     ctx.insert("cfg", JValue::from(format!("./{}", tenant.name)));
     ctx.insert("manifest", JValue::from(display.manifest.clone()));
-    ctx.insert("tls_internal", JValue::from(manifest.platform.tls == TlsMode::Internal));
-    ctx.insert("acme_email", JValue::from(manifest.platform.acme_email.clone().unwrap_or_default()));
+    ctx.insert(
+        "tls_internal",
+        JValue::from(manifest.platform.tls == TlsMode::Internal),
+    );
+    ctx.insert(
+        "acme_email",
+        JValue::from(manifest.platform.acme_email.clone().unwrap_or_default()),
+    );
     ctx
 }
 
 /// Everything generated for one tenant: the stack file first, then its config files.
-pub fn render_tenant(manifest: &Manifest, tenant: &Tenant, display: &Display) -> Result<Vec<RenderedFile>> {
+pub fn render_tenant(
+    manifest: &Manifest,
+    tenant: &Tenant,
+    display: &Display,
+) -> Result<Vec<RenderedFile>> {
     let services = model::services(&manifest.platform, tenant);
     let ctx = base_context(manifest, tenant, display);
     let env = environment();
@@ -118,9 +135,14 @@ pub fn render_tenant(manifest: &Manifest, tenant: &Tenant, display: &Display) ->
             .get_template(&template)
             .and_then(|t| t.render(&sctx))
             .with_context(|| format!("rendering {template} for tenant {}", tenant.name))?;
-        let fragment: Value = serde_yaml::from_str(&text)
-            .with_context(|| format!("{template} rendered invalid YAML for tenant {}:\n{text}", tenant.name))?;
-        let entry = assemble(tenant, svc, &policy, fragment).with_context(|| format!("assembling {}", svc.name))?;
+        let fragment: Value = serde_yaml::from_str(&text).with_context(|| {
+            format!(
+                "{template} rendered invalid YAML for tenant {}:\n{text}",
+                tenant.name
+            )
+        })?;
+        let entry = assemble(tenant, svc, &policy, fragment)
+            .with_context(|| format!("assembling {}", svc.name))?;
         service_map.insert(Value::from(svc.name.clone()), entry);
     }
 
@@ -184,7 +206,8 @@ fn assemble(tenant: &Tenant, svc: &ResolvedService, p: &Policy, fragment: Value)
         }
     }
     let mut take = |k: &str| frag.remove(k);
-    let strings = |v: &[String]| Value::Sequence(v.iter().map(|s| Value::from(s.clone())).collect());
+    let strings =
+        |v: &[String]| Value::Sequence(v.iter().map(|s| Value::from(s.clone())).collect());
 
     let mut m = Mapping::new();
     m.insert("image".into(), svc.image.clone().into());
@@ -291,7 +314,11 @@ fn config_files(
                 .paths
                 .iter()
                 .filter(|p| rendered(&p.service))
-                .map(|p| SitePath { matchers: p.matchers.clone(), service: p.service.clone(), port: p.port })
+                .map(|p| SitePath {
+                    matchers: p.matchers.clone(),
+                    service: p.service.clone(),
+                    port: p.port,
+                })
                 .collect(),
         })
         .collect();
@@ -305,8 +332,14 @@ fn config_files(
     let mut ctx = ctx.clone();
     ctx.insert("sites", JValue::from_serialize(&sites));
     ctx.insert("databases", JValue::from_serialize(&databases));
-    ctx.insert("vector_databases", JValue::from_serialize(vectordb::pgvector_databases(tenant)));
-    ctx.insert("cache", JValue::from_serialize(vectordb::litellm_cache(tenant)));
+    ctx.insert(
+        "vector_databases",
+        JValue::from_serialize(vectordb::pgvector_databases(tenant)),
+    );
+    ctx.insert(
+        "cache",
+        JValue::from_serialize(vectordb::litellm_cache(tenant)),
+    );
 
     let env = environment();
     let mut files = Vec::new();

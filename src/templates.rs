@@ -10,38 +10,134 @@ use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
 
 /// Every template file, by its path under `templates/` (a test checks this list against the folder).
 pub const TEMPLATES: &[(&str, &str)] = &[
-    ("files/Caddyfile.j2", include_str!("../templates/files/Caddyfile.j2")),
-    ("files/litellm-config.yaml.j2", include_str!("../templates/files/litellm-config.yaml.j2")),
-    ("files/postgres-init.sql.j2", include_str!("../templates/files/postgres-init.sql.j2")),
-    ("files/prometheus.yml.j2", include_str!("../templates/files/prometheus.yml.j2")),
-    ("files/squid.conf.j2", include_str!("../templates/files/squid.conf.j2")),
-    ("files/tailscale-serve.json.j2", include_str!("../templates/files/tailscale-serve.json.j2")),
-    ("services/_dify-api-env.yml.j2", include_str!("../templates/services/_dify-api-env.yml.j2")),
-    ("services/anythingllm.yml.j2", include_str!("../templates/services/anythingllm.yml.j2")),
-    ("services/caddy.yml.j2", include_str!("../templates/services/caddy.yml.j2")),
-    ("services/chroma.yml.j2", include_str!("../templates/services/chroma.yml.j2")),
-    ("services/dify-api.yml.j2", include_str!("../templates/services/dify-api.yml.j2")),
-    ("services/dify-plugin-daemon.yml.j2", include_str!("../templates/services/dify-plugin-daemon.yml.j2")),
-    ("services/dify-sandbox.yml.j2", include_str!("../templates/services/dify-sandbox.yml.j2")),
-    ("services/dify-ssrf-proxy.yml.j2", include_str!("../templates/services/dify-ssrf-proxy.yml.j2")),
-    ("services/dify-web.yml.j2", include_str!("../templates/services/dify-web.yml.j2")),
-    ("services/dify-worker-beat.yml.j2", include_str!("../templates/services/dify-worker-beat.yml.j2")),
-    ("services/dify-worker.yml.j2", include_str!("../templates/services/dify-worker.yml.j2")),
-    ("services/flowise.yml.j2", include_str!("../templates/services/flowise.yml.j2")),
-    ("services/grafana.yml.j2", include_str!("../templates/services/grafana.yml.j2")),
-    ("services/litellm.yml.j2", include_str!("../templates/services/litellm.yml.j2")),
-    ("services/minio.yml.j2", include_str!("../templates/services/minio.yml.j2")),
-    ("services/n8n.yml.j2", include_str!("../templates/services/n8n.yml.j2")),
-    ("services/ollama.yml.j2", include_str!("../templates/services/ollama.yml.j2")),
-    ("services/openclaw.yml.j2", include_str!("../templates/services/openclaw.yml.j2")),
-    ("services/openwebui.yml.j2", include_str!("../templates/services/openwebui.yml.j2")),
-    ("services/postgres.yml.j2", include_str!("../templates/services/postgres.yml.j2")),
-    ("services/prometheus.yml.j2", include_str!("../templates/services/prometheus.yml.j2")),
-    ("services/qdrant.yml.j2", include_str!("../templates/services/qdrant.yml.j2")),
-    ("services/redis.yml.j2", include_str!("../templates/services/redis.yml.j2")),
-    ("services/signal-cli-rest-api.yml.j2", include_str!("../templates/services/signal-cli-rest-api.yml.j2")),
-    ("services/tailscale.yml.j2", include_str!("../templates/services/tailscale.yml.j2")),
-    ("services/weaviate.yml.j2", include_str!("../templates/services/weaviate.yml.j2")),
+    (
+        "files/Caddyfile.j2",
+        include_str!("../templates/files/Caddyfile.j2"),
+    ),
+    (
+        "files/litellm-config.yaml.j2",
+        include_str!("../templates/files/litellm-config.yaml.j2"),
+    ),
+    (
+        "files/postgres-init.sql.j2",
+        include_str!("../templates/files/postgres-init.sql.j2"),
+    ),
+    (
+        "files/prometheus.yml.j2",
+        include_str!("../templates/files/prometheus.yml.j2"),
+    ),
+    (
+        "files/squid.conf.j2",
+        include_str!("../templates/files/squid.conf.j2"),
+    ),
+    (
+        "files/tailscale-serve.json.j2",
+        include_str!("../templates/files/tailscale-serve.json.j2"),
+    ),
+    (
+        "services/_dify-api-env.yml.j2",
+        include_str!("../templates/services/_dify-api-env.yml.j2"),
+    ),
+    (
+        "services/anythingllm.yml.j2",
+        include_str!("../templates/services/anythingllm.yml.j2"),
+    ),
+    (
+        "services/caddy.yml.j2",
+        include_str!("../templates/services/caddy.yml.j2"),
+    ),
+    (
+        "services/chroma.yml.j2",
+        include_str!("../templates/services/chroma.yml.j2"),
+    ),
+    (
+        "services/dify-api.yml.j2",
+        include_str!("../templates/services/dify-api.yml.j2"),
+    ),
+    (
+        "services/dify-plugin-daemon.yml.j2",
+        include_str!("../templates/services/dify-plugin-daemon.yml.j2"),
+    ),
+    (
+        "services/dify-sandbox.yml.j2",
+        include_str!("../templates/services/dify-sandbox.yml.j2"),
+    ),
+    (
+        "services/dify-ssrf-proxy.yml.j2",
+        include_str!("../templates/services/dify-ssrf-proxy.yml.j2"),
+    ),
+    (
+        "services/dify-web.yml.j2",
+        include_str!("../templates/services/dify-web.yml.j2"),
+    ),
+    (
+        "services/dify-worker-beat.yml.j2",
+        include_str!("../templates/services/dify-worker-beat.yml.j2"),
+    ),
+    (
+        "services/dify-worker.yml.j2",
+        include_str!("../templates/services/dify-worker.yml.j2"),
+    ),
+    (
+        "services/flowise.yml.j2",
+        include_str!("../templates/services/flowise.yml.j2"),
+    ),
+    (
+        "services/grafana.yml.j2",
+        include_str!("../templates/services/grafana.yml.j2"),
+    ),
+    (
+        "services/litellm.yml.j2",
+        include_str!("../templates/services/litellm.yml.j2"),
+    ),
+    (
+        "services/minio.yml.j2",
+        include_str!("../templates/services/minio.yml.j2"),
+    ),
+    (
+        "services/n8n.yml.j2",
+        include_str!("../templates/services/n8n.yml.j2"),
+    ),
+    (
+        "services/ollama.yml.j2",
+        include_str!("../templates/services/ollama.yml.j2"),
+    ),
+    (
+        "services/openclaw.yml.j2",
+        include_str!("../templates/services/openclaw.yml.j2"),
+    ),
+    (
+        "services/openwebui.yml.j2",
+        include_str!("../templates/services/openwebui.yml.j2"),
+    ),
+    (
+        "services/postgres.yml.j2",
+        include_str!("../templates/services/postgres.yml.j2"),
+    ),
+    (
+        "services/prometheus.yml.j2",
+        include_str!("../templates/services/prometheus.yml.j2"),
+    ),
+    (
+        "services/qdrant.yml.j2",
+        include_str!("../templates/services/qdrant.yml.j2"),
+    ),
+    (
+        "services/redis.yml.j2",
+        include_str!("../templates/services/redis.yml.j2"),
+    ),
+    (
+        "services/signal-cli-rest-api.yml.j2",
+        include_str!("../templates/services/signal-cli-rest-api.yml.j2"),
+    ),
+    (
+        "services/tailscale.yml.j2",
+        include_str!("../templates/services/tailscale.yml.j2"),
+    ),
+    (
+        "services/weaviate.yml.j2",
+        include_str!("../templates/services/weaviate.yml.j2"),
+    ),
 ];
 
 /// The shared environment, built once.
@@ -56,7 +152,8 @@ pub fn environment() -> &'static Environment<'static> {
         // Output is YAML, JSON, SQL or a Caddyfile: never HTML-escape.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         for (name, source) in TEMPLATES {
-            env.add_template(name, source).expect("embedded templates parse (tested)");
+            env.add_template(name, source)
+                .expect("embedded templates parse (tested)");
         }
         env.add_filter("q", compose_quote);
         env.add_filter("json", json_quote);
@@ -70,19 +167,24 @@ pub fn environment() -> &'static Environment<'static> {
 /// A JSON string (valid YAML) with `$` escaped for compose interpolation.
 fn compose_quote(value: Value) -> Result<String, Error> {
     let s = value.to_string();
-    let json = serde_json::to_string(&s).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    let json = serde_json::to_string(&s)
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
     Ok(json.replace('$', "$$"))
 }
 
 /// A JSON value (valid YAML), for files compose does not interpolate.
 fn json_quote(value: Value) -> Result<String, Error> {
-    serde_json::to_string(&value).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+    serde_json::to_string(&value)
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
 }
 
 fn lookup_str(state: &State, path: &[&str]) -> Result<String, Error> {
-    let mut v = state
-        .lookup(path[0])
-        .ok_or_else(|| Error::new(ErrorKind::UndefinedError, format!("`{}` is not in the context", path[0])))?;
+    let mut v = state.lookup(path[0]).ok_or_else(|| {
+        Error::new(
+            ErrorKind::UndefinedError,
+            format!("`{}` is not in the context", path[0]),
+        )
+    })?;
     for p in &path[1..] {
         v = v.get_attr(p)?;
     }
@@ -91,9 +193,12 @@ fn lookup_str(state: &State, path: &[&str]) -> Result<String, Error> {
 
 /// `secret('NAME')`: a `${<TENANT>__NAME:?…}` reference; only secrets of selected components.
 fn secret(state: &State, name: &str) -> Result<String, Error> {
-    let allowed = state
-        .lookup("allowed_secrets")
-        .ok_or_else(|| Error::new(ErrorKind::UndefinedError, "allowed_secrets is not in the context"))?;
+    let allowed = state.lookup("allowed_secrets").ok_or_else(|| {
+        Error::new(
+            ErrorKind::UndefinedError,
+            "allowed_secrets is not in the context",
+        )
+    })?;
     let known = allowed.try_iter()?.any(|v| v.as_str() == Some(name));
     if !known {
         return Err(Error::new(
@@ -107,7 +212,9 @@ fn secret(state: &State, name: &str) -> Result<String, Error> {
 
 fn pg_url(state: &State, database: &str) -> Result<String, Error> {
     let password = secret(state, "POSTGRES_PASSWORD")?;
-    Ok(format!("postgresql://stackgen:{password}@postgres:5432/{database}"))
+    Ok(format!(
+        "postgresql://stackgen:{password}@postgres:5432/{database}"
+    ))
 }
 
 fn redis_url(state: &State, db: u32) -> Result<String, Error> {
@@ -138,6 +245,9 @@ mod tests {
 
     #[test]
     fn quote_escapes_dollar() {
-        assert_eq!(compose_quote(Value::from("a$b \"c\"")).unwrap(), r#""a$$b \"c\"""#);
+        assert_eq!(
+            compose_quote(Value::from("a$b \"c\"")).unwrap(),
+            r#""a$$b \"c\"""#
+        );
     }
 }

@@ -64,7 +64,10 @@ pub fn consumer_env(tenant: &Tenant, service: &str) -> IndexMap<String, String> 
         ],
         ("anythingllm", "pgvector") => vec![
             ("VECTOR_DB", "pgvector".into()),
-            ("PGVECTOR_CONNECTION_STRING", postgres_url(tenant, "anythingllm")),
+            (
+                "PGVECTOR_CONNECTION_STRING",
+                postgres_url(tenant, "anythingllm"),
+            ),
             ("PGVECTOR_TABLE_NAME", format!("{t}_anythingllm_vectors")),
         ],
         ("anythingllm", "weaviate") => vec![
@@ -126,9 +129,15 @@ pub fn litellm_cache(tenant: &Tenant) -> IndexMap<String, Value> {
         m.insert("type".into(), json!("qdrant-semantic"));
         m.insert("qdrant_api_base".into(), json!("http://qdrant:6333"));
         m.insert("qdrant_api_key".into(), json!("os.environ/QDRANT_API_KEY"));
-        m.insert("qdrant_collection_name".into(), json!(format!("{t}_litellm_cache")));
+        m.insert(
+            "qdrant_collection_name".into(),
+            json!(format!("{t}_litellm_cache")),
+        );
         m.insert("qdrant_quantization_config".into(), json!("binary"));
-        m.insert("qdrant_semantic_cache_embedding_model".into(), json!("embed"));
+        m.insert(
+            "qdrant_semantic_cache_embedding_model".into(),
+            json!("embed"),
+        );
         // Must equal the embedding model's dimension (nomic-embed-text: 768; litellm defaults to 1536).
         m.insert("qdrant_semantic_cache_vector_size".into(), json!(768));
         m.insert("similarity_threshold".into(), json!(0.8));
@@ -148,9 +157,13 @@ pub fn pgvector_databases(tenant: &Tenant) -> Vec<String> {
     if !postgres_is_pgvector(tenant) {
         return Vec::new();
     }
-    [("openwebui", "openwebui"), ("anythingllm", "anythingllm"), ("dify", "dify")]
-        .into_iter()
-        .filter(|(component, _)| tenant.has(component))
-        .map(|(_, db)| db.to_string())
-        .collect()
+    [
+        ("openwebui", "openwebui"),
+        ("anythingllm", "anythingllm"),
+        ("dify", "dify"),
+    ]
+    .into_iter()
+    .filter(|(component, _)| tenant.has(component))
+    .map(|(_, db)| db.to_string())
+    .collect()
 }

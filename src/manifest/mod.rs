@@ -29,7 +29,7 @@ pub const PLATFORM_KEYS: [&str; 7] = [
 ];
 
 /// Per-tenant settings (besides secrets).
-pub const TENANT_SETTINGS: [&str; 12] = [
+pub const TENANT_SETTINGS: [&str; 11] = [
     "DOMAIN",
     "VECTOR_DB",
     "SERVICES",
@@ -41,7 +41,6 @@ pub const TENANT_SETTINGS: [&str; 12] = [
     "TAILSCALE_MODE",
     "OLLAMA_MODEL",
     "EMBEDDING_MODEL",
-    "NOTE",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,7 +182,8 @@ pub fn read(path: &Path) -> Result<String, UsageError> {
         ),
         _ => fail(format!("cannot read: {e}"), "check the file's permissions"),
     })?;
-    String::from_utf8(bytes).map_err(|_| fail("is not UTF-8 text".into(), "save the manifest as UTF-8"))
+    String::from_utf8(bytes)
+        .map_err(|_| fail("is not UTF-8 text".into(), "save the manifest as UTF-8"))
 }
 
 struct Builder<'a> {
@@ -213,18 +213,29 @@ impl Builder<'_> {
         match self.get(key) {
             Some(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
             Some(_) => {
-                self.problem(key, ("is empty".into(), format!("set it, e.g. {key}={example}")));
+                self.problem(
+                    key,
+                    ("is empty".into(), format!("set it, e.g. {key}={example}")),
+                );
                 None
             }
             None => {
-                self.problem(key, ("is missing".into(), format!("add a line {key}={example}")));
+                self.problem(
+                    key,
+                    ("is missing".into(), format!("add a line {key}={example}")),
+                );
                 None
             }
         }
     }
 
     /// Runs a validator on an optional key; problems are recorded, `None` returned.
-    fn check<T>(&mut self, key: &str, value: &str, f: impl FnOnce(&str) -> Result<T, Invalid>) -> Option<T> {
+    fn check<T>(
+        &mut self,
+        key: &str,
+        value: &str,
+        f: impl FnOnce(&str) -> Result<T, Invalid>,
+    ) -> Option<T> {
         match f(value) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -243,7 +254,10 @@ impl Builder<'_> {
                 let v = v.to_string();
                 self.problem(
                     "STACKGEN_MANIFEST_VERSION",
-                    (format!("unsupported manifest version `{v}`"), "this stackgen reads version 1".into()),
+                    (
+                        format!("unsupported manifest version `{v}`"),
+                        "this stackgen reads version 1".into(),
+                    ),
                 );
             }
         }
@@ -257,7 +271,8 @@ impl Builder<'_> {
             None | Some("") => None,
             Some(r) => {
                 let r = r.to_string();
-                self.check("IMAGE_REGISTRY", &r, values::registry).map(|()| r)
+                self.check("IMAGE_REGISTRY", &r, values::registry)
+                    .map(|()| r)
             }
         };
         let tls = match self.get("TLS_MODE").map(str::trim) {
@@ -267,7 +282,10 @@ impl Builder<'_> {
                 let other = other.to_string();
                 self.problem(
                     "TLS_MODE",
-                    (format!("unknown TLS mode `{other}`"), "use acme (public certificates) or internal (caddy's local CA)".into()),
+                    (
+                        format!("unknown TLS mode `{other}`"),
+                        "use acme (public certificates) or internal (caddy's local CA)".into(),
+                    ),
                 );
                 TlsMode::Acme
             }
@@ -302,7 +320,10 @@ impl Builder<'_> {
                 self.problems.push(located(m, h));
             } else if let Some(i) = tenant_names.iter().position(|n| n == name) {
                 self.problems.push(located(
-                    format!("tenant `{name}` is declared twice (first on line {})", first_line[i]),
+                    format!(
+                        "tenant `{name}` is declared twice (first on line {})",
+                        first_line[i]
+                    ),
                     "keep one TENANT line per tenant".into(),
                 ));
             } else {
@@ -329,7 +350,7 @@ impl Builder<'_> {
         let mut image_overrides = IndexMap::new();
         let keys: Vec<String> = self.entries.keys().cloned().collect();
         for key in keys {
-            if known.iter().any(|k| *k == key) {
+            if known.contains(&key) {
                 if image_keys.contains(&key) {
                     let v = self.get(&key).unwrap_or_default().trim().to_string();
                     if !v.is_empty() && self.check(&key, &v, values::image).is_some() {
@@ -339,7 +360,10 @@ impl Builder<'_> {
                 continue;
             }
             if let Some((tenant_part, _)) = key.split_once("__") {
-                if !tenant_names.iter().any(|t| values::env_prefix(t) == tenant_part) {
+                if !tenant_names
+                    .iter()
+                    .any(|t| values::env_prefix(t) == tenant_part)
+                {
                     self.problem(
                         &key,
                         (
@@ -381,14 +405,21 @@ impl Builder<'_> {
         ))
     }
 
-    fn tenant(&mut self, name: &str, _index: usize, platform_domain: Option<&str>) -> Option<Tenant> {
+    fn tenant(
+        &mut self,
+        name: &str,
+        _index: usize,
+        platform_domain: Option<&str>,
+    ) -> Option<Tenant> {
         let catalog = Catalog::get();
         let prefix = values::env_prefix(name);
         let key = |s: &str| format!("{prefix}__{s}");
         let before = self.problems.len();
 
         let domain = match self.get(&key("DOMAIN")).map(str::trim) {
-            None | Some("") => platform_domain.map(|d| format!("{name}.{d}")).unwrap_or_default(),
+            None | Some("") => platform_domain
+                .map(|d| format!("{name}.{d}"))
+                .unwrap_or_default(),
             Some(d) => {
                 let d = d.to_string();
                 self.check(&key("DOMAIN"), &d, values::domain);
@@ -401,7 +432,10 @@ impl Builder<'_> {
             } else {
                 self.problem(
                     &key("VECTOR_DB"),
-                    (format!("unknown vector DB `{v}`"), format!("use one of: {}", VECTOR_DBS.join(", "))),
+                    (
+                        format!("unknown vector DB `{v}`"),
+                        format!("use one of: {}", VECTOR_DBS.join(", ")),
+                    ),
                 );
                 None
             }
@@ -417,22 +451,39 @@ impl Builder<'_> {
                     selected.push(item.to_string());
                 } else {
                     let hint = match values::closest(item, catalog.component_names()) {
-                        Some(c) => format!("did you mean `{c}`? known: {}", catalog.component_names().collect::<Vec<_>>().join(", ")),
-                        None => format!("known services: {}", catalog.component_names().collect::<Vec<_>>().join(", ")),
+                        Some(c) => format!(
+                            "did you mean `{c}`? known: {}",
+                            catalog.component_names().collect::<Vec<_>>().join(", ")
+                        ),
+                        None => format!(
+                            "known services: {}",
+                            catalog.component_names().collect::<Vec<_>>().join(", ")
+                        ),
                     };
-                    self.problem(&key("SERVICES"), (format!("unknown service `{item}`"), hint));
+                    self.problem(
+                        &key("SERVICES"),
+                        (format!("unknown service `{item}`"), hint),
+                    );
                 }
             }
         }
         // The chosen vector DB is always part of the tenant; any other vector DB is a conflict.
         if let Some(vdb) = &vector_db {
-            let vdb_component = if vdb == "pgvector" { "postgres" } else { vdb.as_str() };
+            let vdb_component = if vdb == "pgvector" {
+                "postgres"
+            } else {
+                vdb.as_str()
+            };
             let others: Vec<String> = selected
                 .iter()
-                .filter(|c| catalog.component(c).is_some_and(|c| c.vector_db) && *c != vdb_component)
+                .filter(|c| {
+                    catalog.component(c).is_some_and(|c| c.vector_db) && *c != vdb_component
+                })
                 .cloned()
                 .collect();
-            let all = self.get(&key("SERVICES")).is_some_and(|s| s.split(',').any(|i| i.trim() == "all"));
+            let all = self
+                .get(&key("SERVICES"))
+                .is_some_and(|s| s.split(',').any(|i| i.trim() == "all"));
             if all {
                 selected.retain(|c| !others.contains(c));
             } else {
@@ -441,7 +492,11 @@ impl Builder<'_> {
                         &key("SERVICES"),
                         (
                             format!("`{o}` is a vector DB but {} is `{vdb}`", key("VECTOR_DB")),
-                            format!("remove `{o}` from {} or change {}", key("SERVICES"), key("VECTOR_DB")),
+                            format!(
+                                "remove `{o}` from {} or change {}",
+                                key("SERVICES"),
+                                key("VECTOR_DB")
+                            ),
                         ),
                     );
                 }
@@ -449,7 +504,11 @@ impl Builder<'_> {
             selected.push(vdb_component.to_string());
         }
         for c in selected.clone() {
-            for r in &catalog.component(&c).map(|c| c.requires.clone()).unwrap_or_default() {
+            for r in &catalog
+                .component(&c)
+                .map(|c| c.requires.clone())
+                .unwrap_or_default()
+            {
                 if !selected.contains(r) {
                     let why = if r == "tailscale" {
                         format!("openclaw is reachable only through its tailscale sidecar; add `tailscale` to {}", key("SERVICES"))
@@ -468,13 +527,19 @@ impl Builder<'_> {
 
         let id_of = |this: &mut Self, setting: &str, example: &str| {
             let k = key(setting);
-            this.required(&k, example).and_then(|v| this.check(&k, &v, values::id))
+            this.required(&k, example)
+                .and_then(|v| this.check(&k, &v, values::id))
         };
         let uid = id_of(self, "UID", "20001");
         let gid = id_of(self, "GID", "20001");
-        let needs_openclaw = components.iter().any(|c| c == "openclaw" || c == "tailscale");
+        let needs_openclaw = components
+            .iter()
+            .any(|c| c == "openclaw" || c == "tailscale");
         let (openclaw_uid, openclaw_gid) = if needs_openclaw {
-            (id_of(self, "OPENCLAW_UID", "21001"), id_of(self, "OPENCLAW_GID", "21001"))
+            (
+                id_of(self, "OPENCLAW_UID", "21001"),
+                id_of(self, "OPENCLAW_GID", "21001"),
+            )
         } else {
             (Some(0), Some(0))
         };
@@ -488,12 +553,18 @@ impl Builder<'_> {
                 let other = other.to_string();
                 self.problem(
                     &key("TAILSCALE_MODE"),
-                    (format!("unknown tailscale mode `{other}`"), "use userspace (default, no tun device) or kernel".into()),
+                    (
+                        format!("unknown tailscale mode `{other}`"),
+                        "use userspace (default, no tun device) or kernel".into(),
+                    ),
                 );
                 String::new()
             }
         };
-        let model = |this: &mut Self, setting: &str, default: &str| match this.get(&key(setting)).map(str::trim) {
+        let model = |this: &mut Self, setting: &str, default: &str| match this
+            .get(&key(setting))
+            .map(str::trim)
+        {
             None | Some("") => default.to_string(),
             Some(m) => {
                 let m = m.to_string();
@@ -526,7 +597,10 @@ impl Builder<'_> {
                     }
                     Some(v) => {
                         let v = v.to_string();
-                        if self.check(&k, &v, |v| values::secret(v, operator)).is_some() {
+                        if self
+                            .check(&k, &v, |v| values::secret(v, operator))
+                            .is_some()
+                        {
                             secrets.insert(name.clone(), v);
                         }
                     }
@@ -586,7 +660,10 @@ impl Builder<'_> {
                     self.problem(
                         &a.key("DOMAIN"),
                         (
-                            format!("tenant `{}` has the same domain as tenant `{}`", a.name, b.name),
+                            format!(
+                                "tenant `{}` has the same domain as tenant `{}`",
+                                a.name, b.name
+                            ),
                             "give each tenant its own domain".into(),
                         ),
                     );
@@ -597,7 +674,8 @@ impl Builder<'_> {
                     &a.key("OPENCLAW_UID"),
                     (
                         "openclaw runs as the same UID as the tenant's other services".into(),
-                        "give openclaw its own UID so it cannot touch the other services' data".into(),
+                        "give openclaw its own UID so it cannot touch the other services' data"
+                            .into(),
                     ),
                 );
             }

@@ -139,7 +139,9 @@ fn unquote(key: &str, value: &str) -> Result<String, String> {
     let mut iter = dotenvy::from_read_iter(line.as_bytes());
     match iter.next() {
         Some(Ok((_, v))) => Ok(v),
-        Some(Err(dotenvy::Error::LineParse(_, _))) => Err("unterminated quote or malformed value".into()),
+        Some(Err(dotenvy::Error::LineParse(_, _))) => {
+            Err("unterminated quote or malformed value".into())
+        }
         Some(Err(e)) => Err(format!("cannot read value: {e}")),
         None => Ok(String::new()),
     }

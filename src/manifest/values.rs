@@ -15,12 +15,20 @@ pub fn tenant_name(name: &str) -> Result<(), Invalid> {
         return Err(invalid("empty tenant name", hint));
     }
     if name.len() > 30 {
-        return Err(invalid(format!("tenant name `{name}` is longer than 30 characters"), hint));
+        return Err(invalid(
+            format!("tenant name `{name}` is longer than 30 characters"),
+            hint,
+        ));
     }
-    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     let starts = name.starts_with(|c: char| c.is_ascii_lowercase());
     if !ok_chars || !starts || name.ends_with('-') || name.contains("--") {
-        return Err(invalid(format!("`{name}` is not a valid tenant name"), hint));
+        return Err(invalid(
+            format!("`{name}` is not a valid tenant name"),
+            hint,
+        ));
     }
     Ok(())
 }
@@ -38,11 +46,16 @@ pub fn domain(value: &str) -> Result<(), Invalid> {
     for label in value.split('.') {
         let ok = !label.is_empty()
             && label.len() <= 63
-            && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && label
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
-            return Err(invalid(format!("`{value}` is not a valid domain name"), hint));
+            return Err(invalid(
+                format!("`{value}` is not a valid domain name"),
+                hint,
+            ));
         }
     }
     Ok(())
@@ -58,12 +71,18 @@ pub fn base_dir(value: &str) -> Result<(), Invalid> {
         return Err(invalid("BASE_DIR must not be the root directory", hint));
     }
     if value.ends_with('/') || value.contains("//") {
-        return Err(invalid(format!("`{value}` is not normalised (trailing or double slash)"), hint));
+        return Err(invalid(
+            format!("`{value}` is not normalised (trailing or double slash)"),
+            hint,
+        ));
     }
     if value.split('/').any(|c| c == "." || c == "..") {
         return Err(invalid(format!("`{value}` contains `.` or `..`"), hint));
     }
-    if value.chars().any(|c| c.is_control() || c == ':' || c == '$' || c == '\'' || c == '"' || c == '\\') {
+    if value
+        .chars()
+        .any(|c| c.is_control() || c == ':' || c == '$' || c == '\'' || c == '"' || c == '\\')
+    {
         return Err(invalid(
             format!("`{value}` contains a character compose volume specs cannot carry"),
             "avoid `:`, quotes, `$`, backslashes and control characters in BASE_DIR",
@@ -97,26 +116,36 @@ pub fn image(value: &str) -> Result<(), Invalid> {
                     c.is_ascii_lowercase()
                         || c.is_ascii_digit()
                         || matches!(c, '.' | '_' | '-')
-                        || (i == 0 && (c == ':' || c.is_ascii_uppercase()))
+                        || (i == 0 && c == ':')
                 })
         });
     if !repo_ok {
-        return Err(invalid(format!("`{value}` is not a valid image reference"), hint));
+        return Err(invalid(
+            format!("`{value}` is not a valid image reference"),
+            hint,
+        ));
     }
     match tag {
         Some(t) => {
             let ok = !t.is_empty()
                 && t.len() <= 128
-                && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
             if !ok {
                 return Err(invalid(format!("`{value}` has an invalid tag"), hint));
             }
             if t == "latest" && digest.is_none() {
-                return Err(invalid(format!("`{value}` uses the moving tag `latest`"), hint));
+                return Err(invalid(
+                    format!("`{value}` uses the moving tag `latest`"),
+                    hint,
+                ));
             }
         }
         None if digest.is_none() => {
-            return Err(invalid(format!("`{value}` has no tag (that means `latest`)"), hint));
+            return Err(invalid(
+                format!("`{value}` has no tag (that means `latest`)"),
+                hint,
+            ));
         }
         None => {}
     }
@@ -129,7 +158,11 @@ pub fn registry(value: &str) -> Result<(), Invalid> {
         && !value.ends_with('/')
         && value.split('/').all(|p| {
             !p.is_empty()
-                && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_' | ':'))
+                && p.chars().all(|c| {
+                    c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || matches!(c, '.' | '-' | '_' | ':')
+                })
         });
     if ok {
         Ok(())
@@ -154,7 +187,8 @@ pub fn id(value: &str) -> Result<u32, Invalid> {
 
 /// `20000-20099`: the tenant's host ports.
 pub fn port_range(value: &str) -> Result<(u16, u16), Invalid> {
-    let hint = "use START-END with 1 <= START <= END <= 65535 and at least 32 ports, e.g. 20000-20099";
+    let hint =
+        "use START-END with 1 <= START <= END <= 65535 and at least 32 ports, e.g. 20000-20099";
     let (a, b) = value
         .split_once('-')
         .ok_or_else(|| invalid(format!("`{value}` is not a START-END range"), hint))?;
@@ -170,10 +204,16 @@ pub fn port_range(value: &str) -> Result<(u16, u16), Invalid> {
     };
     let (a, b) = (parse(a)?, parse(b)?);
     if a > b {
-        return Err(invalid(format!("range {a}-{b} ends before it starts"), hint));
+        return Err(invalid(
+            format!("range {a}-{b} ends before it starts"),
+            hint,
+        ));
     }
     if u32::from(b) - u32::from(a) + 1 < 32 {
-        return Err(invalid(format!("range {a}-{b} has fewer than 32 ports"), hint));
+        return Err(invalid(
+            format!("range {a}-{b} has fewer than 32 ports"),
+            hint,
+        ));
     }
     Ok((a, b))
 }
@@ -189,7 +229,10 @@ pub fn secret(value: &str, operator_supplied: bool) -> Result<(), Invalid> {
             "delete the line and run `stackgen init --non-interactive` to generate it",
         ));
     }
-    if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~')) {
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'))
+    {
         return Err(invalid(
             "secret contains characters that break URLs or compose interpolation",
             "use only letters, digits and - _ . ~ (generated secrets are alphanumeric)",
@@ -208,11 +251,16 @@ pub fn secret(value: &str, operator_supplied: bool) -> Result<(), Invalid> {
 pub fn model(value: &str) -> Result<(), Invalid> {
     let ok = !value.is_empty()
         && value.len() <= 100
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/'));
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/'));
     if ok {
         Ok(())
     } else {
-        Err(invalid(format!("`{value}` is not a model name"), "use a model name such as llama3.1:8b"))
+        Err(invalid(
+            format!("`{value}` is not a model name"),
+            "use a model name such as llama3.1:8b",
+        ))
     }
 }
 
@@ -220,13 +268,17 @@ pub fn model(value: &str) -> Result<(), Invalid> {
 pub fn email(value: &str) -> Result<(), Invalid> {
     let ok = value.split_once('@').is_some_and(|(u, d)| {
         !u.is_empty()
-            && u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
+            && u.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
             && domain(d).is_ok()
     });
     if ok {
         Ok(())
     } else {
-        Err(invalid(format!("`{value}` is not an e-mail address"), "use e.g. ops@example.com"))
+        Err(invalid(
+            format!("`{value}` is not an e-mail address"),
+            "use e.g. ops@example.com",
+        ))
     }
 }
 
@@ -264,17 +316,43 @@ mod tests {
         for ok in ["a", "team-a", "t1", "abc-123-x"] {
             assert!(tenant_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "A", "1a", "a_b", "a--b", "a-", "../x", "a/b", "a b", "é", &"a".repeat(31)] {
+        for bad in [
+            "",
+            "A",
+            "1a",
+            "a_b",
+            "a--b",
+            "a-",
+            "../x",
+            "a/b",
+            "a b",
+            "é",
+            &"a".repeat(31),
+        ] {
             assert!(tenant_name(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn images() {
-        for ok in ["postgres:18.1", "ghcr.io/a/b:v1", "localhost:5000/x/y:1", "stackgen-standin/caddy:test", &format!("a@sha256:{}", "0".repeat(64))] {
+        for ok in [
+            "postgres:18.1",
+            "ghcr.io/a/b:v1",
+            "localhost:5000/x/y:1",
+            "stackgen-standin/caddy:test",
+            &format!("a@sha256:{}", "0".repeat(64)),
+        ] {
             assert!(image(ok).is_ok(), "{ok}");
         }
-        for bad in ["postgres", "postgres:latest", "Post:1", "a:b c", "a:", "/a:1", "a@sha256:12"] {
+        for bad in [
+            "postgres",
+            "postgres:latest",
+            "Post:1",
+            "a:b c",
+            "a:",
+            "/a:1",
+            "a@sha256:12",
+        ] {
             assert!(image(bad).is_err(), "{bad}");
         }
     }

@@ -1,0 +1,68 @@
+//! `render --check`: exit 0 when the disk matches, 1 with a unified diff when it does not.
+
+use crate::common::*;
+
+#[test]
+fn check_is_clean_after_render_and_writes_nothing() {
+    let s = Sandbox::with_example();
+    let run = s.run(&["render", "--check"]).code(1);
+    assert!(
+        run.stdout.contains("+++ b/"),
+        "missing files show as a diff: {}",
+        run.stdout
+    );
+    assert!(!s.path("stacks").exists(), "--check must not write");
+    s.run(&["render"]).ok();
+    let run = s.run(&["render", "--check"]).ok();
+    assert!(run.stdout.contains("4 tenant(s) up to date"));
+}
+
+#[test]
+fn check_reports_an_edited_file_with_a_diff() {
+    let s = Sandbox::with_example();
+    s.run(&["render"]).ok();
+    let path = "stacks/team-b-stack.yml";
+    let edited = s
+        .read(path)
+        .replace("restart: unless-stopped", "restart: always");
+    s.write(path, &edited);
+    let before = s.snapshot_tree();
+    let run = s.run(&["render", "--check"]).code(1);
+    assert!(
+        run.stdout.contains("-    restart: always")
+            && run.stdout.contains("+    restart: unless-stopped"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("differ from what the manifest renders"));
+    assert_eq!(before, s.snapshot_tree(), "--check must not write");
+}
+
+#[test]
+fn check_reports_and_render_removes_stale_generated_files() {
+    let s = Sandbox::with_example();
+    s.run(&["render"]).ok();
+    s.write("stacks/team-c/old/leftover.conf", "x");
+    let run = s.run(&["render", "--check", "team-c"]).code(1);
+    assert!(run.stdout.contains("stale:") && run.stdout.contains("leftover.conf"));
+    s.run(&["render", "team-c"]).ok();
+    assert!(!s.path("stacks/team-c/old/leftover.conf").exists());
+    s.run(&["render", "--check"]).ok();
+}
+
+#[test]
+fn manifest_change_is_drift() {
+    let s = Sandbox::with_example();
+    s.run(&["render"]).ok();
+    let env = s.read(".env").replace(
+        "TEAM_C__PORT_RANGE=20200-20299",
+        "TEAM_C__PORT_RANGE=30200-30299",
+    );
+    s.write(".env", &env);
+    let run = s.run(&["render", "--check"]).code(1);
+    assert!(
+        run.stdout.contains("+    - 127.0.0.1:30210:8080"),
+        "{}",
+        run.stdout
+    );
+}
