@@ -1,38 +1,17 @@
-//! One function per subcommand, dispatched from one `match`. Turns CLI arguments into calls to
-//! the library and prints the human-readable result.
+//! Generator commands: `init`, `render`, `prepare`.
 
 use std::path::Path;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, InitArgs, PrepareArgs, RenderArgs};
+use super::{display, shown};
+use crate::cli::{Cli, InitArgs, PrepareArgs, RenderArgs};
 use crate::error::{Drift, UsageError};
 use crate::manifest::Manifest;
-use crate::render::{self, Display};
+use crate::render;
 use crate::{init, model, output, policy, prepare};
 
-pub fn dispatch(cli: Cli) -> Result<()> {
-    match &cli.command {
-        Command::Init(args) => cmd_init(&cli, args),
-        Command::Render(args) => cmd_render(&cli, args),
-        Command::Prepare(args) => cmd_prepare(&cli, args),
-    }
-}
-
-/// A path as the operator typed it, without a leading `./`, for headers and messages.
-pub fn shown(path: &Path) -> String {
-    let s = path.display().to_string();
-    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
-}
-
-pub fn display(cli: &Cli) -> Display {
-    Display {
-        manifest: shown(&cli.env_file),
-        stacks_dir: shown(&cli.stacks_dir),
-    }
-}
-
-fn cmd_init(cli: &Cli, args: &InitArgs) -> Result<()> {
+pub fn cmd_init(cli: &Cli, args: &InitArgs) -> Result<()> {
     if !args.non_interactive {
         return Err(UsageError::plain(
             "the interactive menu is not available yet; pass --non-interactive with --tenant NAME (see `stackgen init --help`)",
@@ -70,7 +49,7 @@ fn cmd_init(cli: &Cli, args: &InitArgs) -> Result<()> {
     Ok(())
 }
 
-fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
+pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
     let tenants = manifest.select(&args.tenants)?;
     let display = display(cli);
@@ -117,7 +96,7 @@ fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
     Ok(())
 }
 
-fn cmd_prepare(cli: &Cli, args: &PrepareArgs) -> Result<()> {
+pub fn cmd_prepare(cli: &Cli, args: &PrepareArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
     let tenant = manifest.select(std::slice::from_ref(&args.tenant))?[0];
     let actions = prepare::plan(&manifest, tenant)?;
