@@ -12,7 +12,7 @@ use crate::catalog::{Catalog, VECTOR_DBS};
 use crate::error::UsageError;
 use crate::manifest::parse::{self, Parsed};
 use crate::manifest::{self, values, Manifest};
-use crate::output::write_atomic;
+use crate::output::{write_atomic, Durability};
 use crate::secrets;
 
 /// What the operator chose, from flags (or, later, a menu).
@@ -138,7 +138,7 @@ pub fn run(path: &Path, opts: &InitOptions) -> Result<InitReport> {
     // Validate the whole result before anything touches the disk.
     Manifest::from_text(path, &out)?;
     if out != text || created {
-        write_atomic(path, out.as_bytes(), Some(0o600))?;
+        write_atomic(path, out.as_bytes(), Some(0o600), Durability::Synced)?;
     }
     Ok(InitReport {
         created,

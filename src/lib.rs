@@ -19,6 +19,7 @@ pub mod render;
 pub mod secrets;
 pub mod templates;
 pub mod vectordb;
+pub mod yaml;
 
 use std::process::ExitCode;
 

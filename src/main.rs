@@ -5,3 +5,6 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     stackgen::run(stackgen::cli::Cli::parse())
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -48,6 +48,20 @@ pub fn apparmor_profile(tenant: &Tenant, kind: ApparmorProfile) -> String {
     }
 }
 
+/// Why kernel-mode tailscale runs as root (shown in the stack file and docs/security.md).
+pub const KERNEL_TAILSCALE_ROOT_WHY: &str =
+    "kernel mode (TAILSCALE_MODE=kernel) needs root for NET_ADMIN on the tun device";
+/// The one capability kernel-mode tailscale adds, and why.
+pub const KERNEL_TAILSCALE_CAP: (&str, &str) = (
+    "NET_ADMIN",
+    "kernel-mode tailscale configures its tun device and routes",
+);
+
+/// Whether this is the tailscale sidecar of a tenant that chose kernel mode (`/dev/net/tun`).
+pub fn is_kernel_tailscale(tenant: &Tenant, svc: &ResolvedService) -> bool {
+    svc.name == "tailscale" && tenant.tailscale_mode == "kernel"
+}
+
 pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedService]) -> Policy {
     let def = svc.def;
     let mut exceptions = Vec::new();
@@ -61,13 +75,12 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
     }
     // Kernel-mode tailscale needs a tun device and NET_ADMIN, which only root can use: docker
     // gives added capabilities to root processes, not to a non-root `user:`.
-    let kernel_tailscale = svc.name == "tailscale" && tenant.tailscale_mode == "kernel";
+    let kernel_tailscale = is_kernel_tailscale(tenant, svc);
     if kernel_tailscale {
         user_policy = UserPolicy::Root;
-        cap_add.push("NET_ADMIN".into());
-        exceptions.push(
-            "cap_add NET_ADMIN: kernel-mode tailscale configures its tun device and routes".into(),
-        );
+        let (cap, why) = KERNEL_TAILSCALE_CAP;
+        cap_add.push(cap.into());
+        exceptions.push(format!("cap_add {cap}: {why}"));
     }
 
     let (user, data_owner, non_root) = match user_policy {
@@ -83,17 +96,14 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
         ),
         UserPolicy::Root => {
             let why = if kernel_tailscale {
-                "kernel mode (TAILSCALE_MODE=kernel) needs root for NET_ADMIN on the tun device"
+                KERNEL_TAILSCALE_ROOT_WHY
             } else {
                 def.why.as_deref().unwrap_or_default()
             };
             exceptions.insert(0, format!("runs as root: {why}"));
-            let owner = if svc.def.apparmor == ApparmorProfile::Tailscale {
-                openclaw_ids
-            } else {
-                tenant_ids
-            };
-            (None, owner, false)
+            // Root with `cap_drop: [ALL]` has no DAC_OVERRIDE: it can use a 0750 directory only
+            // as its owner, so its data belongs to root (inside the tenant's tree all the same).
+            (None, (0, 0), false)
         }
         UserPolicy::SelfDrop => {
             exceptions.insert(

@@ -109,6 +109,33 @@ fn base_context(
     ctx
 }
 
+/// Runs `work` for every tenant on all cores, keeping the tenants' order in the result. Tenants
+/// are independent, so this is the cheap way to keep a thousand-tenant render under a second.
+pub fn render_many<'t, T, F>(tenants: &[&'t Tenant], work: F) -> Result<Vec<T>>
+where
+    T: Send,
+    F: Fn(&'t Tenant) -> Result<T> + Sync,
+{
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(tenants.len().max(1));
+    let chunk = tenants.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = tenants
+            .chunks(chunk)
+            .map(|part| {
+                let work = &work;
+                scope.spawn(move || part.iter().map(|t| work(t)).collect::<Result<Vec<T>>>())
+            })
+            .collect();
+        let mut out = Vec::with_capacity(tenants.len());
+        for h in handles {
+            out.extend(h.join().expect("render thread panicked")?);
+        }
+        Ok(out)
+    })
+}
+
 /// Everything generated for one tenant: the stack file first, then its config files.
 pub fn render_tenant(
     manifest: &Manifest,
@@ -167,7 +194,7 @@ pub fn render_tenant(
     }
     doc.insert("networks".into(), Value::Mapping(networks));
 
-    let body = serde_yaml::to_string(&Value::Mapping(doc))?;
+    let body = crate::yaml::to_string(&Value::Mapping(doc));
     let stack_path = PathBuf::from(format!("{}-stack.yml", tenant.name));
     let mut files = vec![RenderedFile {
         path: stack_path,

@@ -54,12 +54,16 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
     let tenants = manifest.select(&args.tenants)?;
     let display = display(cli);
     // Render everything in memory first: a template error must not leave half the tenants written.
-    let mut all = Vec::new();
-    for t in &tenants {
+    let rendered = render::render_many(&tenants, |t| {
         let files = render::render_tenant(&manifest, t, &display)?;
         let cmp = output::compare(&cli.stacks_dir, Path::new(&t.name), &files)?;
-        all.push((*t, files, cmp));
-    }
+        Ok((files, cmp))
+    })?;
+    let all: Vec<_> = tenants
+        .iter()
+        .zip(rendered)
+        .map(|(t, (files, cmp))| (*t, files, cmp))
+        .collect();
     if args.check {
         let mut drifted = Vec::new();
         for (_, _, cmp) in &all {

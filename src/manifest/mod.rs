@@ -340,7 +340,9 @@ impl Builder<'_> {
             .chain([crate::catalog::PGVECTOR_IMAGE_KEY.to_string()])
             .collect();
         let secret_names: Vec<&str> = catalog.all_secret_names().collect();
-        let mut known: Vec<String> = PLATFORM_KEYS.iter().map(|k| k.to_string()).collect();
+        // A set: manifests with a thousand tenants have tens of thousands of keys.
+        let mut known: std::collections::HashSet<String> =
+            PLATFORM_KEYS.iter().map(|k| k.to_string()).collect();
         known.extend(image_keys.iter().cloned());
         for t in &tenant_names {
             let p = values::env_prefix(t);
@@ -374,7 +376,9 @@ impl Builder<'_> {
                     continue;
                 }
             }
-            let hint = match values::closest(&key, known.iter().map(String::as_str)) {
+            let mut candidates: Vec<&str> = known.iter().map(String::as_str).collect();
+            candidates.sort_unstable();
+            let hint = match values::closest(&key, candidates) {
                 Some(k) => format!("did you mean `{k}`?"),
                 None => "see the manifest reference in the README for the known keys".into(),
             };

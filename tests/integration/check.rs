@@ -61,7 +61,7 @@ fn manifest_change_is_drift() {
     s.write(".env", &env);
     let run = s.run(&["render", "--check"]).code(1);
     assert!(
-        run.stdout.contains("+    - 127.0.0.1:30210:8080"),
+        run.stdout.contains("+      - \"127.0.0.1:30210:8080\""),
         "{}",
         run.stdout
     );
