@@ -7,5 +7,6 @@ mod integration {
     mod check;
     mod cli_help;
     mod init;
+    mod readme;
     mod render;
 }
