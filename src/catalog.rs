@@ -29,6 +29,36 @@ pub struct Component {
     /// Supplied by the operator (may be empty until set); never generated.
     #[serde(default)]
     pub operator_secrets: Vec<String>,
+    /// How `rotate-secrets` treats a secret, when it is more than "new value, recreate the
+    /// services that use it".
+    #[serde(default)]
+    pub rotation: IndexMap<String, Rotation>,
+}
+
+/// The rotation rule of one secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// Never rotated, for this reason (the service encrypts stored data with it).
+    #[serde(default)]
+    pub never: Option<String>,
+    /// A step that sets the new value inside the running service before it is recreated,
+    /// because the service keeps its own copy (a database role, an admin account).
+    #[serde(default)]
+    pub apply: Option<RotationApply>,
+    /// What the operator must do or expect afterwards.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The in-service steps `rotate-secrets` knows (implemented in `rotate.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RotationApply {
+    /// `ALTER ROLE ... PASSWORD` through psql in the postgres container.
+    PostgresAlterRole,
+    /// `grafana cli admin reset-admin-password` in the grafana container.
+    GrafanaAdminPassword,
 }
 
 /// Which user a compose service runs as.
@@ -276,6 +306,28 @@ mod tests {
                 );
             }
             let _ = c.component_of(name);
+            // Only caddy publishes beyond loopback (issue 3); a service in the tailscale
+            // sidecar's namespace can have no ports or networks of its own.
+            assert!(
+                def.publish.is_empty() || name == "caddy",
+                "{name}: only caddy may publish beyond 127.0.0.1"
+            );
+            if def.network == NetworkMode::Sidecar {
+                assert!(
+                    def.networks.is_empty() && def.loopback.is_none() && def.publish.is_empty(),
+                    "{name}: a sidecar-namespace service has no networks or ports"
+                );
+            } else {
+                assert!(!def.networks.is_empty(), "{name}: joins no network");
+            }
+            for cap in &def.cap_add {
+                assert!(
+                    !crate::apparmor::DENIED_CAPABILITIES
+                        .contains(&cap.cap.to_ascii_lowercase().as_str()),
+                    "{name}: adds {}, which every AppArmor profile denies",
+                    cap.cap
+                );
+            }
         }
     }
 }

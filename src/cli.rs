@@ -31,6 +31,29 @@ pub enum Command {
     Render(RenderArgs),
     /// Create a tenant's data directories, owned by the UID each service runs as
     Prepare(PrepareArgs),
+    /// Load a tenant's AppArmor profiles into the host kernel
+    #[command(subcommand)]
+    Apparmor(ApparmorCommand),
+    /// Start a tenant: check the host, prepare its data, `docker compose up --wait`
+    Up(UpArgs),
+    /// Stop and remove a tenant's containers and networks; its data is kept
+    Down(DownArgs),
+    /// Restart a tenant's services (all, or the ones named)
+    Restart(RestartArgs),
+    /// Show a tenant's logs (all services, or one)
+    Logs(LogsArgs),
+    /// Every service of every tenant (or one): state, health, ports, image
+    Status(StatusArgs),
+    /// Re-render a tenant's Caddyfile and reload caddy in place
+    ReloadProxy(ReloadProxyArgs),
+    /// Store a new tailscale auth key and re-authenticate the sidecar; its state is kept
+    RefreshTailscaleKey(RefreshTailscaleKeyArgs),
+    /// Generate new secrets, apply them, and recreate the services that use them
+    RotateSecrets(RotateSecretsArgs),
+    /// Check the host: engine, compose, AppArmor, validators, ports, disk, manifest
+    Doctor,
+    /// Remove a tenant's containers and networks (only its own); --purge-data also deletes its data
+    Teardown(TeardownArgs),
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +94,166 @@ pub struct PrepareArgs {
     #[arg(value_name = "TENANT")]
     pub tenant: String,
     /// Print what would be created, create nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApparmorCommand {
+    /// Load (or replace) the tenant's rendered profiles with `apparmor_parser -r -W`
+    #[command(
+        after_help = "Needs root and a host kernel with AppArmor enabled. Without it Docker silently ignores `apparmor=` and the services run unconfined: `load` then says so and exits 1."
+    )]
+    Load(ApparmorLoadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApparmorLoadArgs {
+    /// The tenant whose profiles (stacks/<tenant>/apparmor/) to load
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
+    /// Print the apparmor_parser commands, run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+// ---- running the stacks (issue 4) -------------------------------------------------------------
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Refuses (exit 1, with the diff) when the committed stack files differ from what the manifest renders, unless --render writes them first. Every preflight check runs before any container is touched."
+)]
+pub struct UpArgs {
+    /// The tenant to start
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
+    /// Start only these services (and what they wait for)
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Write the rendered files first when they differ from the manifest
+    #[arg(long)]
+    pub render: bool,
+    /// Seconds to wait for the services to become healthy
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub timeout: u32,
+    /// Print the commands, run and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// The tenant to stop
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
+    /// Print the command, run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// The tenant
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
+    /// Services to restart (default: all)
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Print the command, run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The tenant
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
+    /// One service (default: all)
+    #[arg(value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// Keep printing new lines
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Print the command, run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One tenant (default: every tenant in the manifest)
+    #[arg(value_name = "TENANT")]
+    pub tenant: Option<String>,
+    /// JSON for scripts instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// Print the command, run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadProxyArgs {
+    /// The tenant whose caddy to reload
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
+    /// Print what would be written and run, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshTailscaleKeyArgs {
+    /// The tenant whose sidecar to re-authenticate
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
+    /// The new auth key; `-` reads it from stdin (keeps it out of the shell history)
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+    /// Print the commands, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Secrets a service encrypts stored data with (e.g. N8N_ENCRYPTION_KEY, LITELLM_SALT_KEY) are refused with the reason; with no NAME they are skipped and listed."
+)]
+pub struct RotateSecretsArgs {
+    /// The tenant
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
+    /// Secrets to rotate, e.g. POSTGRES_PASSWORD (default: every one that may change)
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Print the plan and the commands, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    group(clap::ArgGroup::new("which").required(true).args(["tenant", "all"])),
+    after_help = "Only containers and networks that carry both com.stackgen.tenant=<tenant> and the compose project <tenant> are touched. The data directory (BASE_DIR/tenants/<tenant>/data) is kept unless --purge-data; before deleting it, teardown shows what goes, with sizes, and asks you to type the tenant name."
+)]
+pub struct TeardownArgs {
+    /// The tenant to tear down
+    #[arg(value_name = "TENANT")]
+    pub tenant: Option<String>,
+    /// Every tenant in the manifest
+    #[arg(long, conflicts_with = "tenant")]
+    pub all: bool,
+    /// Also delete the data directory and the rendered AppArmor profiles
+    #[arg(long)]
+    pub purge_data: bool,
+    /// Do not ask for confirmation (for scripts; without a terminal teardown refuses otherwise)
+    #[arg(long)]
+    pub yes: bool,
+    /// First write a postgres dump and a tar archive of the data directory into DIR
+    #[arg(long, value_name = "DIR")]
+    pub backup: Option<PathBuf>,
+    /// Print what would be removed and the commands, change nothing
     #[arg(long)]
     pub dry_run: bool,
 }

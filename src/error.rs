@@ -109,3 +109,16 @@ impl fmt::Display for CommandFailed {
 }
 
 impl std::error::Error for CommandFailed {}
+
+/// The operator interrupted a prompt (Ctrl-C or Esc) before anything was written: exit 130, the
+/// status a shell reports for SIGINT.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("interrupted: nothing was written")
+    }
+}
+
+impl std::error::Error for Interrupted {}

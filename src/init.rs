@@ -1,7 +1,10 @@
 //! `stackgen init`: writes the manifest, or adds tenants (and missing secrets) to an existing one.
 //!
 //! Only ever appends: every existing line stays byte-for-byte as it was, and no secret is ever
-//! regenerated. The result is validated before it is written, so bad flags write nothing.
+//! regenerated. The one exception is a [`TenantChange`] (the menu's "change a tenant"), which
+//! rewrites that tenant's `VECTOR_DB` and `SERVICES` lines and nothing else. The result is
+//! validated before it is written, so bad flags write nothing. `plan` is pure, so the menu can
+//! show the result and write it only after the operator confirms.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -11,45 +14,165 @@ use anyhow::Result;
 use crate::catalog::{Catalog, VECTOR_DBS};
 use crate::error::UsageError;
 use crate::manifest::parse::{self, Parsed};
-use crate::manifest::{self, values, Manifest};
+use crate::manifest::{self, edit, values, Manifest};
 use crate::output::{write_atomic, Durability};
 use crate::secrets;
 
-/// What the operator chose, from flags (or, later, a menu).
-#[derive(Debug, Clone)]
-pub struct InitOptions {
-    pub tenants: Vec<String>,
+/// A tenant to add: from `--tenant` flags (same choices for all) or from the menu (one each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTenant {
+    pub name: String,
     pub vector_db: String,
     /// Comma-separated catalog names, or `all`.
     pub services: String,
+    /// The tenant's UID and GID; `None` takes the next free one from 20001.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// The operator's tailscale auth key, when the tenant runs openclaw (empty: set it later).
+    pub tailscale_auth_key: Option<String>,
+}
+
+impl NewTenant {
+    /// A tenant with allocated IDs and no tailscale key, as `--non-interactive` adds them.
+    pub fn new(name: &str, vector_db: &str, services: &str) -> Self {
+        NewTenant {
+            name: name.to_string(),
+            vector_db: vector_db.to_string(),
+            services: services.to_string(),
+            uid: None,
+            gid: None,
+            tailscale_auth_key: None,
+        }
+    }
+}
+
+/// New choices for a declared tenant (the menu's "change a tenant"). Rewrites only its
+/// `VECTOR_DB` and `SERVICES` lines, and only when they change; what the new services need
+/// (secrets, openclaw's IDs) is appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantChange {
+    pub name: String,
+    pub vector_db: String,
+    pub services: String,
+    /// Written only when the change adds tailscale and the manifest has no key line yet.
+    pub tailscale_auth_key: Option<String>,
+}
+
+/// What the operator chose, from flags or from the menu.
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    pub tenants: Vec<NewTenant>,
+    pub changes: Vec<TenantChange>,
     pub domain: Option<String>,
     pub base_dir: Option<String>,
 }
 
 /// The outcome, for the command's report.
-#[derive(Debug)]
+#[derive(Debug, Clone, Default)]
 pub struct InitReport {
     pub created: bool,
     pub added_tenants: Vec<String>,
     pub existing_tenants: Vec<String>,
+    pub changed_tenants: Vec<String>,
     pub added_secrets: usize,
 }
 
+/// The manifest text `init` would write, computed without touching the disk.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The manifest as read (`None`: there is none yet).
+    pub original: Option<String>,
+    /// The manifest to write, already validated.
+    pub text: String,
+    pub report: InitReport,
+}
+
+impl Plan {
+    /// Whether writing would change the file (always true for a new manifest).
+    pub fn changes_anything(&self) -> bool {
+        self.original.as_deref() != Some(self.text.as_str())
+    }
+}
+
+/// Reads the manifest at `path` (if any), plans, and writes the result.
 pub fn run(path: &Path, opts: &InitOptions) -> Result<InitReport> {
     let existing = if path.exists() {
         Some(manifest::read(path)?)
     } else {
         None
     };
-    let text = existing.clone().unwrap_or_default();
+    let plan = plan(path, existing.as_deref(), opts)?;
+    write(path, &plan)?;
+    Ok(plan.report)
+}
+
+/// Writes a plan, unless the manifest changed on disk since it was read (then nothing is
+/// written: the plan was made, and possibly confirmed, against the old text).
+pub fn write(path: &Path, plan: &Plan) -> Result<()> {
+    if !plan.changes_anything() {
+        return Ok(());
+    }
+    let now = if path.exists() {
+        Some(manifest::read(path)?)
+    } else {
+        None
+    };
+    if now != plan.original {
+        return Err(UsageError::plain(format!(
+            "{} changed on disk while stackgen was planning; nothing was written: run the command again",
+            path.display()
+        ))
+        .into());
+    }
+    write_atomic(path, plan.text.as_bytes(), Some(0o600), Durability::Synced)
+}
+
+/// Computes the new manifest from `existing` (the file's text, `None` when there is none).
+/// Only appends, except for the `VECTOR_DB`/`SERVICES` lines a [`TenantChange`] rewrites; no
+/// secret is ever regenerated. The result is validated as a whole.
+pub fn plan(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result<Plan> {
+    let (text, report) = build(path, existing, opts)?;
+    // Validate the whole result before anything touches the disk.
+    Manifest::from_text(path, &text)?;
+    Ok(Plan {
+        original: existing.map(str::to_string),
+        text,
+        report,
+    })
+}
+
+/// The text `plan` would produce, not validated as a whole: the menu's view of the tenants it
+/// has collected so far (which may still be none), to suggest the next free UID.
+pub fn draft(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result<String> {
+    Ok(build(path, existing, opts)?.0)
+}
+
+fn build(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result<(String, InitReport)> {
+    let text = existing.unwrap_or_default().to_string();
     let (parsed, problems) = parse::parse(path, &text);
     if !problems.is_empty() {
         return Err(UsageError::problems(problems).into());
     }
-    let components = expand_services(&opts.services, &opts.vector_db)?;
     for t in &opts.tenants {
-        values::tenant_name(t)
-            .map_err(|(m, h)| UsageError::plain(format!("--tenant {t}: {m}\n  fix: {h}")))?;
+        values::tenant_name(&t.name)
+            .map_err(|(m, h)| UsageError::plain(format!("tenant {}: {m}\n  fix: {h}", t.name)))?;
+    }
+    // Checked before they become manifest lines, so the message names the option, not a line
+    // of a file that was never written.
+    for (what, value, check) in [
+        (
+            "domain",
+            &opts.domain,
+            values::domain as fn(&str) -> Result<(), values::Invalid>,
+        ),
+        ("base directory", &opts.base_dir, values::base_dir),
+    ] {
+        if let Some(v) = value {
+            check(v).map_err(|(m, h)| {
+                let (m, h) = (parse::readable(&m), parse::readable(&h));
+                UsageError::plain(format!("{what}: {m}\n  fix: {h}"))
+            })?;
+        }
     }
 
     let mut out = text.clone();
@@ -85,45 +208,67 @@ pub fn run(path: &Path, opts: &InitOptions) -> Result<InitReport> {
         .map(|e| e.value.trim().to_string())
         .collect();
     let mut alloc = Allocator::from(&parsed);
-    let mut added_tenants = Vec::new();
-    let mut existing_tenants = Vec::new();
-    for name in &opts.tenants {
-        if declared.contains(name) || added_tenants.contains(name) {
-            existing_tenants.push(name.clone());
-            continue;
+    let mut report = InitReport {
+        created,
+        ..InitReport::default()
+    };
+
+    // Changed choices of declared tenants: the one case where an existing line is rewritten.
+    for change in &opts.changes {
+        if !declared.contains(&change.name) {
+            return Err(UsageError::plain(format!(
+                "{}: no tenant `{}` is declared",
+                path.display(),
+                change.name
+            ))
+            .into());
         }
-        out.push_str(&tenant_block(name, opts, &components, &mut alloc));
-        added_tenants.push(name.clone());
+        if apply_change(&mut out, &parsed, change, &mut alloc)? {
+            report.changed_tenants.push(change.name.clone());
+        }
     }
 
-    // Secrets missing from tenants already declared (e.g. a service was added by hand).
-    let mut added_secrets = 0;
+    for t in &opts.tenants {
+        if declared.contains(&t.name) || report.added_tenants.contains(&t.name) {
+            report.existing_tenants.push(t.name.clone());
+            continue;
+        }
+        let components = expand_services(&t.services, &t.vector_db)?;
+        out.push_str(&tenant_block(t, &components, &mut alloc));
+        report.added_tenants.push(t.name.clone());
+    }
+
+    // Secrets missing from tenants already declared (a service added by hand or by a change),
+    // read from the text as changed above.
+    let (current, _) = parse::parse(path, &out);
     for name in &declared {
         let prefix = values::env_prefix(name);
-        let list = parsed
-            .entries
-            .get(&format!("{prefix}__SERVICES"))
-            .map(|e| e.value.clone())
-            .unwrap_or_default();
-        let vdb = parsed
-            .entries
-            .get(&format!("{prefix}__VECTOR_DB"))
-            .map(|e| e.value.clone())
-            .unwrap_or_default();
-        let Ok(comps) = expand_services(&list, &vdb) else {
+        let value_of = |setting: &str| {
+            current
+                .entries
+                .get(&format!("{prefix}__{setting}"))
+                .map(|e| e.value.clone())
+                .unwrap_or_default()
+        };
+        let Ok(comps) = expand_services(&value_of("SERVICES"), &value_of("VECTOR_DB")) else {
             continue;
         };
+        let key_for = opts
+            .changes
+            .iter()
+            .find(|c| &c.name == name)
+            .and_then(|c| c.tailscale_auth_key.clone());
         let mut block = String::new();
         for (secret, operator) in needed_secrets(&comps) {
             let key = format!("{prefix}__{secret}");
-            if !parsed.entries.contains_key(&key) {
-                let value = if operator {
-                    String::new()
-                } else {
-                    secrets::generate()
+            if !current.entries.contains_key(&key) {
+                let value = match (operator, secret.as_str()) {
+                    (true, "TAILSCALE_AUTH_KEY") => key_for.clone().unwrap_or_default(),
+                    (true, _) => String::new(),
+                    (false, _) => secrets::generate(),
                 };
                 let _ = writeln!(block, "{key}={value}");
-                added_secrets += 1;
+                report.added_secrets += 1;
             }
         }
         if !block.is_empty() {
@@ -135,17 +280,67 @@ pub fn run(path: &Path, opts: &InitOptions) -> Result<InitReport> {
         }
     }
 
-    // Validate the whole result before anything touches the disk.
-    Manifest::from_text(path, &out)?;
-    if out != text || created {
-        write_atomic(path, out.as_bytes(), Some(0o600), Durability::Synced)?;
+    Ok((out, report))
+}
+
+/// Rewrites the tenant's `VECTOR_DB` and `SERVICES` lines where the choice differs (compared
+/// after expansion, so `all` stays `all` when it still means the same), and appends openclaw's
+/// IDs when the tenant gains openclaw. Returns whether anything changed.
+fn apply_change(
+    out: &mut String,
+    parsed: &Parsed,
+    change: &TenantChange,
+    alloc: &mut Allocator,
+) -> Result<bool> {
+    let prefix = values::env_prefix(&change.name);
+    let key = |s: &str| format!("{prefix}__{s}");
+    let old = |s: &str| {
+        parsed
+            .entries
+            .get(&key(s))
+            .map(|e| e.value.trim().to_string())
+            .unwrap_or_default()
+    };
+    let wanted = expand_services(&change.services, &change.vector_db)?;
+    let before = expand_services(&old("SERVICES"), &old("VECTOR_DB")).ok();
+    let mut changed = false;
+    if old("VECTOR_DB") != change.vector_db {
+        *out = edit::set_value(out, &key("VECTOR_DB"), &change.vector_db)?;
+        changed = true;
     }
-    Ok(InitReport {
-        created,
-        added_tenants,
-        existing_tenants,
-        added_secrets,
-    })
+    if before.as_ref() != Some(&wanted) {
+        *out = edit::set_value(out, &key("SERVICES"), &wanted.join(","))?;
+        changed = true;
+    }
+    if needs_openclaw_ids(&wanted) && !parsed.entries.contains_key(&key("OPENCLAW_UID")) {
+        let id = alloc.next_id(21001);
+        let _ = writeln!(
+            out,
+            "\n# ---- openclaw's own user for tenant {} (stackgen init) ----\n{}={id}\n{}={id}",
+            change.name,
+            key("OPENCLAW_UID"),
+            key("OPENCLAW_GID")
+        );
+    }
+    Ok(changed)
+}
+
+fn needs_openclaw_ids(components: &[String]) -> bool {
+    components
+        .iter()
+        .any(|c| c == "openclaw" || c == "tailscale")
+}
+
+/// The UID the next tenant added to `text` would get: the default the menu offers.
+pub fn suggested_uid(path: &Path, text: &str) -> u32 {
+    let (parsed, _) = parse::parse(path, text);
+    Allocator::from(&parsed).next_id(20001)
+}
+
+/// Every UID and GID the manifest text already gives a tenant (or its openclaw).
+pub fn ids_in_use(path: &Path, text: &str) -> Vec<u32> {
+    let (parsed, _) = parse::parse(path, text);
+    Allocator::from(&parsed).ids
 }
 
 /// `all` or a comma list → components in catalog order, with requirements and the vector DB.
@@ -241,26 +436,23 @@ fn platform_block(opts: &InitOptions) -> String {
     )
 }
 
-fn tenant_block(
-    name: &str,
-    opts: &InitOptions,
-    components: &[String],
-    alloc: &mut Allocator,
-) -> String {
+fn tenant_block(t: &NewTenant, components: &[String], alloc: &mut Allocator) -> String {
+    let name = &t.name;
     let p = values::env_prefix(name);
-    let uid = alloc.next_id(20001);
-    let openclaw_uid = alloc.next_id(21001);
+    let uid = match t.uid {
+        Some(id) => alloc.reserve(id),
+        None => alloc.next_id(20001),
+    };
+    let gid = alloc.reserve(t.gid.unwrap_or(uid));
     let (start, end) = alloc.next_range();
     let mut b = String::new();
     let _ = writeln!(b, "\n# ---- tenant {name} ----");
     let _ = writeln!(b, "TENANT={name}");
-    let _ = writeln!(b, "{p}__VECTOR_DB={}", opts.vector_db);
+    let _ = writeln!(b, "{p}__VECTOR_DB={}", t.vector_db);
     let _ = writeln!(b, "{p}__SERVICES={}", components.join(","));
-    let _ = writeln!(b, "{p}__UID={uid}\n{p}__GID={uid}");
-    if components
-        .iter()
-        .any(|c| c == "openclaw" || c == "tailscale")
-    {
+    let _ = writeln!(b, "{p}__UID={uid}\n{p}__GID={gid}");
+    if needs_openclaw_ids(components) {
+        let openclaw_uid = alloc.next_id(21001);
         let _ = writeln!(
             b,
             "{p}__OPENCLAW_UID={openclaw_uid}\n{p}__OPENCLAW_GID={openclaw_uid}"
@@ -271,7 +463,11 @@ fn tenant_block(
     if needed.iter().any(|(_, op)| *op) {
         let _ = writeln!(b, "# operator-supplied: paste the key from the tailnet admin console (may stay empty until `up`)");
         for (s, _) in needed.iter().filter(|(_, op)| *op) {
-            let _ = writeln!(b, "{p}__{s}=");
+            let value = match s.as_str() {
+                "TAILSCALE_AUTH_KEY" => t.tailscale_auth_key.as_deref().unwrap_or_default(),
+                _ => "",
+            };
+            let _ = writeln!(b, "{p}__{s}={value}");
         }
     }
     let _ = writeln!(
@@ -307,6 +503,12 @@ impl Allocator {
             }
         }
         Allocator { ids, ranges }
+    }
+
+    /// Records an ID chosen by the operator, so later allocations skip it.
+    fn reserve(&mut self, id: u32) -> u32 {
+        self.ids.push(id);
+        id
     }
 
     fn next_id(&mut self, from: u32) -> u32 {

@@ -4,33 +4,44 @@
 //! catalog) → `policy` (users, capabilities, networks, gating) → `render` (YAML and config files)
 //! → `output` (atomic writes or `--check`). `cli` parses; `commands` dispatch.
 
+pub mod apparmor;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod compose;
+pub mod custom;
 pub mod error;
 pub mod init;
 pub mod manifest;
+pub mod menu;
 pub mod model;
 pub mod output;
 pub mod policy;
+pub mod preflight;
 pub mod prepare;
 pub mod refs;
 pub mod render;
+pub mod rotate;
 pub mod secrets;
+pub mod status;
+pub mod teardown;
 pub mod templates;
 pub mod vectordb;
 pub mod yaml;
 
 use std::process::ExitCode;
 
-use error::{CommandFailed, Drift, UsageError};
+use error::{CommandFailed, Drift, Interrupted, UsageError};
 
-/// Maps an error to the documented exit status: 2 bad input, 1 drift or failed command.
+/// Maps an error to the documented exit status: 2 bad input, 1 drift or failed command, 130 a
+/// prompt interrupted with Ctrl-C.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<UsageError>().is_some() {
         2
     } else if err.downcast_ref::<Drift>().is_some() {
         1
+    } else if err.downcast_ref::<Interrupted>().is_some() {
+        130
     } else if let Some(c) = err.downcast_ref::<CommandFailed>() {
         u8::try_from(c.code).ok().filter(|c| *c != 0).unwrap_or(1)
     } else {

@@ -3,7 +3,12 @@
 //! Resolves which services are rendered, their images (pinned default, manifest override,
 //! registry prefix, pgvector variant) and where their data lives. Pure: no I/O.
 
-use crate::catalog::{Catalog, ServiceDef, PGVECTOR_IMAGE, PGVECTOR_IMAGE_KEY};
+use std::borrow::Cow;
+
+use crate::catalog::{
+    Catalog, Network, PortSpec, Route, ServiceDef, UserPolicy, PGVECTOR_IMAGE, PGVECTOR_IMAGE_KEY,
+};
+use crate::custom::{CustomService, RESERVED_PORTS};
 use crate::manifest::{Platform, Tenant};
 use crate::vectordb;
 
@@ -12,16 +17,20 @@ use crate::vectordb;
 pub struct ResolvedService {
     pub name: String,
     pub component: String,
-    pub def: &'static ServiceDef,
+    /// The catalog's definition, or one built for a custom service.
+    pub def: Cow<'static, ServiceDef>,
     pub image: String,
+    /// Set for services added with `stackgen add-service`.
+    pub custom: Option<CustomService>,
     /// `BASE_DIR/tenants/<tenant>/data/<component>`.
     pub data_dir: String,
 }
 
-/// The services a tenant runs, in catalog order (infrastructure first, caddy last).
+/// The services a tenant runs, in catalog order (infrastructure first), then its custom
+/// services, then caddy, which starts last.
 pub fn services(platform: &Platform, tenant: &Tenant) -> Vec<ResolvedService> {
     let catalog = Catalog::get();
-    catalog
+    let mut out: Vec<ResolvedService> = catalog
         .services
         .iter()
         .filter_map(|(name, def)| {
@@ -32,12 +41,72 @@ pub fn services(platform: &Platform, tenant: &Tenant) -> Vec<ResolvedService> {
             Some(ResolvedService {
                 name: name.clone(),
                 component: component.name.clone(),
-                def,
+                def: Cow::Borrowed(def),
                 image: image(platform, tenant, name),
+                custom: None,
                 data_dir: data_dir(platform, tenant, &component.name),
             })
         })
-        .collect()
+        .collect();
+    let caddy = out
+        .iter()
+        .position(|s| s.name == "caddy")
+        .map(|i| out.remove(i));
+    for c in &tenant.custom {
+        out.push(ResolvedService {
+            name: c.name.clone(),
+            component: c.name.clone(),
+            def: Cow::Owned(custom_def(tenant, c)),
+            image: with_registry(platform, &c.image),
+            custom: Some(c.clone()),
+            data_dir: data_dir(platform, tenant, &c.name),
+        });
+    }
+    out.extend(caddy);
+    out
+}
+
+/// The policy data of a custom service: like a built-in web app, with a writable root because
+/// stackgen cannot know what an arbitrary image writes.
+fn custom_def(tenant: &Tenant, c: &CustomService) -> ServiceDef {
+    ServiceDef {
+        image: Some(c.image.clone()),
+        image_from: None,
+        networks: vec![Network::Internal, Network::Edge],
+        network: Default::default(),
+        user: UserPolicy::Tenant,
+        why: None,
+        read_only: false,
+        read_only_why: Some(
+            "custom image: stackgen cannot know whether it runs with a read-only root".into(),
+        ),
+        tmpfs: vec!["/tmp".into()],
+        cap_add: Vec::new(),
+        uses: Vec::new(),
+        loopback: Some(PortSpec {
+            offset: c.host_port - tenant.ports.0,
+            port: c.port,
+            protocol: None,
+        }),
+        publish: Vec::new(),
+        routes: c
+            .route
+            .iter()
+            .map(|r| Route {
+                subdomain: r.clone(),
+                port: c.port,
+                paths: Vec::new(),
+            })
+            .collect(),
+        files: Vec::new(),
+        data_files: Vec::new(),
+        apparmor: Default::default(),
+    }
+}
+
+/// The first host port a custom service may take (the ones before belong to the catalog).
+pub fn first_custom_port(tenant: &Tenant) -> u16 {
+    tenant.ports.0.saturating_add(RESERVED_PORTS)
 }
 
 /// The image a service runs: the manifest's override or the pinned default, behind the registry.
@@ -52,9 +121,14 @@ pub fn image(platform: &Platform, tenant: &Tenant, service: &str) -> String {
         .image_overrides
         .get(&key)
         .map_or(default, String::as_str);
+    with_registry(platform, chosen)
+}
+
+/// Puts `IMAGE_REGISTRY` (when set) in front of an image.
+fn with_registry(platform: &Platform, image: &str) -> String {
     match &platform.image_registry {
-        Some(registry) => format!("{registry}/{}", strip_registry_host(chosen)),
-        None => chosen.to_string(),
+        Some(registry) => format!("{registry}/{}", strip_registry_host(image)),
+        None => image.to_string(),
     }
 }
 

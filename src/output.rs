@@ -2,15 +2,24 @@
 //!
 //! `<stacks-dir>/<tenant>/` holds only generated files, so a file there that the manifest no
 //! longer produces is stale: `render` removes it and `--check` reports it.
+//!
+//! `render` is all or nothing: every changed file is first written to a temporary file beside
+//! its target (`.stackgen-*`), and only when all of them are complete are they renamed into place.
+//! A full disk, a read-only or unwritable directory therefore leaves every existing file as it
+//! was, and no temporary file or new directory behind.
 
 use std::fs;
-use std::io::Write;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use similar::TextDiff;
 
 use crate::render::RenderedFile;
+
+/// The mode of generated files: no secrets are in them (tested), and services that run as the
+/// tenant's UID read them through bind mounts, so they must be readable by everyone.
+pub const GENERATED_MODE: u32 = 0o644;
 
 /// How hard `write_atomic` works to survive a power cut, beyond never exposing half a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,30 +39,79 @@ pub fn write_atomic(
     mode: Option<u32>,
     durability: Durability,
 ) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
+    let dir = parent(path);
+    fs::create_dir_all(dir)
+        .map_err(|e| io_failure(&format!("creating directory {}", dir.display()), dir, &e))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".stackgen-")
         .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(content)
+        .map_err(|e| {
+            io_failure(
+                &format!("creating a temporary file in {}", dir.display()),
+                dir,
+                &e,
+            )
+        })?;
+    tmp.as_file_mut()
+        .write_all(content)
         .and_then(|()| match durability {
             Durability::Synced => tmp.as_file().sync_all(),
             Durability::Regenerable => Ok(()),
         })
-        .with_context(|| format!("writing {}", path.display()))?;
+        .map_err(|e| io_failure(&format!("writing {}", path.display()), dir, &e))?;
     if let Some(mode) = mode {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode))
             .with_context(|| format!("setting the mode of {}", path.display()))?;
     }
     tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("replacing {}", path.display()))?;
+        .map_err(|e| io_failure(&format!("replacing {}", path.display()), dir, &e.error))?;
     Ok(())
+}
+
+/// The directory a file is written in (`.` for a bare file name).
+fn parent(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// An I/O failure while writing under `dir`, with what the operator can do about it.
+fn io_failure(what: &str, dir: &Path, e: &io::Error) -> anyhow::Error {
+    io_failure_with(what, dir, dir, e, None)
+}
+
+/// `io_failure` with a line saying what state the failure left the files in; `root` is the
+/// directory the operator chose (named in the advice about space and read-only file systems).
+fn io_failure_with(
+    what: &str,
+    dir: &Path,
+    root: &Path,
+    e: &io::Error,
+    outcome: Option<&str>,
+) -> anyhow::Error {
+    use io::ErrorKind as K;
+    let (d, r) = (dir.display(), root.display());
+    let fix = match e.kind() {
+        K::StorageFull | K::QuotaExceeded => format!(
+            "free space on the file system that holds {r} (`df -h {r}`), or write elsewhere with --stacks-dir DIR"
+        ),
+        K::ReadOnlyFilesystem => format!(
+            "{r} is on a read-only file system: remount it read-write, or write elsewhere with --stacks-dir DIR"
+        ),
+        K::PermissionDenied => format!(
+            "run stackgen as a user that may write to {d} (see `ls -ld {d}`), or write elsewhere with --stacks-dir DIR"
+        ),
+        K::NotADirectory | K::AlreadyExists | K::IsADirectory => format!(
+            "something that is not a directory is in the way under {r}: move it away, or write elsewhere with --stacks-dir DIR"
+        ),
+        _ => "check the path and its file system, then run the command again".to_string(),
+    };
+    match outcome {
+        Some(o) => anyhow::anyhow!("{what}: {e}\n  {o}\n  fix: {fix}"),
+        None => anyhow::anyhow!("{what}: {e}\n  fix: {fix}"),
+    }
 }
 
 /// What differs between the rendered files and the disk, for one tenant.
@@ -61,6 +119,9 @@ pub fn write_atomic(
 pub struct Comparison {
     pub changed: Vec<(PathBuf, String)>,
     pub stale: Vec<PathBuf>,
+    /// Files with the rendered content whose mode keeps the tenant's services from reading them
+    /// (earlier versions wrote 0600): `render` makes them 0644; `--check` does not count them.
+    pub unreadable: Vec<PathBuf>,
 }
 
 impl Comparison {
@@ -69,30 +130,73 @@ impl Comparison {
     }
 }
 
+/// Reads a file and its mode; `None` when it does not exist.
+fn read_existing(path: &Path) -> Result<Option<(Vec<u8>, u32)>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => return Err(file_in_the_way(path)),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?;
+    if meta.is_dir() {
+        anyhow::bail!(
+            "{} is a directory, where stackgen writes a file\n  fix: move the directory away",
+            path.display()
+        );
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some((bytes, meta.permissions().mode())))
+}
+
+/// The error for a path that cannot be reached because one of its directories is a file.
+fn file_in_the_way(path: &Path) -> anyhow::Error {
+    let blocker = path
+        .ancestors()
+        .skip(1)
+        .find(|a| a.exists() && !a.is_dir())
+        .unwrap_or(path);
+    anyhow::anyhow!(
+        "{} is a file, where stackgen needs a directory for the generated files\n  fix: move the file away, or write elsewhere with --stacks-dir DIR",
+        blocker.display()
+    )
+}
+
 /// Compares rendered files with `stacks_dir`; `tenant_dir` is the tenant's generated-only folder.
 pub fn compare(stacks_dir: &Path, tenant_dir: &Path, files: &[RenderedFile]) -> Result<Comparison> {
     let mut cmp = Comparison::default();
     for f in files {
         let path = stacks_dir.join(&f.path);
-        let old = match fs::read(&path) {
-            Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        if old.as_deref() != Some(f.content.as_str()) {
-            let old_text = old.unwrap_or_default();
-            let diff = TextDiff::from_lines(&old_text, &f.content)
-                .unified_diff()
-                .context_radius(3)
-                .header(
-                    &format!("a/{}", path.display()),
-                    &format!("b/{}", path.display()),
-                )
-                .to_string();
-            cmp.changed.push((path, diff));
+        let old = read_existing(&path)?;
+        match &old {
+            Some((bytes, mode)) if bytes.as_slice() == f.content.as_bytes() => {
+                if mode & 0o044 != 0o044 {
+                    cmp.unreadable.push(path);
+                }
+            }
+            _ => {
+                let old_text = old
+                    .map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                let diff = TextDiff::from_lines(&old_text, &f.content)
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(
+                        &format!("a/{}", path.display()),
+                        &format!("b/{}", path.display()),
+                    )
+                    .to_string();
+                cmp.changed.push((path, diff));
+            }
         }
     }
-    let wanted: Vec<PathBuf> = files.iter().map(|f| stacks_dir.join(&f.path)).collect();
+    let wanted: std::collections::HashSet<PathBuf> =
+        files.iter().map(|f| stacks_dir.join(&f.path)).collect();
     for path in walk(&stacks_dir.join(tenant_dir))? {
         if !wanted.contains(&path) {
             cmp.stale.push(path);
@@ -101,33 +205,185 @@ pub fn compare(stacks_dir: &Path, tenant_dir: &Path, files: &[RenderedFile]) -> 
     Ok(cmp)
 }
 
-/// Writes what changed and removes stale files; returns the paths written.
+/// Writes what changed and removes stale files; returns the paths written. All or nothing: see
+/// `apply_all`.
 pub fn apply(cmp: &Comparison, files: &[RenderedFile], stacks_dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    for f in files {
-        let path = stacks_dir.join(&f.path);
-        if cmp.changed.iter().any(|(p, _)| *p == path) {
-            write_atomic(&path, f.content.as_bytes(), None, Durability::Regenerable)?;
-            written.push(path);
+    let mut written = apply_all(&[(cmp, files)], stacks_dir)?;
+    Ok(written.pop().unwrap_or_default())
+}
+
+/// Writes what changed for several tenants at once and removes their stale files; returns the
+/// paths written, per tenant. Every changed file is written to a temporary file first; only when
+/// all are complete are they renamed into place. On a failure before that point (full disk,
+/// read-only or unwritable directory) nothing on disk has changed: the temporary files and the
+/// directories made for them are removed again.
+pub fn apply_all(
+    items: &[(&Comparison, &[RenderedFile])],
+    stacks_dir: &Path,
+) -> Result<Vec<Vec<PathBuf>>> {
+    let mut stage = Stage::default();
+    let mut written = Vec::with_capacity(items.len());
+    for (cmp, files) in items {
+        let mut paths = Vec::with_capacity(cmp.changed.len());
+        if !cmp.changed.is_empty() {
+            let changed: std::collections::HashSet<&PathBuf> =
+                cmp.changed.iter().map(|(p, _)| p).collect();
+            for f in files.iter() {
+                let path = stacks_dir.join(&f.path);
+                if changed.contains(&path) {
+                    stage
+                        .write(&path, f.content.as_bytes())
+                        .map_err(|(what, dir, e)| {
+                            let outcome = format!(
+                                "nothing was changed: every file under {} is as it was",
+                                stacks_dir.display()
+                            );
+                            io_failure_with(&what, &dir, stacks_dir, &e, Some(&outcome))
+                        })?;
+                    paths.push(path);
+                }
+            }
+        }
+        written.push(paths);
+    }
+    let total = stage.files.len();
+    stage.commit().map_err(|(done, what, dir, e)| {
+        let outcome = format!(
+            "{done} of {total} changed file(s) had been replaced (each one whole); run the command again once this is fixed"
+        );
+        io_failure_with(&what, &dir, stacks_dir, &e, Some(&outcome))
+    })?;
+    for (cmp, _) in items {
+        for path in &cmp.unreadable {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(path, fs::Permissions::from_mode(GENERATED_MODE)).map_err(|e| {
+                io_failure(
+                    &format!("making {} readable", path.display()),
+                    parent(path),
+                    &e,
+                )
+            })?;
+        }
+        for path in &cmp.stale {
+            fs::remove_file(path).map_err(|e| {
+                io_failure(
+                    &format!("removing stale {}", path.display()),
+                    parent(path),
+                    &e,
+                )
+            })?;
         }
     }
-    for path in &cmp.stale {
-        fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
-    }
     Ok(written)
+}
+
+/// Complete temporary files waiting to be renamed over their targets. Dropped without `commit`,
+/// it deletes them and the directories it created.
+#[derive(Default)]
+struct Stage {
+    files: Vec<(tempfile::TempPath, PathBuf)>,
+    created_dirs: Vec<PathBuf>,
+}
+
+type StageError = (String, PathBuf, io::Error);
+
+impl Stage {
+    fn write(&mut self, path: &Path, content: &[u8]) -> Result<(), StageError> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = parent(path);
+        self.create_dirs(dir)?;
+        let fail = |what: String| move |e: io::Error| (what, dir.to_path_buf(), e);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".stackgen-")
+            .tempfile_in(dir)
+            .map_err(fail(format!(
+                "creating a temporary file in {}",
+                dir.display()
+            )))?;
+        // Through the inner file: NamedTempFile's own errors name the temporary path, which is
+        // deleted again and would only confuse the operator.
+        tmp.as_file_mut()
+            .write_all(content)
+            .and_then(|()| {
+                tmp.as_file()
+                    .set_permissions(fs::Permissions::from_mode(GENERATED_MODE))
+            })
+            .map_err(fail(format!("writing {}", path.display())))?;
+        // Closes the file (one open descriptor per file would run out with a thousand tenants);
+        // the path is still deleted on drop until it is persisted.
+        self.files.push((tmp.into_temp_path(), path.to_path_buf()));
+        Ok(())
+    }
+
+    /// `create_dir_all` that remembers what it created, so a failed render can remove it again.
+    fn create_dirs(&mut self, dir: &Path) -> Result<(), StageError> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        if let Some(up) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.create_dirs(up)?;
+        }
+        match fs::create_dir(dir) {
+            Ok(()) => {
+                self.created_dirs.push(dir.to_path_buf());
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+            Err(e) => Err((
+                format!("creating directory {}", dir.display()),
+                dir.to_path_buf(),
+                e,
+            )),
+        }
+    }
+
+    /// Renames every temporary file over its target. On a failure, returns how many were done.
+    fn commit(mut self) -> Result<(), (usize, String, PathBuf, io::Error)> {
+        let files = std::mem::take(&mut self.files);
+        let mut done = 0;
+        let mut rest = files.into_iter();
+        for (tmp, target) in rest.by_ref() {
+            if let Err(e) = tmp.persist(&target) {
+                let dir = parent(&target).to_path_buf();
+                return Err((
+                    done,
+                    format!("replacing {}", target.display()),
+                    dir,
+                    e.error,
+                ));
+            }
+            done += 1;
+        }
+        self.created_dirs.clear();
+        Ok(())
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        // Temporary files first (TempPath deletes itself), then the directories made for them.
+        self.files.clear();
+        for dir in self.created_dirs.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
 }
 
 fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => return Err(file_in_the_way(dir)),
         Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
     };
     for entry in entries {
-        let entry = entry?;
+        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
         let path = entry.path();
-        if entry.file_type()?.is_dir() {
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("reading {}", path.display()))?;
+        if kind.is_dir() {
             out.extend(walk(&path)?);
         } else if !entry
             .file_name()

@@ -3,7 +3,7 @@
 
 use indexmap::IndexMap;
 
-use crate::catalog::{ApparmorProfile, NetworkMode, UserPolicy};
+use crate::catalog::{ApparmorProfile, NetworkMode, ServiceDef, UserPolicy};
 use crate::manifest::Tenant;
 use crate::model::ResolvedService;
 
@@ -63,7 +63,7 @@ pub fn is_kernel_tailscale(tenant: &Tenant, svc: &ResolvedService) -> bool {
 }
 
 pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedService]) -> Policy {
-    let def = svc.def;
+    let def: &ServiceDef = &svc.def;
     let mut exceptions = Vec::new();
     let tenant_ids = (tenant.uid, tenant.gid);
     let openclaw_ids = (tenant.openclaw_uid, tenant.openclaw_gid);
@@ -214,7 +214,8 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
     }
 }
 
-/// One line per tenant for `render`: how many services run non-root, which do not and why.
+/// The policy summary `render` prints per tenant: how many services run non-root, then one
+/// indented line per service that does not, with the reason from the catalog.
 pub fn summary(tenant: &Tenant, services: &[ResolvedService]) -> String {
     let policies: Vec<(&ResolvedService, Policy)> = services
         .iter()
@@ -226,22 +227,64 @@ pub fn summary(tenant: &Tenant, services: &[ResolvedService]) -> String {
         tenant.name,
         policies.len()
     );
-    let others: Vec<String> = policies
-        .iter()
-        .filter(|(_, p)| !p.non_root)
-        .map(|(s, p)| {
-            let how = if p.user.is_none() && s.def.user == crate::catalog::UserPolicy::SelfDrop {
-                "drops to the tenant UID itself"
-            } else {
-                "root"
-            };
-            format!("{} ({how})", s.name)
-        })
-        .collect();
+    let others: Vec<&(&ResolvedService, Policy)> =
+        policies.iter().filter(|(_, p)| !p.non_root).collect();
     if !others.is_empty() {
-        out.push_str("; not: ");
-        out.push_str(&others.join(", "));
-        out.push_str(" (reasons under x-stackgen-exceptions in the stack file)");
+        out.push_str("; the others:");
+        for (s, p) in others {
+            // The first exception is the user one: "runs as root: …" or "starts as root …".
+            let why = p.exceptions.first().map(String::as_str).unwrap_or_default();
+            out.push_str(&format!("\n    {}: {why}", s.name));
+        }
+    }
+    out
+}
+
+/// Every exception to the hardened default that the catalog (and kernel-mode tailscale) can
+/// produce, as a Markdown table for docs/security.md; a test keeps the two identical.
+pub fn exception_table() -> String {
+    let cell = |s: &str| s.replace('|', "\\|");
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    for (name, def) in &crate::catalog::Catalog::get().services {
+        let why = def.why.as_deref().unwrap_or_default();
+        match def.user {
+            UserPolicy::Root => rows.push((name.clone(), "runs as root".into(), why.into())),
+            UserPolicy::SelfDrop => rows.push((
+                name.clone(),
+                "starts as root, drops to the tenant UID itself".into(),
+                why.into(),
+            )),
+            UserPolicy::Tenant | UserPolicy::Openclaw => {}
+        }
+        for c in &def.cap_add {
+            rows.push((name.clone(), format!("cap_add {}", c.cap), c.why.clone()));
+        }
+        if !def.read_only {
+            let why = def.read_only_why.as_deref().unwrap_or_default();
+            rows.push((name.clone(), "writable root filesystem".into(), why.into()));
+        }
+    }
+    let kernel = "tailscale (TAILSCALE_MODE=kernel)".to_string();
+    let (cap, cap_why) = KERNEL_TAILSCALE_CAP;
+    rows.push((
+        kernel.clone(),
+        "runs as root".into(),
+        KERNEL_TAILSCALE_ROOT_WHY.into(),
+    ));
+    rows.push((kernel.clone(), format!("cap_add {cap}"), cap_why.into()));
+    rows.push((
+        kernel,
+        "device /dev/net/tun".into(),
+        "the kernel-mode tunnel interface".into(),
+    ));
+    let mut out = String::from("| Service | Exception | Why |\n| --- | --- | --- |\n");
+    for (service, what, why) in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            cell(&service),
+            cell(&what),
+            cell(&why)
+        ));
     }
     out
 }

@@ -1,7 +1,9 @@
-//! Rendering: a tenant's resolved services + policy + templates → the stack file and the config
-//! files it mounts. Pure and deterministic: same manifest, same bytes.
+//! Rendering: a tenant's resolved services + policy + templates → the stack file, the config
+//! files it mounts and its AppArmor profiles. Pure and deterministic: same manifest, same bytes.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{anyhow, bail, Context, Result};
 use indexmap::IndexMap;
@@ -9,6 +11,7 @@ use minijinja::value::Value as JValue;
 use serde::Serialize;
 use serde_yaml::{Mapping, Value};
 
+use crate::apparmor;
 use crate::catalog::Catalog;
 use crate::manifest::{Manifest, Tenant, TlsMode};
 use crate::model::{self, ResolvedService};
@@ -142,12 +145,21 @@ pub fn render_tenant(
     tenant: &Tenant,
     display: &Display,
 ) -> Result<Vec<RenderedFile>> {
+    render_tenant_with(manifest, tenant, display, true)
+}
+
+/// `render_tenant`, with the template cache on or off (tests prove both give the same bytes).
+pub fn render_tenant_with(
+    manifest: &Manifest,
+    tenant: &Tenant,
+    display: &Display,
+    cache: bool,
+) -> Result<Vec<RenderedFile>> {
     let services = model::services(&manifest.platform, tenant);
     let ctx = base_context(manifest, tenant, display);
-    let env = environment();
-
     let mut service_map = Mapping::new();
     let mut used_networks: Vec<&str> = Vec::new();
+    let mut apparmor_facts = Vec::new();
     for svc in &services {
         let policy = policy::for_service(tenant, svc, &services);
         for n in &policy.networks {
@@ -155,21 +167,25 @@ pub fn render_tenant(
                 used_networks.push(n);
             }
         }
-        let mut sctx = ctx.clone();
-        sctx.insert("data", JValue::from(svc.data_dir.clone()));
-        let template = format!("services/{}.yml.j2", svc.name);
-        let text = env
-            .get_template(&template)
-            .and_then(|t| t.render(&sctx))
-            .with_context(|| format!("rendering {template} for tenant {}", tenant.name))?;
-        let fragment: Value = serde_yaml::from_str(&text).with_context(|| {
-            format!(
-                "{template} rendered invalid YAML for tenant {}:\n{text}",
-                tenant.name
-            )
-        })?;
+        let fragment = service_fragment(tenant, svc, &ctx, cache)?;
         let entry = assemble(tenant, svc, &policy, fragment)
             .with_context(|| format!("assembling {}", svc.name))?;
+        let strings_of = |key: &str| -> Vec<String> {
+            entry[key]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        apparmor_facts.push(apparmor::ServiceFacts {
+            name: svc.name.clone(),
+            kind: svc.def.apparmor,
+            cap_add: policy.cap_add.clone(),
+            tmpfs: policy.tmpfs.clone(),
+            volumes: strings_of("volumes"),
+            devices: strings_of("devices"),
+        });
         service_map.insert(Value::from(svc.name.clone()), entry);
     }
 
@@ -201,7 +217,168 @@ pub fn render_tenant(
         content: format!("{}{body}", header(tenant, display)),
     }];
     files.extend(config_files(manifest, tenant, &services, &ctx)?);
+    files.extend(apparmor::render_profiles(tenant, &apparmor_facts, &ctx)?);
     Ok(files)
+}
+
+/// A service template's output for one tenant, as YAML.
+///
+/// Parsing that YAML was most of the render time, and a template's output differs between
+/// tenants only in the tenant's values and in what the template branches on (the selected
+/// components, the tailscale mode). So each template is rendered and parsed once per branch
+/// combination with sentinel strings in place of the tenant's values, and each tenant gets a copy
+/// with its values put back. Custom services are rendered directly: their templates depend on
+/// their own settings.
+fn service_fragment(
+    tenant: &Tenant,
+    svc: &ResolvedService,
+    ctx: &IndexMap<&'static str, JValue>,
+    cache: bool,
+) -> Result<Value> {
+    if svc.custom.is_some() || !cache {
+        let mut sctx = ctx.clone();
+        sctx.insert("data", JValue::from(svc.data_dir.clone()));
+        if let Some(c) = &svc.custom {
+            sctx.insert("custom", custom_view(c));
+        }
+        return render_fragment(tenant, svc, &sctx);
+    }
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Value>>>> = OnceLock::new();
+    let has: String = Catalog::get()
+        .component_names()
+        .map(|c| if tenant.has(c) { '1' } else { '0' })
+        .collect();
+    let key = format!("{}|{}|{has}", svc.name, tenant.tailscale_mode);
+    let cache = CACHE.get_or_init(Default::default);
+    let cached = cache
+        .lock()
+        .expect("template cache lock")
+        .get(&key)
+        .cloned();
+    let template_output = match cached {
+        Some(v) => v,
+        None => {
+            let mut sctx = ctx.clone();
+            sctx.insert("t", JValue::from_serialize(sentinel_view(tenant)));
+            sctx.insert("cfg", JValue::from(sentinel("CFG")));
+            sctx.insert("data", JValue::from(sentinel("DATA")));
+            let v = Arc::new(render_fragment(tenant, svc, &sctx)?);
+            cache
+                .lock()
+                .expect("template cache lock")
+                .insert(key, v.clone());
+            v
+        }
+    };
+    let values = sentinel_values(tenant, svc);
+    let mut out = (*template_output).clone();
+    substitute(&mut out, &values);
+    Ok(out)
+}
+
+fn render_fragment(
+    tenant: &Tenant,
+    svc: &ResolvedService,
+    sctx: &IndexMap<&'static str, JValue>,
+) -> Result<Value> {
+    let template = match &svc.custom {
+        Some(_) => "services/custom.yml.j2".to_string(),
+        None => format!("services/{}.yml.j2", svc.name),
+    };
+    let text = environment()
+        .get_template(&template)
+        .and_then(|t| t.render(sctx))
+        .with_context(|| format!("rendering {template} for tenant {}", tenant.name))?;
+    serde_yaml::from_str(&text).with_context(|| {
+        format!(
+            "{template} rendered invalid YAML for tenant {}:\n{text}",
+            tenant.name
+        )
+    })
+}
+
+fn sentinel(name: &str) -> String {
+    format!("@@STACKGEN_{name}@@")
+}
+
+/// The tenant view with a sentinel for every value; what templates branch on stays real.
+fn sentinel_view(tenant: &Tenant) -> IndexMap<&'static str, String> {
+    let mut m = IndexMap::new();
+    for (field, _) in tenant_fields(tenant) {
+        m.insert(field, sentinel(field));
+    }
+    m.insert("tailscale_mode", tenant.tailscale_mode.clone());
+    m
+}
+
+/// The tenant's values that templates may print, by field name of `t`.
+fn tenant_fields(t: &Tenant) -> [(&'static str, String); 10] {
+    [
+        ("name", t.name.clone()),
+        ("prefix", t.prefix.clone()),
+        ("domain", t.domain.clone()),
+        ("uid", t.uid.to_string()),
+        ("gid", t.gid.to_string()),
+        ("openclaw_uid", t.openclaw_uid.to_string()),
+        ("openclaw_gid", t.openclaw_gid.to_string()),
+        ("vector_db", t.vector_db.clone()),
+        ("ollama_model", t.ollama_model.clone()),
+        ("embedding_model", t.embedding_model.clone()),
+    ]
+}
+
+/// Sentinel → the tenant's value, escaped for compose as the `q` filter would have.
+fn sentinel_values(tenant: &Tenant, svc: &ResolvedService) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = tenant_fields(tenant)
+        .into_iter()
+        .map(|(f, value)| (sentinel(f), crate::refs::escape_inline(&value)))
+        .collect();
+    v.push((
+        sentinel("CFG"),
+        crate::refs::escape_inline(&format!("./{}", tenant.name)),
+    ));
+    v.push((sentinel("DATA"), crate::refs::escape_inline(&svc.data_dir)));
+    v
+}
+
+fn substitute(v: &mut Value, values: &[(String, String)]) {
+    match v {
+        Value::String(s) if s.contains("@@STACKGEN_") => {
+            for (from, to) in values {
+                if s.contains(from.as_str()) {
+                    *s = s.replace(from.as_str(), to);
+                }
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(|i| substitute(i, values)),
+        Value::Mapping(m) => m.iter_mut().for_each(|(_, i)| substitute(i, values)),
+        Value::Tagged(t) => substitute(&mut t.value, values),
+        _ => {}
+    }
+}
+
+/// What `services/custom.yml.j2` sees as `custom`.
+fn custom_view(c: &crate::custom::CustomService) -> JValue {
+    #[derive(Serialize)]
+    struct Volume<'a> {
+        name: &'a str,
+        path: &'a str,
+    }
+    #[derive(Serialize)]
+    struct View<'a> {
+        env: &'a IndexMap<String, String>,
+        volumes: Vec<Volume<'a>>,
+        healthcheck: String,
+    }
+    JValue::from_serialize(View {
+        env: &c.env,
+        volumes: c
+            .volumes
+            .iter()
+            .map(|(n, p)| Volume { name: n, path: p })
+            .collect(),
+        healthcheck: c.healthcheck_command(),
+    })
 }
 
 fn header(tenant: &Tenant, display: &Display) -> String {
@@ -259,7 +436,7 @@ fn assemble(tenant: &Tenant, svc: &ResolvedService, p: &Policy, fragment: Value)
 
     let mut env = match take("environment") {
         Some(Value::Mapping(e)) => e,
-        None => Mapping::new(),
+        None | Some(Value::Null) => Mapping::new(),
         Some(_) => bail!("environment must be a mapping"),
     };
     for (k, v) in vectordb::consumer_env(tenant, &svc.name) {
@@ -269,8 +446,11 @@ fn assemble(tenant: &Tenant, svc: &ResolvedService, p: &Policy, fragment: Value)
         m.insert("environment".into(), Value::Mapping(env));
     }
     for k in ["volumes", "devices", "shm_size", "stop_grace_period"] {
-        if let Some(v) = take(k) {
-            m.insert(k.into(), v);
+        match take(k) {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                m.insert(k.into(), v);
+            }
         }
     }
     if let Some(mode) = &p.network_mode {

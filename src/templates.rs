@@ -11,6 +11,18 @@ use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
 /// Every template file, by its path under `templates/` (a test checks this list against the folder).
 pub const TEMPLATES: &[(&str, &str)] = &[
     (
+        "files/_apparmor-common.j2",
+        include_str!("../templates/files/_apparmor-common.j2"),
+    ),
+    (
+        "files/apparmor-confined.j2",
+        include_str!("../templates/files/apparmor-confined.j2"),
+    ),
+    (
+        "files/apparmor-default.j2",
+        include_str!("../templates/files/apparmor-default.j2"),
+    ),
+    (
         "files/Caddyfile.j2",
         include_str!("../templates/files/Caddyfile.j2"),
     ),
@@ -49,6 +61,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     (
         "services/chroma.yml.j2",
         include_str!("../templates/services/chroma.yml.j2"),
+    ),
+    (
+        "services/custom.yml.j2",
+        include_str!("../templates/services/custom.yml.j2"),
     ),
     (
         "services/dify-api.yml.j2",

@@ -3,10 +3,18 @@
 mod common;
 
 mod integration {
+    mod apparmor;
     mod bad_input;
+    mod bad_input_more;
     mod check;
     mod cli_help;
+    mod e2e_run;
     mod init;
+    mod menu;
+    mod properties;
     mod readme;
     mod render;
+    mod run_cli;
+    mod security;
+    mod teardown;
 }

@@ -9,32 +9,55 @@ use crate::cli::{Cli, InitArgs, PrepareArgs, RenderArgs};
 use crate::error::{Drift, UsageError};
 use crate::manifest::Manifest;
 use crate::render;
-use crate::{init, model, output, policy, prepare};
+use crate::{init, menu, model, output, policy, prepare};
 
 pub fn cmd_init(cli: &Cli, args: &InitArgs) -> Result<()> {
     if !args.non_interactive {
-        return Err(UsageError::plain(
-            "the interactive menu is not available yet; pass --non-interactive with --tenant NAME (see `stackgen init --help`)",
-        )
-        .into());
+        if !args.tenants.is_empty() {
+            return Err(UsageError::plain(
+                "init: --tenant needs --non-interactive (without it, the menu asks for the tenants)",
+            )
+            .into());
+        }
+        let defaults = menu::Defaults {
+            domain: args.domain.clone(),
+            base_dir: args.base_dir.clone(),
+        };
+        let Some(report) = menu::run(&cli.env_file, &defaults)? else {
+            println!("nothing written");
+            return Ok(());
+        };
+        print_init_report(cli, &report);
+        return Ok(());
     }
     if args.tenants.is_empty() && !cli.env_file.exists() {
         return Err(UsageError::plain("init: name at least one tenant with --tenant NAME").into());
     }
     let opts = init::InitOptions {
-        tenants: args.tenants.clone(),
-        vector_db: args.vector_db.clone(),
-        services: args.services.clone(),
+        tenants: args
+            .tenants
+            .iter()
+            .map(|t| init::NewTenant::new(t, &args.vector_db, &args.services))
+            .collect(),
+        changes: Vec::new(),
         domain: args.domain.clone(),
         base_dir: args.base_dir.clone(),
     };
     let report = init::run(&cli.env_file, &opts)?;
+    print_init_report(cli, &report);
+    Ok(())
+}
+
+fn print_init_report(cli: &Cli, report: &init::InitReport) {
     let path = shown(&cli.env_file);
     if report.created {
         println!("created {path} (mode 0600)");
     }
     for t in &report.added_tenants {
         println!("added tenant {t}");
+    }
+    for t in &report.changed_tenants {
+        println!("changed the vector DB and services of tenant {t}");
     }
     for t in &report.existing_tenants {
         println!("tenant {t} already exists; its lines are unchanged");
@@ -46,7 +69,6 @@ pub fn cmd_init(cli: &Cli, args: &InitArgs) -> Result<()> {
         );
     }
     println!("next: stackgen --env-file {path} render");
-    Ok(())
 }
 
 pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
@@ -85,8 +107,13 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
         }
         return Err(Drift { files: drifted }.into());
     }
-    for (t, files, cmp) in &all {
-        let written = output::apply(cmp, files, &cli.stacks_dir)?;
+    // All tenants at once: a full disk or an unwritable directory leaves every file as it was.
+    let items: Vec<_> = all
+        .iter()
+        .map(|(_, files, cmp)| (cmp, files.as_slice()))
+        .collect();
+    let written_all = output::apply_all(&items, &cli.stacks_dir)?;
+    for ((t, files, cmp), written) in all.iter().zip(written_all) {
         let services = model::services(&manifest.platform, t);
         println!(
             "{}: {} file(s) written, {} unchanged, {} stale removed",

@@ -2,6 +2,10 @@
 //! file. Turns CLI arguments into calls to the library and prints the human-readable result.
 
 mod generate;
+mod ops;
+mod run;
+mod security;
+mod teardown;
 
 use std::path::Path;
 
@@ -15,6 +19,17 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Init(args) => generate::cmd_init(&cli, args),
         Command::Render(args) => generate::cmd_render(&cli, args),
         Command::Prepare(args) => generate::cmd_prepare(&cli, args),
+        Command::Apparmor(cmd) => security::cmd_apparmor(&cli, cmd),
+        Command::Up(args) => run::cmd_up(&cli, args),
+        Command::Down(args) => run::cmd_down(&cli, args),
+        Command::Restart(args) => run::cmd_restart(&cli, args),
+        Command::Logs(args) => run::cmd_logs(&cli, args),
+        Command::Status(args) => run::cmd_status(&cli, args),
+        Command::ReloadProxy(args) => ops::cmd_reload_proxy(&cli, args),
+        Command::RefreshTailscaleKey(args) => ops::cmd_refresh_tailscale_key(&cli, args),
+        Command::RotateSecrets(args) => ops::cmd_rotate_secrets(&cli, args),
+        Command::Doctor => ops::cmd_doctor(&cli),
+        Command::Teardown(args) => teardown::cmd_teardown(&cli, args),
     }
 }
 

@@ -5,6 +5,7 @@
 //! split unambiguous: tenant names never contain `_`, so no tenant prefix can swallow a setting.
 //! All problems are collected and reported together, each with file, line and key.
 
+pub mod edit;
 pub mod parse;
 pub mod values;
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 use crate::catalog::{Catalog, VECTOR_DBS};
+use crate::custom::{self, CustomService};
 use crate::error::{ManifestProblem, UsageError};
 pub use parse::Entry;
 use values::Invalid;
@@ -81,6 +83,8 @@ pub struct Tenant {
     pub embedding_model: String,
     /// Secret name (without prefix) → value. Only used to check presence and for leak tests.
     pub secrets: IndexMap<String, String>,
+    /// Services outside the catalog, in the order the manifest declares them.
+    pub custom: Vec<crate::custom::CustomService>,
 }
 
 impl Tenant {
@@ -117,9 +121,18 @@ impl Manifest {
             path,
             entries: &entries,
             tenant_lines: &parsed.tenants,
+            custom_keys: custom_keys_by_prefix(&entries),
             problems: &mut problems,
         };
         let built = b.build();
+        // A key whose line could not be read is reported there, not also as missing.
+        problems.retain(|p| {
+            p.message != "is missing"
+                || !p
+                    .key
+                    .as_ref()
+                    .is_some_and(|k| parsed.unreadable.contains(k))
+        });
         if !problems.is_empty() {
             return Err(UsageError::problems(problems));
         }
@@ -158,6 +171,9 @@ impl Manifest {
     }
 }
 
+/// The largest manifest `read` accepts.
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
 /// Reads the manifest file with errors that say what to do.
 pub fn read(path: &Path) -> Result<String, UsageError> {
     let fail = |what: String, hint: &str| {
@@ -175,13 +191,35 @@ pub fn read(path: &Path) -> Result<String, UsageError> {
             "pass the .env file with --env-file PATH",
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+    let cannot_read = |e: std::io::Error| {
+        match e.kind() {
         std::io::ErrorKind::NotFound => fail(
             "no manifest here".into(),
             "create one with `stackgen init --non-interactive --tenant NAME` or pass --env-file PATH",
         ),
         _ => fail(format!("cannot read: {e}"), "check the file's permissions"),
-    })?;
+    }
+    };
+    // One read, capped: the whole text is parsed from this one copy (an editor replacing the file
+    // meanwhile cannot mix two versions), and `--env-file /dev/zero` cannot eat the memory.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(f, MAX_MANIFEST_BYTES + 1),
+                &mut bytes,
+            )
+        })
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(fail(
+            format!(
+                "is larger than {} MiB; a manifest of a thousand tenants is about 2 MiB",
+                MAX_MANIFEST_BYTES >> 20
+            ),
+            "pass the .env manifest with --env-file PATH",
+        ));
+    }
     String::from_utf8(bytes)
         .map_err(|_| fail("is not UTF-8 text".into(), "save the manifest as UTF-8"))
 }
@@ -190,7 +228,24 @@ struct Builder<'a> {
     path: &'a Path,
     entries: &'a IndexMap<String, Entry>,
     tenant_lines: &'a [Entry],
+    /// `<T>` → that tenant's `<T>__CUSTOM_*` keys in file order, gathered in one pass (a scan per
+    /// tenant made a thousand-tenant manifest quadratic).
+    custom_keys: std::collections::HashMap<String, Vec<String>>,
     problems: &'a mut Vec<ManifestProblem>,
+}
+
+fn custom_keys_by_prefix(
+    entries: &IndexMap<String, Entry>,
+) -> std::collections::HashMap<String, Vec<String>> {
+    let mut map: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for key in entries.keys() {
+        if let Some((prefix, setting)) = key.split_once("__") {
+            if setting.starts_with("CUSTOM_") {
+                map.entry(prefix.to_string()).or_default().push(key.clone());
+            }
+        }
+    }
+    map
 }
 
 impl Builder<'_> {
@@ -199,9 +254,9 @@ impl Builder<'_> {
         self.problems.push(ManifestProblem {
             file: self.path.to_path_buf(),
             line,
-            key: Some(key.to_string()),
-            message,
-            hint,
+            key: Some(parse::readable_key(key)),
+            message: parse::readable(&message),
+            hint: parse::readable(&hint),
         });
     }
 
@@ -313,8 +368,8 @@ impl Builder<'_> {
                 file: self.path.to_path_buf(),
                 line: Some(entry.line),
                 key: Some("TENANT".into()),
-                message,
-                hint,
+                message: parse::readable(&message),
+                hint: parse::readable(&hint),
             };
             if let Err((m, h)) = values::tenant_name(name) {
                 self.problems.push(located(m, h));
@@ -349,6 +404,8 @@ impl Builder<'_> {
             known.extend(TENANT_SETTINGS.iter().map(|s| format!("{p}__{s}")));
             known.extend(secret_names.iter().map(|s| format!("{p}__{s}")));
         }
+        let prefixes: std::collections::HashSet<String> =
+            tenant_names.iter().map(|t| values::env_prefix(t)).collect();
         let mut image_overrides = IndexMap::new();
         let keys: Vec<String> = self.entries.keys().cloned().collect();
         for key in keys {
@@ -361,11 +418,12 @@ impl Builder<'_> {
                 }
                 continue;
             }
-            if let Some((tenant_part, _)) = key.split_once("__") {
-                if !tenant_names
-                    .iter()
-                    .any(|t| values::env_prefix(t) == tenant_part)
-                {
+            if let Some((tenant_part, setting)) = key.split_once("__") {
+                let declared = prefixes.contains(tenant_part);
+                if declared && setting.starts_with("CUSTOM_") {
+                    continue; // checked with the tenant's custom services
+                }
+                if !declared {
                     self.problem(
                         &key,
                         (
@@ -376,9 +434,19 @@ impl Builder<'_> {
                     continue;
                 }
             }
-            let mut candidates: Vec<&str> = known.iter().map(String::as_str).collect();
+            // Suggestions come from the platform's keys and those of the tenants whose prefix
+            // starts the key: comparing with every key of a thousand tenants took seconds.
+            let mut candidates: Vec<String> = PLATFORM_KEYS
+                .iter()
+                .map(|k| k.to_string())
+                .chain(image_keys.iter().cloned())
+                .collect();
+            for p in prefixes.iter().filter(|p| key.starts_with(p.as_str())) {
+                candidates.extend(TENANT_SETTINGS.iter().map(|s| format!("{p}__{s}")));
+                candidates.extend(secret_names.iter().map(|s| format!("{p}__{s}")));
+            }
             candidates.sort_unstable();
-            let hint = match values::closest(&key, candidates) {
+            let hint = match values::closest(&key, candidates.iter().map(String::as_str)) {
                 Some(k) => format!("did you mean `{k}`?"),
                 None => "see the manifest reference in the README for the known keys".into(),
             };
@@ -612,10 +680,13 @@ impl Builder<'_> {
             }
         }
 
+        let custom = self.custom_services(&prefix, ports, &components);
+
         if self.problems.len() > before {
             return None;
         }
         Some(Tenant {
+            custom,
             name: name.to_string(),
             prefix: prefix.clone(),
             domain,
@@ -631,6 +702,197 @@ impl Builder<'_> {
             embedding_model,
             secrets,
         })
+    }
+
+    /// The tenant's custom services (`<T>__CUSTOM_<NAME>_*`, see `custom.rs`), checked.
+    fn custom_services(
+        &mut self,
+        prefix: &str,
+        ports: Option<(u16, u16)>,
+        components: &[String],
+    ) -> Vec<CustomService> {
+        let catalog = Catalog::get();
+        let base = format!("{prefix}__CUSTOM_");
+        let keys: Vec<String> = self.custom_keys.get(prefix).cloned().unwrap_or_default();
+        // In manifest order; `_IMAGE` declares a service, except `<NAME>_ENV_IMAGE` and
+        // `<NAME>_ENV_<VAR>_IMAGE` of a declared service: those are its variables `IMAGE` and
+        // `<VAR>_IMAGE` (service names never contain the word `env`).
+        let images: Vec<&str> = keys
+            .iter()
+            .filter_map(|k| k[base.len()..].strip_suffix("_IMAGE"))
+            .collect();
+        let order: Vec<String> = images
+            .iter()
+            .filter(|part| {
+                !images.iter().any(|other| {
+                    part.strip_prefix(other)
+                        .is_some_and(|rest| rest == "_ENV" || rest.starts_with("_ENV_"))
+                })
+            })
+            .map(|part| part.to_string())
+            .collect();
+        // Longest names first, so that every key is matched to its own service.
+        let mut names = order.clone();
+        names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        let mut settings: IndexMap<String, IndexMap<String, String>> = IndexMap::new();
+        for key in &keys {
+            let rest = &key[base.len()..];
+            let owner = names.iter().find(|n| {
+                rest.strip_prefix(n.as_str())
+                    .and_then(|r| r.strip_prefix('_'))
+                    .is_some_and(|setting| {
+                        custom::SETTINGS.contains(&setting) || setting.starts_with("ENV_")
+                    })
+            });
+            match owner {
+                Some(n) => {
+                    let setting = rest[n.len() + 1..].to_string();
+                    settings
+                        .entry(n.clone())
+                        .or_default()
+                        .insert(setting, key.clone());
+                }
+                None => {
+                    let hint = if names.is_empty() {
+                        format!("declare the service first with {base}<NAME>_IMAGE (stackgen add-service does it)")
+                    } else {
+                        format!(
+                            "custom service keys end in _{} or _ENV_<VAR>",
+                            custom::SETTINGS.join(", _")
+                        )
+                    };
+                    self.problem(key, ("unknown custom service key".into(), hint));
+                }
+            }
+        }
+        let routes: Vec<String> = components
+            .iter()
+            .filter_map(|c| catalog.component(c))
+            .flat_map(|c| c.services.iter())
+            .flat_map(|s| {
+                catalog
+                    .service(s)
+                    .routes
+                    .iter()
+                    .map(|r| r.subdomain.clone())
+            })
+            .collect();
+        let mut out: Vec<CustomService> = Vec::new();
+        for part in order {
+            let keyset = settings.shift_remove(&part).unwrap_or_default();
+            let image_key = format!("{base}{part}_IMAGE");
+            let name = part.replace('_', "-").to_ascii_lowercase();
+            let before = self.problems.len();
+            if let Err(e) = custom::check_name(&name) {
+                self.problem(&image_key, e);
+                continue;
+            }
+            let value = |this: &Self, s: &str| {
+                keyset.get(s).map(|k| {
+                    (
+                        k.clone(),
+                        this.get(k).unwrap_or_default().trim().to_string(),
+                    )
+                })
+            };
+            let image = self.get(&image_key).unwrap_or_default().trim().to_string();
+            self.check(&image_key, &image, values::image);
+            let port = match value(self, "PORT") {
+                Some((k, v)) => self.check(&k, &v, custom::parse_port),
+                None => {
+                    self.problem(
+                        &format!("{base}{part}_PORT"),
+                        (
+                            "is missing".into(),
+                            "add the service's internal port, e.g. 8080".into(),
+                        ),
+                    );
+                    None
+                }
+            };
+            let host_port = match value(self, "HOST_PORT") {
+                Some((k, v)) => self.check(&k, &v, custom::parse_port).and_then(|p| {
+                    let (start, end) = ports?;
+                    let first = start.saturating_add(custom::RESERVED_PORTS);
+                    if p < first || p > end {
+                        self.problem(
+                            &k,
+                            (
+                                format!("host port {p} is outside the tenant's custom ports {first}-{end}"),
+                                format!(
+                                    "the first {} ports of the range belong to the catalog; `stackgen add-service` picks a free one",
+                                    custom::RESERVED_PORTS
+                                ),
+                            ),
+                        );
+                        return None;
+                    }
+                    if out.iter().any(|c| c.host_port == p) {
+                        self.problem(&k, (format!("host port {p} is used by another custom service"), "give each service its own port".into()));
+                        return None;
+                    }
+                    Some(p)
+                }),
+                None => {
+                    self.problem(
+                        &format!("{base}{part}_HOST_PORT"),
+                        ("is missing".into(), "add a free port from the tenant's range".into()),
+                    );
+                    None
+                }
+            };
+            let route = value(self, "ROUTE").and_then(|(k, v)| {
+                self.check(&k, &v, custom::check_route)?;
+                if routes.contains(&v) || out.iter().any(|c| c.route.as_deref() == Some(v.as_str()))
+                {
+                    self.problem(
+                        &k,
+                        (
+                            format!("route `{v}` is already taken in this tenant"),
+                            "choose another subdomain".into(),
+                        ),
+                    );
+                    return None;
+                }
+                Some(v)
+            });
+            let healthcheck = value(self, "HEALTHCHECK")
+                .map(|(_, v)| v)
+                .filter(|v| !v.is_empty());
+            let volumes = match value(self, "VOLUMES") {
+                Some((k, v)) => self
+                    .check(&k, &v, custom::parse_volumes)
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let mut env = IndexMap::new();
+            for (setting, key) in &keyset {
+                if let Some(var) = setting.strip_prefix("ENV_") {
+                    if self.check(key, var, custom::check_env_name).is_some() {
+                        env.insert(
+                            var.to_string(),
+                            self.get(key).unwrap_or_default().to_string(),
+                        );
+                    }
+                }
+            }
+            if self.problems.len() > before {
+                continue;
+            }
+            if let (Some(port), Some(host_port)) = (port, host_port) {
+                out.push(CustomService {
+                    name,
+                    image,
+                    port,
+                    host_port,
+                    route,
+                    healthcheck,
+                    volumes,
+                    env,
+                });
+            }
+        }
+        out
     }
 
     /// Checks that need several tenants: ports, UIDs and domains must not be shared.

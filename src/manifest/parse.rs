@@ -30,19 +30,35 @@ pub struct Parsed {
     pub entries: IndexMap<String, Entry>,
     /// The `TENANT=` lines, in file order.
     pub tenants: Vec<Entry>,
+    /// Keys on lines whose value could not be read (already reported): not also "missing".
+    pub unreadable: std::collections::HashSet<String>,
 }
 
 /// All entries in file order, keyed by name; duplicates and malformed lines are reported.
 pub fn parse(path: &Path, text: &str) -> (Parsed, Vec<ManifestProblem>) {
     let mut entries: IndexMap<String, Entry> = IndexMap::new();
     let mut tenants: Vec<Entry> = Vec::new();
+    let mut unreadable = std::collections::HashSet::new();
     let mut problems = Vec::new();
     let problem = |line: usize, key: Option<&str>, message: String, hint: &str| ManifestProblem {
         file: path.to_path_buf(),
         line: Some(line),
-        key: key.map(str::to_string),
-        message,
-        hint: hint.to_string(),
+        key: key.map(readable_key),
+        message: readable(&message),
+        hint: readable(hint),
+    };
+    // An editor's byte-order mark would glue itself invisibly to the first key.
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => {
+            problems.push(problem(
+                1,
+                None,
+                "the file starts with a byte-order mark (U+FEFF)".into(),
+                "save the manifest as UTF-8 without BOM",
+            ));
+            rest
+        }
+        None => text,
     };
 
     for (index, raw) in text.lines().enumerate() {
@@ -79,17 +95,14 @@ pub fn parse(path: &Path, text: &str) -> (Parsed, Vec<ManifestProblem>) {
                 "a `$` outside single quotes would be interpolated by docker compose".into(),
                 "put the value in single quotes to keep the `$` literal, e.g. KEY='a$b'",
             ));
+            unreadable.insert(key.to_string());
             continue;
         }
         let value = match unquote(key, value_text) {
             Ok(v) => v,
-            Err(message) => {
-                problems.push(problem(
-                    line,
-                    Some(key),
-                    message,
-                    "close the quote on the same line; values must fit on one line",
-                ));
+            Err((message, hint)) => {
+                problems.push(problem(line, Some(key), message, hint));
+                unreadable.insert(key.to_string());
                 continue;
             }
         };
@@ -119,7 +132,14 @@ pub fn parse(path: &Path, text: &str) -> (Parsed, Vec<ManifestProblem>) {
             },
         );
     }
-    (Parsed { entries, tenants }, problems)
+    (
+        Parsed {
+            entries,
+            tenants,
+            unreadable,
+        },
+        problems,
+    )
 }
 
 fn is_key(key: &str) -> bool {
@@ -133,18 +153,122 @@ fn has_unquoted_dollar(value: &str) -> bool {
     !value.starts_with('\'') && value.contains('$')
 }
 
-/// Unquotes one value the way dotenvy (and compose's env-file reader) do.
-fn unquote(key: &str, value: &str) -> Result<String, String> {
+/// Unquotes one value the way dotenvy (and compose's env-file reader) do; on failure, what is
+/// wrong and how to fix it.
+fn unquote(key: &str, value: &str) -> Result<String, (String, &'static str)> {
     let line = format!("{key}={value}");
     let mut iter = dotenvy::from_read_iter(line.as_bytes());
     match iter.next() {
         Some(Ok((_, v))) => Ok(v),
-        Some(Err(dotenvy::Error::LineParse(_, _))) => {
-            Err("unterminated quote or malformed value".into())
-        }
-        Some(Err(e)) => Err(format!("cannot read value: {e}")),
+        Some(Err(dotenvy::Error::LineParse(_, _))) => Err(why_malformed(value)),
+        Some(Err(e)) => Err((
+            format!("cannot read value: {e}"),
+            "write the value on one line, quoted if it has spaces",
+        )),
         None => Ok(String::new()),
     }
+}
+
+/// Says why dotenvy refused a value, for the common mistakes.
+fn why_malformed(value: &str) -> (String, &'static str) {
+    let Some(quote) = value.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+        if value.contains(char::is_whitespace) {
+            return (
+                "a value with spaces must be quoted".into(),
+                "put the value in single quotes, e.g. KEY='two words' (or end it before ` #` to start a comment)",
+            );
+        }
+        return (
+            "malformed value".into(),
+            "quote the value: KEY='value' keeps every character as written",
+        );
+    };
+    let body = &value[1..];
+    // The closing quote, skipping backslash escapes inside double quotes.
+    let mut close = None;
+    let mut escaped = false;
+    for (i, c) in body.char_indices() {
+        if quote == '"' && c == '\\' && !escaped {
+            escaped = true;
+            continue;
+        }
+        if c == quote && !escaped {
+            close = Some(i);
+            break;
+        }
+        escaped = false;
+    }
+    match close {
+        None => (
+            "unterminated quote".into(),
+            "close the quote on the same line; values must fit on one line",
+        ),
+        Some(_) => (
+            "text after the closing quote".into(),
+            "put the whole value inside the quotes; a comment after a value starts with ` #`",
+        ),
+    }
+}
+
+/// A message with every invisible or control character spelled out (`\n`, `\u{200b}`), so the
+/// operator sees what is really in the file, and every quoted value longer than 80 characters
+/// cut short, so a pasted blob does not bury the message.
+pub fn readable(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for (i, part) in message.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        let visible = escape_invisible(part);
+        let count = visible.chars().count();
+        if i % 2 == 1 && count > 80 {
+            out.extend(visible.chars().take(60));
+            out.push_str(&format!("…({count} characters)"));
+        } else {
+            out.push_str(&visible);
+        }
+    }
+    out
+}
+
+/// A key for a problem's location: invisible characters spelled out, very long keys cut short.
+pub fn readable_key(key: &str) -> String {
+    let key = escape_invisible(key);
+    let count = key.chars().count();
+    if count > 80 {
+        let cut: String = key.chars().take(60).collect();
+        format!("{cut}…({count} characters)")
+    } else {
+        key
+    }
+}
+
+/// Control characters and the invisible format characters (zero-width, bidi, BOM, no-break
+/// space) as escapes; everything else, unicode included, as it is.
+pub fn escape_invisible(s: &str) -> String {
+    if !s.chars().any(is_invisible) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_invisible(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{a0}' | '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{115f}' | '\u{1160}'
+            | '\u{17b4}' | '\u{17b5}' | '\u{180e}' | '\u{2000}'..='\u{200f}'
+            | '\u{2028}'..='\u{202f}' | '\u{205f}'..='\u{206f}' | '\u{3000}'
+            | '\u{3164}' | '\u{feff}' | '\u{ffa0}' | '\u{fff9}'..='\u{fffb}')
 }
 
 fn shorten(s: &str) -> String {
@@ -184,6 +308,38 @@ mod tests {
         assert_eq!(e["B"].value, "two words");
         assert_eq!(e["C"].value, "x$y");
         assert_eq!(e["D"].value, "v");
+    }
+
+    #[test]
+    fn says_why_a_value_is_malformed() {
+        let (_, p) = run("A=two words\nB=\"x\" y\nC='open\nD=\"a\\\"b\n");
+        let msgs: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        assert!(
+            msgs[0].contains(":1: A: a value with spaces must be quoted"),
+            "{msgs:#?}"
+        );
+        assert!(
+            msgs[1].contains(":2: B: text after the closing quote"),
+            "{msgs:#?}"
+        );
+        assert!(msgs[2].contains(":3: C: unterminated quote"), "{msgs:#?}");
+        assert!(msgs[3].contains(":4: D: unterminated quote"), "{msgs:#?}");
+    }
+
+    #[test]
+    fn byte_order_mark_and_invisible_characters_are_shown() {
+        let (e, p) = run("\u{feff}A=1\n");
+        assert_eq!(e["A"].value, "1");
+        assert!(p[0]
+            .to_string()
+            .contains(":1: the file starts with a byte-order mark"));
+        assert_eq!(readable("`a\u{200b}b\nc`"), "`a\\u{200b}b\\nc`");
+        let long = readable(&format!("`{}` is bad", "x".repeat(500)));
+        assert!(
+            long.ends_with("…(500 characters)` is bad") && long.len() < 100,
+            "{long}"
+        );
+        assert_eq!(readable("`héllo ☃`"), "`héllo ☃`");
     }
 
     #[test]

@@ -79,6 +79,19 @@ pub fn base_dir(value: &str) -> Result<(), Invalid> {
     if value.split('/').any(|c| c == "." || c == "..") {
         return Err(invalid(format!("`{value}` contains `.` or `..`"), hint));
     }
+    // Tenant data lives below it, a few levels deep: keep far from the kernel's path limits.
+    if value.len() > 1024 {
+        return Err(invalid(
+            format!("`{value}` is longer than 1024 bytes"),
+            "use a shorter path",
+        ));
+    }
+    if value.split('/').any(|c| c.len() > 255) {
+        return Err(invalid(
+            format!("`{value}` has a directory name longer than 255 bytes, the file-system limit"),
+            "use a shorter path",
+        ));
+    }
     if value
         .chars()
         .any(|c| c.is_control() || c == ':' || c == '$' || c == '\'' || c == '"' || c == '\\')
@@ -373,6 +386,9 @@ mod tests {
         for bad in ["", "/", "srv", "/srv/../etc", "/srv/", "/a:b", "/a//b"] {
             assert!(base_dir(bad).is_err(), "{bad}");
         }
+        assert!(base_dir(&format!("/{}", "a".repeat(255))).is_ok());
+        assert!(base_dir(&format!("/{}", "a".repeat(256))).is_err());
+        assert!(base_dir(&"/aaaaaaa".repeat(200)).is_err());
     }
 
     #[test]

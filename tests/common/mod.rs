@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod tty;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -244,4 +246,198 @@ pub fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
+}
+
+// ---- running stacks (issue 4): env-controlled runs, fake docker, real-engine helpers ----------
+
+impl Sandbox {
+    /// Runs `stackgen ARGS` with extra environment variables (e.g. PATH with a fake docker).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_BACKTRACE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("run stackgen"))
+    }
+
+    /// Runs `stackgen ARGS` with `input` on stdin.
+    pub fn run_stdin(&self, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = Command::new(BIN)
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run stackgen");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        Run::from(child.wait_with_output().unwrap())
+    }
+
+    /// Writes an executable script (mode 0755).
+    pub fn write_executable(&self, rel: &str, content: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        self.write(rel, content);
+        std::fs::set_permissions(self.path(rel), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// Replaces one whole `KEY=...` line of `.env` (panics when the key is not there).
+    pub fn set_env_line(&self, key: &str, value: &str) {
+        let text = self.read(".env");
+        let mut found = false;
+        let out: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.split_once('=').is_some_and(|(k, _)| k == key) {
+                    found = true;
+                    format!("{key}={value}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        assert!(found, "no {key} in .env");
+        self.write(".env", &(out.join("\n") + "\n"));
+    }
+}
+
+/// A fake `docker` for preflight tests: logs every call's arguments to `docker.log` in the
+/// sandbox and answers like a Docker host would; behaviour is switched by environment variables:
+/// `FAKE_ENGINE_DOWN=1` (the daemon is unreachable), `FAKE_COMPOSE_VERSION` (default 2.26.1; `none`: no compose plugin),
+/// `FAKE_PS` (a file whose lines `docker ps` prints), `FAKE_COMPOSE_RC` (the status of every
+/// compose command but `version`).
+pub const FAKE_DOCKER: &str = r#"#!/bin/sh
+PATH=/usr/local/bin:/usr/bin:/bin
+echo "$*" >> "$FAKE_DOCKER_LOG"
+case "$1" in
+  version)
+    if [ -n "$FAKE_ENGINE_DOWN" ]; then
+      echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
+      exit 1
+    fi
+    echo "20.10.24"; exit 0 ;;
+  ps)
+    [ -n "$FAKE_PS" ] && cat "$FAKE_PS"
+    exit 0 ;;
+  compose)
+    if [ "$2" = version ]; then
+      if [ "$FAKE_COMPOSE_VERSION" = none ]; then
+        echo "docker: 'compose' is not a docker command." >&2; exit 1
+      fi
+      echo "${FAKE_COMPOSE_VERSION:-2.26.1}"; exit 0
+    fi
+    exit "${FAKE_COMPOSE_RC:-0}" ;;
+esac
+exit 0
+"#;
+
+/// Puts [`FAKE_DOCKER`] into `<sandbox>/fakebin` and returns the environment that makes
+/// stackgen find only it (PATH is that one directory: no real docker, no docker-compose).
+pub fn fake_docker(s: &Sandbox) -> Vec<(String, String)> {
+    s.write_executable("fakebin/docker", FAKE_DOCKER);
+    vec![
+        ("PATH".into(), s.path("fakebin").display().to_string()),
+        (
+            "FAKE_DOCKER_LOG".into(),
+            s.path("docker.log").display().to_string(),
+        ),
+    ]
+}
+
+/// Borrowed form of an owned environment list, for `run_env`.
+pub fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// The first port of a run of `len` ports that this process can bind (TCP on all interfaces,
+/// UDP too), never handed out twice in one test process. The e2e tenants get their port ranges
+/// here, so parallel tests and whatever else runs on the host do not collide.
+pub fn free_port_range(len: u16) -> u16 {
+    use std::net::{TcpListener, UdpSocket};
+    use std::sync::Mutex;
+    static TAKEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut taken = TAKEN.lock().unwrap();
+    let seed = std::process::id() as u64 * 7919
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64;
+    for i in 0..400u64 {
+        let base = 30000 + ((seed + i * 977) % 300) as u16 * 100;
+        if taken.iter().any(|t| t.abs_diff(base) < 100) {
+            continue;
+        }
+        let free = (base..base + len).all(|p| {
+            TcpListener::bind(("0.0.0.0", p)).is_ok() && UdpSocket::bind(("0.0.0.0", p)).is_ok()
+        });
+        if free {
+            taken.push(base);
+            return base;
+        }
+    }
+    panic!("no free run of {len} ports between 30000 and 60000");
+}
+
+/// Output of a command on the host (for docker inspections in the e2e tests).
+pub fn host(cmd: &str, args: &[&str]) -> Run {
+    Run::from(
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd}: {e}")),
+    )
+}
+
+/// A Docker engine answers, Compose v2 is there, and the stand-in images for `services` exist
+/// (built with tests/images/build.sh when missing). Fails in CI, skips on a developer machine.
+pub fn engine_ready(services: &[&str], test: &str) -> bool {
+    if !have("docker", &["info"], test) {
+        return false;
+    }
+    if compose_command().is_none() {
+        assert!(
+            !tools_required(),
+            "{test}: docker compose v2 is missing (see .ci/install-deps.sh)"
+        );
+        eprintln!("SKIPPED {test}: docker compose v2 is not installed on this machine");
+        return false;
+    }
+    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut built = BUILT.lock().unwrap();
+    let missing: Vec<&str> = services
+        .iter()
+        .copied()
+        .filter(|s| {
+            !Command::new("docker")
+                .args(["image", "inspect", &format!("stackgen-standin/{s}:test")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    if !missing.is_empty() && !*built {
+        let out = Command::new("bash")
+            .arg(Path::new(ROOT).join("tests/images/build.sh"))
+            .output()
+            .expect("run tests/images/build.sh");
+        *built = true;
+        if !out.status.success() {
+            let msg = format!(
+                "{test}: building the stand-in images failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!tools_required(), "{msg}");
+            eprintln!("SKIPPED {msg}");
+            return false;
+        }
+    }
+    true
 }

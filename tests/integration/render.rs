@@ -454,3 +454,123 @@ fn a_dollar_in_a_value_that_cannot_carry_one_is_refused() {
     // Paths may carry a `$`-free but unusual value; the q filter's escaping is unit-tested in
     // templates.rs, and BASE_DIR with `$` is refused (see bad_input).
 }
+
+const CUSTOM: &str = "
+# ---- custom service my-app (stackgen add-service) ----
+TEAM_B__CUSTOM_MY_APP_IMAGE=ghcr.io/me/my-app:1.2
+TEAM_B__CUSTOM_MY_APP_PORT=8080
+TEAM_B__CUSTOM_MY_APP_HOST_PORT=20140
+TEAM_B__CUSTOM_MY_APP_ROUTE=app
+TEAM_B__CUSTOM_MY_APP_VOLUMES=data:/data
+TEAM_B__CUSTOM_MY_APP_ENV_GREETING='hello $USER'
+";
+
+#[test]
+fn a_custom_service_gets_the_built_in_policy_a_route_and_escaped_values() {
+    let s = Sandbox::with_example();
+    s.write(".env", &(s.read(".env") + CUSTOM));
+    s.run(&["render", "team-b"]).ok();
+    let doc = stack(&s, "team-b");
+    let svc = &doc["services"]["my-app"];
+    assert_eq!(svc["image"], "ghcr.io/me/my-app:1.2");
+    assert_eq!(svc["user"], "20002:20002");
+    assert_eq!(svc["cap_drop"][0], "ALL");
+    assert_eq!(svc["security_opt"][1], "apparmor=ai-platform-team-b");
+    assert_eq!(svc["labels"]["com.stackgen.tenant"], "team-b");
+    assert_eq!(svc["ports"][0], "127.0.0.1:20140:8080");
+    assert_eq!(
+        svc["volumes"][0],
+        "/srv/ai-platform/tenants/team-b/data/my-app/data:/data"
+    );
+    // A literal `$` in an inline value is written `$$`, so compose keeps it literal.
+    assert_eq!(svc["environment"]["GREETING"], "hello $$USER");
+    assert_eq!(
+        doc["services"]["caddy"]["depends_on"]["my-app"]["condition"],
+        "service_healthy"
+    );
+    let names: Vec<&str> = doc["services"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(names.last(), Some(&"caddy"), "caddy stays last");
+    assert!(s
+        .read("stacks/team-b/caddy/Caddyfile")
+        .contains("app.team-b.example.com {\n\ttls internal\n\treverse_proxy my-app:8080\n}"));
+    if let Some(r) = compose_config(
+        &s.path(".env"),
+        &s.path("stacks/team-b-stack.yml"),
+        "custom compose config",
+    ) {
+        r.unwrap();
+    }
+}
+
+#[test]
+fn bad_custom_services_are_refused_with_the_key_named() {
+    for (from, to, fragment) in [
+        (
+            "MY_APP_IMAGE=ghcr.io/me/my-app:1.2",
+            "POSTGRES_IMAGE=ghcr.io/me/my-app:1.2",
+            "`postgres` is a catalog service",
+        ),
+        (
+            "MY_APP_HOST_PORT=20140",
+            "MY_APP_HOST_PORT=20101",
+            "outside the tenant's custom ports 20132-20199",
+        ),
+        (
+            "MY_APP_PORT=8080",
+            "MY_APP_PORT=70000",
+            "port 70000 is outside 1..65535",
+        ),
+        (
+            "MY_APP_ROUTE=app",
+            "MY_APP_ROUTE=openwebui",
+            "route `openwebui` is already taken",
+        ),
+        (
+            "MY_APP_VOLUMES=data:/data",
+            "MY_APP_VOLUMES=../x:/data",
+            "is not a valid volume",
+        ),
+        (
+            "MY_APP_IMAGE=ghcr.io/me/my-app:1.2",
+            "MY_APP_IMAGE=ghcr.io/me/my-app",
+            "has no tag",
+        ),
+        (
+            "MY_APP_ROUTE=app",
+            "MY_APP_ROUTEX=app",
+            "TEAM_B__CUSTOM_MY_APP_ROUTEX: unknown custom service key",
+        ),
+    ] {
+        let s = Sandbox::with_example();
+        s.write(".env", &(s.read(".env") + &CUSTOM.replace(from, to)));
+        let run = s.run(&["render"]).code(2);
+        assert!(run.stderr.contains(fragment), "{to}: {}", run.stderr);
+        assert!(run.stderr.contains(".env:1"), "located: {}", run.stderr);
+        assert!(!s.path("stacks").exists());
+    }
+}
+
+#[test]
+fn the_template_cache_changes_no_byte() {
+    // Service templates are rendered once per branch combination with sentinels in place of the
+    // tenant's values; rendering each tenant directly must give the same files.
+    for s in [rendered_example(), generated_manifest()] {
+        let manifest = stackgen::manifest::Manifest::load(&s.path(".env")).unwrap();
+        let display = stackgen::render::Display {
+            manifest: ".env".into(),
+            stacks_dir: "stacks".into(),
+        };
+        for t in &manifest.tenants {
+            let cached =
+                stackgen::render::render_tenant_with(&manifest, t, &display, true).unwrap();
+            let direct =
+                stackgen::render::render_tenant_with(&manifest, t, &display, false).unwrap();
+            assert_eq!(cached, direct, "tenant {}", t.name);
+        }
+    }
+}

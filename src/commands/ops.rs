@@ -1,0 +1,494 @@
+//! Operations on a running tenant (the design's script 3, done right): `reload-proxy`,
+//! `refresh-tailscale-key`, `rotate-secrets`, and the host check `doctor`.
+//!
+//! Each one decides everything first (values, files, commands), refuses with the reason when it
+//! cannot be done safely, and only then changes the manifest or the containers.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde_yaml::Value;
+
+use super::run::{compare, drift_error, guard_project, load_one, perform, project, tools};
+use super::shown;
+use crate::apparmor::{self, HostApparmor};
+use crate::cli::{Cli, RefreshTailscaleKeyArgs, ReloadProxyArgs, RotateSecretsArgs};
+use crate::compose::argv::{self, Select};
+use crate::compose::{containers, exec, find, Container, Tools};
+use crate::error::UsageError;
+use crate::manifest::{edit, values, Manifest};
+use crate::output::{write_atomic, Durability};
+use crate::preflight::{self, Check};
+use crate::{model, rotate};
+
+/// Seconds `recreate` waits for the recreated services to be healthy again.
+const RECREATE_TIMEOUT: u32 = 300;
+
+fn running(list: &[Container], service: &str) -> bool {
+    list.iter()
+        .any(|c| c.service_name() == service && c.is_running())
+}
+
+pub fn cmd_reload_proxy(cli: &Cli, args: &ReloadProxyArgs) -> Result<()> {
+    let (manifest, i) = load_one(cli, &args.tenant)?;
+    let tenant = &manifest.tenants[i];
+    if !tenant.has("caddy") {
+        return Err(UsageError::plain(format!(
+            "tenant `{}` does not run caddy (add it to {})",
+            tenant.name,
+            tenant.key("SERVICES")
+        ))
+        .into());
+    }
+    let (files, cmp) = compare(cli, &manifest, tenant)?;
+    let rel = PathBuf::from(&tenant.name).join("caddy").join("Caddyfile");
+    let caddyfile = files
+        .iter()
+        .find(|f| f.path == rel)
+        .context("the tenant renders no Caddyfile")?;
+    let path = cli.stacks_dir.join(&rel);
+    let changed = cmp.changed.iter().any(|(p, _)| *p == path);
+    let tools = tools(args.dry_run)?;
+    if !args.dry_run {
+        let list = guard_project(&tools, tenant)?;
+        if !running(&list, "caddy") {
+            bail!(
+                "caddy of tenant `{t}` is not running; nothing was changed (start it with `stackgen up {t}`)",
+                t = tenant.name
+            );
+        }
+    }
+    match (changed, args.dry_run) {
+        (false, _) => println!("{} is up to date", shown(&path)),
+        (true, true) => println!("would write {}", shown(&path)),
+        (true, false) => {
+            // The directory is mounted, not the file: caddy sees the renamed new file at once.
+            write_atomic(
+                &path,
+                caddyfile.content.as_bytes(),
+                None,
+                Durability::Regenerable,
+            )?;
+            println!("wrote {}", shown(&path));
+        }
+    }
+    let others = cmp.changed.len() - usize::from(changed) + cmp.stale.len();
+    if others > 0 {
+        println!(
+            "note: {others} other generated file(s) differ from the manifest; `stackgen up {} --render` applies them",
+            tenant.name
+        );
+    }
+    perform(
+        &argv::caddy_reload(&tools, &project(cli, tenant)),
+        args.dry_run,
+    )?;
+    if !args.dry_run {
+        println!("{}: caddy reloaded its configuration", tenant.name);
+    }
+    Ok(())
+}
+
+/// The tailscale sidecar's CLI socket, as the rendered stack sets it (`TS_SOCKET`).
+fn tailscale_socket(stack_yaml: &str) -> String {
+    serde_yaml::from_str::<Value>(stack_yaml)
+        .ok()
+        .and_then(|v| {
+            v["services"]["tailscale"]["environment"]["TS_SOCKET"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "/tmp/tailscaled.sock".to_string())
+}
+
+pub fn cmd_refresh_tailscale_key(cli: &Cli, args: &RefreshTailscaleKeyArgs) -> Result<()> {
+    let (manifest, i) = load_one(cli, &args.tenant)?;
+    let tenant = &manifest.tenants[i];
+    if !tenant.has("tailscale") {
+        return Err(UsageError::plain(format!(
+            "tenant `{}` has no tailscale sidecar",
+            tenant.name
+        ))
+        .into());
+    }
+    let key = if args.key == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the key from stdin")?;
+        s.trim().to_string()
+    } else {
+        args.key.trim().to_string()
+    };
+    let key_name = tenant.key("TAILSCALE_AUTH_KEY");
+    if key.is_empty() {
+        return Err(UsageError::plain("--key: the key is empty").into());
+    }
+    if let Err((message, hint)) = values::secret(&key, true) {
+        return Err(UsageError::plain(format!("--key: {message}; {hint}")).into());
+    }
+    let new_text = edit::set_value(&manifest.text, &key_name, &key)?;
+    let line = manifest.entries.get(&key_name).map_or(0, |e| e.line);
+    let (files, _) = compare(cli, &manifest, tenant)?;
+    let socket = tailscale_socket(&files[0].content);
+    let tools = tools(args.dry_run)?;
+    let project = project(cli, tenant);
+    let login = argv::tailscale_login(&tools, &project, &socket, &key);
+    let mut sidecar: Vec<String> = vec!["tailscale".into()];
+    if tenant.has("openclaw") {
+        // openclaw lives in the sidecar's network namespace: it must be recreated with it.
+        sidecar.push("openclaw".into());
+    }
+    let recreate = argv::recreate(&tools, &project, &sidecar, RECREATE_TIMEOUT);
+
+    if args.dry_run {
+        println!("when tailscale is running:");
+        println!("+ {login}");
+        println!(
+            "would set {key_name} on line {line} of {} (mode 0600)",
+            shown(&cli.env_file)
+        );
+        println!("when tailscale is running:");
+        println!("+ {recreate}");
+        return Ok(());
+    }
+    let list = guard_project(&tools, tenant)?;
+    let is_running = running(&list, "tailscale");
+    if is_running {
+        // Log in first: if the control plane refuses the key, the manifest keeps the old one.
+        exec::run(&login).context("the sidecar refused the new key; the manifest is unchanged")?;
+    }
+    edit::write(&cli.env_file, &new_text)?;
+    println!(
+        "{}: {key_name} updated on line {line} of {} (mode 0600)",
+        tenant.name,
+        shown(&cli.env_file)
+    );
+    if !is_running {
+        println!(
+            "{}: tailscale is not running; the new key is used at the next `stackgen up {}`",
+            tenant.name, tenant.name
+        );
+        return Ok(());
+    }
+    // Recreate now so the containers carry the manifest's key and a later `up` has nothing to
+    // change; the node's identity stays in its state directory, a bind mount under BASE_DIR.
+    exec::run(&recreate)?;
+    println!(
+        "{}: tailscale re-authenticated and recreated; its state under {} was kept",
+        tenant.name,
+        model::data_dir(&manifest.platform, tenant, "tailscale")
+    );
+    Ok(())
+}
+
+pub fn cmd_rotate_secrets(cli: &Cli, args: &RotateSecretsArgs) -> Result<()> {
+    let (manifest, i) = load_one(cli, &args.tenant)?;
+    let tenant = &manifest.tenants[i];
+    let (files, cmp) = compare(cli, &manifest, tenant)?;
+    if !cmp.is_clean() {
+        // Recreating services would also deploy whatever else changed; do one thing at a time.
+        return Err(drift_error(
+            &cmp,
+            &tenant.name,
+            &format!(
+                "nothing was rotated; run `stackgen up {} --render` first",
+                tenant.name
+            ),
+        ));
+    }
+    let stack = &files[0].content;
+    let plan = rotate::plan(tenant, stack, &args.names)?;
+    for (name, why) in &plan.skipped {
+        println!("skip   {}: {why}", tenant.key(name));
+    }
+    if plan.rotate.is_empty() {
+        println!("{}: nothing to rotate", tenant.name);
+        return Ok(());
+    }
+    let tools = tools(args.dry_run)?;
+    let project = project(cli, tenant);
+    let list = if args.dry_run {
+        Vec::new()
+    } else {
+        guard_project(&tools, tenant)?
+    };
+    let stack_order: Vec<String> = model::services(&manifest.platform, tenant)
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+
+    // Everything is decided before anything changes.
+    let mut steps = Vec::new();
+    for item in &plan.rotate {
+        if let Some(apply) = item.apply {
+            let service = rotate::apply_service(apply);
+            if !args.dry_run && !running(&list, service) {
+                bail!(
+                    "{key} can only be rotated while {service} runs (it keeps its own copy): start it with `stackgen up {t} {service}`; nothing was changed",
+                    key = item.key,
+                    t = tenant.name
+                );
+            }
+            steps.push(match apply {
+                crate::catalog::RotationApply::PostgresAlterRole => argv::postgres_set_password(
+                    &tools,
+                    &project,
+                    &postgres_user(stack),
+                    &item.new_value,
+                ),
+                crate::catalog::RotationApply::GrafanaAdminPassword => {
+                    argv::grafana_set_admin_password(&tools, &project, &item.new_value)
+                }
+            });
+        }
+    }
+    let mut new_text = manifest.text.clone();
+    for item in &plan.rotate {
+        new_text = edit::set_value(&new_text, &item.key, &item.new_value)?;
+    }
+    let users = plan.users(&stack_order);
+    let to_recreate: Vec<String> = if args.dry_run {
+        users.clone()
+    } else {
+        users
+            .iter()
+            .filter(|s| running(&list, s))
+            .cloned()
+            .collect()
+    };
+    let recreate = argv::recreate(&tools, &project, &to_recreate, RECREATE_TIMEOUT);
+
+    for item in &plan.rotate {
+        println!(
+            "rotate {} (used by {})",
+            item.key,
+            if item.users.is_empty() {
+                "no service".to_string()
+            } else {
+                item.users.join(", ")
+            }
+        );
+    }
+    if args.dry_run {
+        for s in &steps {
+            println!("+ {s}");
+        }
+        println!(
+            "would write {} new value(s) to {} (mode 0600)",
+            plan.rotate.len(),
+            shown(&cli.env_file)
+        );
+        if !to_recreate.is_empty() {
+            println!("+ {recreate}   # only the services that are running");
+        }
+        return Ok(());
+    }
+    for s in &steps {
+        exec::run(s).with_context(|| format!("{}; the manifest is unchanged", s.purpose))?;
+    }
+    edit::write(&cli.env_file, &new_text).with_context(|| {
+        if steps.is_empty() {
+            "nothing was changed".to_string()
+        } else {
+            "the new values were already applied inside the services but could not be saved; run rotate-secrets again for the same names".to_string()
+        }
+    })?;
+    println!(
+        "{}: {} new value(s) written to {}",
+        tenant.name,
+        plan.rotate.len(),
+        shown(&cli.env_file)
+    );
+    for item in plan.rotate.iter().filter(|i| i.note.is_some()) {
+        println!(
+            "note   {}: {}",
+            item.key,
+            item.note.as_deref().unwrap_or_default()
+        );
+    }
+    if to_recreate.is_empty() {
+        println!(
+            "{}: no service that uses them is running; they get the new values at the next `stackgen up`",
+            tenant.name
+        );
+        return Ok(());
+    }
+    exec::run(&recreate)?;
+    println!("{}: recreated {}", tenant.name, to_recreate.join(", "));
+    Ok(())
+}
+
+/// The postgres role the stack creates (`POSTGRES_USER` in the rendered stack).
+fn postgres_user(stack_yaml: &str) -> String {
+    serde_yaml::from_str::<Value>(stack_yaml)
+        .ok()
+        .and_then(|v| {
+            v["services"]["postgres"]["environment"]["POSTGRES_USER"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "postgres".to_string())
+}
+
+pub fn cmd_doctor(cli: &Cli) -> Result<()> {
+    let mut checks = Vec::new();
+    let manifest = match Manifest::load(&cli.env_file) {
+        Ok(m) => {
+            let names: Vec<&str> = m.tenants.iter().map(|t| t.name.as_str()).collect();
+            checks.push(Check::ok(
+                "manifest",
+                format!(
+                    "{} is valid: {} tenant(s): {}",
+                    shown(&cli.env_file),
+                    names.len(),
+                    names.join(", ")
+                ),
+            ));
+            Some(m)
+        }
+        Err(e) => {
+            let first = e.to_string();
+            checks.push(Check::fail(
+                "manifest",
+                first.lines().next().unwrap_or_default().to_string(),
+                format!(
+                    "run `stackgen render` for the full list of problems in {}",
+                    shown(&cli.env_file)
+                ),
+            ));
+            None
+        }
+    };
+    print_last(&checks);
+
+    let docker = find::find_docker();
+    let engine_ok = match &docker {
+        Ok(d) => {
+            let c = preflight::engine(&Tools::fixed(&d.to_string_lossy()));
+            let ok = !c.failed();
+            checks.push(c);
+            ok
+        }
+        Err(e) => {
+            checks.push(Check::fail("engine", format!("{e:#}"), ""));
+            false
+        }
+    };
+    print_last(&checks);
+    let tools = match &docker {
+        Ok(d) => match find::find_compose(d) {
+            Ok(compose) => {
+                checks.push(Check::ok("compose", compose.describe()));
+                Some(Tools {
+                    docker: d.clone(),
+                    compose,
+                })
+            }
+            Err(e) => {
+                checks.push(Check::fail("compose", format!("{e:#}"), ""));
+                None
+            }
+        },
+        Err(_) => {
+            checks.push(Check::skip("compose", "no docker CLI"));
+            None
+        }
+    };
+    print_last(&checks);
+
+    let host = apparmor::host_state();
+    checks.push(match (&host, &manifest) {
+        (HostApparmor::Disabled(_), _) => Check::warn("apparmor", host.describe()),
+        (HostApparmor::Enabled, Some(m)) => {
+            let mut missing = Vec::new();
+            for t in &m.tenants {
+                for p in apparmor::profiles(t, &model::services(&m.platform, t)) {
+                    if !apparmor::is_loaded(&p.name).unwrap_or(false) {
+                        missing.push(p.name);
+                    }
+                }
+            }
+            if missing.is_empty() {
+                Check::ok("apparmor", "enabled; every tenant's profiles are loaded")
+            } else {
+                Check::warn(
+                    "apparmor",
+                    format!(
+                        "enabled; not loaded yet (`stackgen up` loads them): {}",
+                        missing.join(", ")
+                    ),
+                )
+            }
+        }
+        (HostApparmor::Enabled, None) => Check::ok("apparmor", "enabled"),
+    });
+    print_last(&checks);
+    checks.push(preflight::validator(
+        "caddy",
+        &["version"],
+        "Caddyfiles are not validated before a reload",
+    ));
+    print_last(&checks);
+    checks.push(preflight::validator(
+        "apparmor_parser",
+        &["--version"],
+        "AppArmor profiles cannot be checked or loaded",
+    ));
+    print_last(&checks);
+
+    match (&manifest, &tools, engine_ok) {
+        (Some(m), Some(t), true) => {
+            let own = containers::query(t, &Select::AllTenants)?;
+            let running_all = containers::query(t, &Select::Running).unwrap_or_default();
+            for tenant in &m.tenants {
+                let services = model::services(&m.platform, tenant);
+                let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+                let wanted = preflight::host_ports(tenant, &services, &names);
+                let mine: Vec<Container> = own
+                    .iter()
+                    .filter(|c| c.tenant == tenant.name)
+                    .cloned()
+                    .collect();
+                let holders = |port, proto| preflight::port_holder(&running_all, port, proto);
+                let mut c = preflight::ports(tenant, &wanted, &mine, &holders);
+                prefix_tenant(&mut c, &tenant.name);
+                checks.push(c);
+                print_last(&checks);
+            }
+        }
+        _ => {
+            checks.push(Check::skip(
+                "ports",
+                "needs a valid manifest and a reachable engine",
+            ));
+            print_last(&checks);
+        }
+    }
+    if let Some(m) = &manifest {
+        checks.push(preflight::disk(&m.platform.base_dir));
+        print_last(&checks);
+    }
+
+    let failed = checks.iter().filter(|c| c.failed()).count();
+    if failed > 0 {
+        bail!("doctor: {failed} check(s) failed");
+    }
+    println!("doctor: no check failed");
+    Ok(())
+}
+
+fn print_last(checks: &[Check]) {
+    if let Some(c) = checks.last() {
+        println!("{c}");
+    }
+}
+
+fn prefix_tenant(check: &mut Check, tenant: &str) {
+    use crate::preflight::Outcome;
+    match &mut check.outcome {
+        Outcome::Ok(t) | Outcome::Warn(t) | Outcome::Skip(t) => *t = format!("{tenant}: {t}"),
+        Outcome::Fail { reason, .. } => *reason = format!("{tenant}: {reason}"),
+    }
+}

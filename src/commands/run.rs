@@ -1,0 +1,428 @@
+//! Running the stacks: `up`, `down`, `restart`, `logs`, `status`, plus the helpers the
+//! operations commands share (the tenant's compose project, dry runs, the ownership guard).
+//!
+//! Every destructive action goes through `docker compose -p <tenant>` and is preceded by
+//! [`guard_project`], so it only ever reaches containers that carry the tenant's stackgen label.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use super::{display, shown};
+use crate::apparmor::{self, HostApparmor};
+use crate::cli::{Cli, DownArgs, LogsArgs, RestartArgs, StatusArgs, UpArgs};
+use crate::compose::argv::{self, Select};
+use crate::compose::{containers, exec, Cmd, Container, Project, Tools};
+use crate::error::{Drift, UsageError};
+use crate::manifest::{Manifest, Tenant};
+use crate::model::{self, ResolvedService};
+use crate::output::{self, Comparison};
+use crate::policy::TENANT_LABEL;
+use crate::preflight::{self, Check, PreflightFailed};
+use crate::render::{self, RenderedFile};
+use crate::{prepare, status};
+
+/// The manifest and the one tenant named on the command line.
+pub(super) fn load_one(cli: &Cli, name: &str) -> Result<(Manifest, usize)> {
+    let manifest = Manifest::load(&cli.env_file)?;
+    manifest.select(&[name.to_string()])?;
+    let index = manifest
+        .tenants
+        .iter()
+        .position(|t| t.name == name)
+        .expect("select found it");
+    Ok((manifest, index))
+}
+
+/// `-p <tenant> --env-file <manifest> -f <stacks>/<tenant>-stack.yml`, paths as typed.
+pub(super) fn project(cli: &Cli, tenant: &Tenant) -> Project {
+    // Without the default's `./`: same files, and the commands read as an operator types them.
+    let stack = cli.stacks_dir.join(format!("{}-stack.yml", tenant.name));
+    Project {
+        name: tenant.name.clone(),
+        env_file: shown(&cli.env_file).into(),
+        stack: shown(&stack).into(),
+    }
+}
+
+/// The tools to use: found (with a clear error) for real runs; for a dry run the ones found,
+/// else plain `docker compose`, so the printed commands are those a Docker host would run.
+pub(super) fn tools(dry_run: bool) -> Result<Tools> {
+    if dry_run {
+        Ok(Tools::find_or_assume())
+    } else {
+        Tools::find()
+    }
+}
+
+/// Runs the command, or prints it for a dry run.
+pub(super) fn perform(cmd: &Cmd, dry_run: bool) -> Result<()> {
+    if dry_run {
+        println!("+ {cmd}");
+        Ok(())
+    } else {
+        exec::run(cmd)
+    }
+}
+
+/// Refuses service names the tenant does not run (exit 2), listing the ones it does.
+pub(super) fn check_services(
+    tenant: &Tenant,
+    services: &[ResolvedService],
+    requested: &[String],
+) -> Result<(), UsageError> {
+    for r in requested {
+        if !services.iter().any(|s| &s.name == r) {
+            let known: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+            return Err(UsageError::plain(format!(
+                "tenant `{}` has no service `{r}` (its services: {})",
+                tenant.name,
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The containers of the tenant's compose project, after proving each one is the tenant's own
+/// (carries `com.stackgen.tenant=<tenant>`). A container that merely shares the project name
+/// (someone ran `docker compose -p team-a` by hand) stops the command before anything happens.
+pub(super) fn guard_project(tools: &Tools, tenant: &Tenant) -> Result<Vec<Container>> {
+    let list = containers::query(tools, &Select::Project(&tenant.name))?;
+    let foreign: Vec<&str> = list
+        .iter()
+        .filter(|c| c.tenant != tenant.name)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !foreign.is_empty() {
+        bail!(
+            "compose project `{t}` holds container(s) stackgen did not create for tenant `{t}`: {}. \
+             stackgen only acts on containers labelled {TENANT_LABEL}={t}; nothing was done. \
+             Remove or rename those containers' project first.",
+            foreign.join(", "),
+            t = tenant.name
+        );
+    }
+    Ok(list)
+}
+
+/// Renders the tenant in memory and compares it with the stacks directory.
+pub(super) fn compare(
+    cli: &Cli,
+    manifest: &Manifest,
+    tenant: &Tenant,
+) -> Result<(Vec<RenderedFile>, Comparison)> {
+    let files = render::render_tenant(manifest, tenant, &display(cli))?;
+    let cmp = output::compare(&cli.stacks_dir, Path::new(&tenant.name), &files)?;
+    Ok((files, cmp))
+}
+
+/// Prints what differs: a unified diff per changed file (a one-line note for a missing one).
+pub(super) fn print_drift(cmp: &Comparison) {
+    for (path, diff) in &cmp.changed {
+        if path.exists() {
+            print!("{diff}");
+        } else {
+            println!("missing: {} (not rendered yet)", path.display());
+        }
+    }
+    for path in &cmp.stale {
+        println!(
+            "stale: {} is no longer generated by the manifest",
+            path.display()
+        );
+    }
+}
+
+/// The drift error for a command that needs the committed files to match the manifest.
+pub(super) fn drift_error(cmp: &Comparison, tenant: &str, fix: &str) -> anyhow::Error {
+    print_drift(cmp);
+    eprintln!(
+        "stackgen: {tenant}: the files in the stacks directory differ from what the manifest renders; {fix}"
+    );
+    Drift {
+        files: cmp
+            .changed
+            .iter()
+            .map(|(p, _)| p.clone())
+            .chain(cmp.stale.iter().cloned())
+            .collect(),
+    }
+    .into()
+}
+
+/// Prints a check; turns a failure into the error that stops `up`.
+fn emit(tenant: &Tenant, check: Check) -> Result<()> {
+    println!("{check}");
+    if check.failed() {
+        return Err(PreflightFailed {
+            tenant: tenant.name.clone(),
+            check: check.name,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
+    let (manifest, i) = load_one(cli, &args.tenant)?;
+    let tenant = &manifest.tenants[i];
+    let services = model::services(&manifest.platform, tenant);
+    check_services(tenant, &services, &args.services)?;
+    let starting = preflight::closure(tenant, &services, &args.services);
+    let project = project(cli, tenant);
+    let dry = args.dry_run;
+
+    println!(
+        "{}: preflight{}",
+        tenant.name,
+        if dry {
+            " (dry run: nothing is started or changed)"
+        } else {
+            ""
+        }
+    );
+    // 1. The committed files are what the manifest renders (or --render will make them so).
+    let (files, cmp) = compare(cli, &manifest, tenant)?;
+    let stack_shown = shown(&project.stack);
+    if cmp.is_clean() {
+        emit(
+            tenant,
+            Check::ok("stack", format!("{stack_shown} matches the manifest")),
+        )?;
+    } else if args.render {
+        let n = cmp.changed.len() + cmp.stale.len();
+        emit(
+            tenant,
+            Check::ok(
+                "stack",
+                format!("{n} file(s) differ from the manifest; --render writes them"),
+            ),
+        )?;
+    } else {
+        println!(
+            "{}",
+            Check::fail(
+                "stack",
+                format!("{stack_shown} or its config files differ from the manifest (diff below)"),
+                format!(
+                    "run `stackgen render {t}` and commit, or `stackgen up {t} --render`",
+                    t = tenant.name
+                ),
+            )
+        );
+        return Err(drift_error(
+            &cmp,
+            &tenant.name,
+            "nothing was started (pass --render to write them first)",
+        ));
+    }
+
+    // 2. Docker: engine, compose; 3. secrets; 4. ports; 5. AppArmor.
+    let tools = if dry {
+        let t = tools(true)?;
+        println!("{}", Check::skip("engine", "not contacted in a dry run"));
+        println!("{}", Check::ok("compose", t.compose.describe()));
+        t
+    } else {
+        let docker = match crate::compose::find::find_docker() {
+            Ok(d) => d,
+            Err(e) => return emit(tenant, Check::fail("engine", format!("{e:#}"), "")),
+        };
+        let probe = Tools::fixed(&docker.to_string_lossy());
+        emit(tenant, preflight::engine(&probe))?;
+        let (check, found) = preflight::tools();
+        emit(tenant, check)?;
+        found.expect("a passed compose check found the tools")
+    };
+    emit(tenant, preflight::secrets(&manifest, tenant, &starting))?;
+    if dry {
+        println!("{}", Check::skip("ports", "not checked in a dry run"));
+    } else {
+        let own = guard_project(&tools, tenant)?;
+        let wanted = preflight::host_ports(tenant, &services, &starting);
+        let running = std::cell::OnceCell::new();
+        let holders = |port, proto| {
+            let all: &Vec<Container> = running
+                .get_or_init(|| containers::query(&tools, &Select::Running).unwrap_or_default());
+            preflight::port_holder(all, port, proto)
+        };
+        emit(tenant, preflight::ports(tenant, &wanted, &own, &holders))?;
+    }
+    let host = apparmor::host_state();
+    match &host {
+        HostApparmor::Enabled => emit(
+            tenant,
+            Check::ok("apparmor", "enabled: the tenant's profiles are loaded next"),
+        )?,
+        HostApparmor::Disabled(_) => {
+            emit(tenant, Check::warn("apparmor", host.describe()))?;
+            eprintln!(
+                "stackgen: WARNING: {}: AppArmor is not enabled on this host; the services start WITHOUT their AppArmor profiles",
+                tenant.name
+            );
+        }
+    }
+
+    // From here on things change: files, profiles, directories, containers.
+    if args.render && !cmp.is_clean() {
+        if dry {
+            for (p, _) in &cmp.changed {
+                println!("would write {}", shown(p));
+            }
+        } else {
+            let written = output::apply(&cmp, &files, &cli.stacks_dir)?;
+            println!(
+                "  wrote {} file(s), removed {} stale",
+                written.len(),
+                cmp.stale.len()
+            );
+        }
+    }
+    if host.is_enabled() {
+        let report = apparmor::load(&manifest, tenant, &cli.stacks_dir, dry)?;
+        if dry {
+            for argv in &report.commands {
+                println!(
+                    "+ {}",
+                    Cmd::new(argv.clone(), "apparmor_parser").shell_line()
+                );
+            }
+        } else {
+            emit(
+                tenant,
+                Check::ok("apparmor", format!("loaded {}", report.profiles.join(", "))),
+            )?;
+        }
+    }
+    let actions = prepare::plan(&manifest, tenant)?;
+    let root = model::tenant_root(&manifest.platform, tenant);
+    if dry {
+        println!("would prepare {} path(s) under {root}", actions.len());
+    } else {
+        match prepare::apply(&manifest, tenant, &actions) {
+            Ok(()) => emit(
+                tenant,
+                Check::ok(
+                    "data",
+                    format!("{} path(s) ready under {root}", actions.len()),
+                ),
+            )?,
+            Err(e) => emit(
+                tenant,
+                Check::fail(
+                    "data",
+                    format!("{e:#}"),
+                    "run stackgen as root (it creates directories owned by the services' UIDs)",
+                ),
+            )?,
+        }
+    }
+
+    let up = argv::up(&tools, &project, &args.services, args.timeout);
+    if dry {
+        println!("+ {up}");
+        return Ok(());
+    }
+    let result = exec::run(&up);
+    let list = containers::query(&tools, &Select::Tenant(&tenant.name))?;
+    let report = status::build(&manifest, &[tenant], &list, false);
+    print!("{}", status::table(&report));
+    result
+}
+
+pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
+    let (manifest, i) = load_one(cli, &args.tenant)?;
+    let tenant = &manifest.tenants[i];
+    let tools = tools(args.dry_run)?;
+    if !args.dry_run {
+        guard_project(&tools, tenant)?;
+    }
+    perform(&argv::down(&tools, &project(cli, tenant)), args.dry_run)?;
+    if !args.dry_run {
+        println!(
+            "{}: containers and networks removed; data under {} is kept",
+            tenant.name,
+            model::tenant_root(&manifest.platform, tenant)
+        );
+    }
+    Ok(())
+}
+
+pub fn cmd_restart(cli: &Cli, args: &RestartArgs) -> Result<()> {
+    let (manifest, i) = load_one(cli, &args.tenant)?;
+    let tenant = &manifest.tenants[i];
+    check_services(
+        tenant,
+        &model::services(&manifest.platform, tenant),
+        &args.services,
+    )?;
+    let tools = tools(args.dry_run)?;
+    if !args.dry_run {
+        guard_project(&tools, tenant)?;
+    }
+    perform(
+        &argv::restart(&tools, &project(cli, tenant), &args.services),
+        args.dry_run,
+    )?;
+    if !args.dry_run {
+        let what = if args.services.is_empty() {
+            "every service".to_string()
+        } else {
+            args.services.join(", ")
+        };
+        println!("{}: restarted {what}", tenant.name);
+    }
+    Ok(())
+}
+
+pub fn cmd_logs(cli: &Cli, args: &LogsArgs) -> Result<()> {
+    let (manifest, i) = load_one(cli, &args.tenant)?;
+    let tenant = &manifest.tenants[i];
+    if let Some(s) = &args.service {
+        check_services(
+            tenant,
+            &model::services(&manifest.platform, tenant),
+            std::slice::from_ref(s),
+        )?;
+    }
+    let tools = tools(args.dry_run)?;
+    perform(
+        &argv::logs(
+            &tools,
+            &project(cli, tenant),
+            args.follow,
+            args.service.as_deref(),
+        ),
+        args.dry_run,
+    )
+}
+
+pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
+    let manifest = Manifest::load(&cli.env_file)?;
+    let names: Vec<String> = args.tenant.iter().cloned().collect();
+    let tenants = manifest.select(&names)?;
+    // `docker ps` is enough here: compose is not needed to read labels, and one call covers
+    // every tenant.
+    let docker = if args.dry_run {
+        Tools::find_or_assume()
+    } else {
+        Tools::fixed(&crate::compose::find::find_docker()?.to_string_lossy())
+    };
+    let select = match &args.tenant {
+        Some(t) => Select::Tenant(t),
+        None => Select::AllTenants,
+    };
+    if args.dry_run {
+        println!("+ {}", argv::containers(&docker, &select));
+        return Ok(());
+    }
+    let list = containers::query(&docker, &select)?;
+    let report = status::build(&manifest, &tenants, &list, args.tenant.is_none());
+    if args.json {
+        print!("{}", status::json(&report));
+    } else {
+        print!("{}", status::table(&report));
+    }
+    Ok(())
+}

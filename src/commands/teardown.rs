@@ -1,0 +1,183 @@
+//! `stackgen teardown TENANT|--all`: shows what goes, asks (or takes `--yes`), then runs the
+//! library's steps. The confirmation lives here because it is a conversation with the operator;
+//! what is selected and in which order it is removed lives in `crate::teardown`.
+
+use std::io::IsTerminal;
+use std::time::SystemTime;
+
+use anyhow::{bail, Result};
+
+use super::run::{project, tools};
+use super::shown;
+use crate::cli::{Cli, TeardownArgs};
+use crate::error::UsageError;
+use crate::manifest::{Manifest, Tenant};
+use crate::menu::ask;
+use crate::policy::TENANT_LABEL;
+use crate::teardown::{self, backup, disk, docker::PROJECT_LABEL, Options, Plan};
+
+pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
+    let manifest = Manifest::load(&cli.env_file)?;
+    let tenants: Vec<&Tenant> = match (&args.tenant, args.all) {
+        (Some(name), _) => manifest.select(std::slice::from_ref(name))?,
+        (None, _) => manifest.tenants.iter().collect(),
+    };
+    let tools = tools(args.dry_run)?;
+    let opts = Options {
+        purge_data: args.purge_data,
+        backup: args.backup.clone(),
+    };
+    let stamp = backup::stamp(SystemTime::now());
+    // As the operator typed it (no `./`): these paths are printed.
+    let stacks_dir = std::path::PathBuf::from(shown(&cli.stacks_dir));
+    let mut work = Vec::new();
+    for t in &tenants {
+        let plan = teardown::plan(&manifest, t, &stacks_dir, project(cli, t), &tools, &opts)?;
+        let steps = teardown::steps(&plan, &tools, &opts, &stamp);
+        print_plan(&plan, &opts);
+        work.push((plan, steps));
+    }
+    if args.dry_run {
+        for (_, steps) in &work {
+            for s in steps {
+                println!("{s}");
+            }
+        }
+        println!("dry run: nothing was stopped, removed or deleted");
+        return Ok(());
+    }
+    if work.iter().all(|(_, steps)| steps.is_empty()) {
+        println!("nothing to tear down");
+        return Ok(());
+    }
+    confirm(&work.iter().map(|(p, _)| p).collect::<Vec<_>>(), args)?;
+    for (plan, steps) in &work {
+        teardown::execute(steps, &mut |line| println!("{line}"))?;
+        let kept = match (&plan.data, args.purge_data) {
+            (Some(d), false) => format!("; data kept in {}", d.display()),
+            _ => String::new(),
+        };
+        println!(
+            "{}: {} container(s) and {} network(s) removed{kept}",
+            plan.tenant,
+            plan.containers.len(),
+            plan.networks.len()
+        );
+    }
+    if args.purge_data {
+        println!(
+            "note: the manifest still declares {}: `stackgen render` would write the stack and profiles again; delete the tenant's lines to retire it",
+            work.iter()
+                .map(|(p, _)| p.tenant.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn print_plan(plan: &Plan, opts: &Options) {
+    let t = &plan.tenant;
+    println!("{t}: only what carries {TENANT_LABEL}={t} and {PROJECT_LABEL}={t}");
+    let names: Vec<String> = plan
+        .containers
+        .iter()
+        .map(|c| format!("{} ({})", c.name, c.state))
+        .collect();
+    println!("  containers ({}): {}", names.len(), list(&names));
+    let nets: Vec<String> = plan.networks.iter().map(|n| n.name.clone()).collect();
+    println!("  networks ({}): {}", nets.len(), list(&nets));
+    if opts.purge_data {
+        if plan.deletes_anything() {
+            println!(
+                "  DELETED with --purge-data ({} in all):",
+                disk::human(plan.purge_bytes())
+            );
+            for e in &plan.data_entries {
+                println!("    {:>10}  {}", disk::human(e.bytes), e.path.display());
+            }
+            if let (Some(d), true) = (&plan.data, plan.data_entries.is_empty()) {
+                println!("    {:>10}  {} (empty)", disk::human(0), d.display());
+            }
+            for (p, loaded) in &plan.profiles {
+                let note = if *loaded {
+                    " (loaded: unloaded first)"
+                } else {
+                    ""
+                };
+                println!(
+                    "    {:>10}  {}{note}",
+                    disk::human(p.bytes),
+                    p.path.display()
+                );
+            }
+        } else {
+            println!("  no data directory or rendered profile to delete");
+        }
+    } else if let Some(d) = &plan.data {
+        println!("  data kept: {}", d.display());
+    } else {
+        println!(
+            "  data kept: {}/data (not touched without --purge-data)",
+            plan.tenant_root.display()
+        );
+    }
+    if let Some(dir) = &opts.backup {
+        let what = match (plan.dump, plan.data.is_some()) {
+            (true, true) => "a postgres dump and a data archive",
+            (true, false) => "a postgres dump (no data directory to archive)",
+            (false, true) => "a data archive (the tenant runs no postgres)",
+            (false, false) => "nothing (no postgres, no data directory)",
+        };
+        println!("  backup first: {what} into {}", dir.display());
+    }
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// `--yes`, or a conversation on a terminal: the tenant's name typed before data is deleted,
+/// a yes/no before containers are removed. Without a terminal and without `--yes`: refused.
+fn confirm(plans: &[&Plan], args: &TeardownArgs) -> Result<()> {
+    if args.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(UsageError::plain(
+            "teardown: stdin is not a terminal, so it cannot ask for confirmation; nothing was done. Pass --yes to confirm in a script",
+        )
+        .into());
+    }
+    if args.purge_data {
+        for p in plans.iter().filter(|p| p.deletes_anything()) {
+            let message = format!(
+                "Type the tenant name `{}` to delete its data ({}):",
+                p.tenant,
+                disk::human(p.purge_bytes())
+            );
+            if !ask::typed(&message, &p.tenant)? {
+                bail!(
+                    "aborted: that is not `{}`; nothing was stopped, removed or deleted",
+                    p.tenant
+                );
+            }
+        }
+        return Ok(());
+    }
+    let names: Vec<&str> = plans.iter().map(|p| p.tenant.as_str()).collect();
+    if !ask::confirm(
+        &format!(
+            "Remove these containers and networks of {}? (the data is kept)",
+            names.join(", ")
+        ),
+        false,
+    )? {
+        bail!("aborted: nothing was stopped or removed");
+    }
+    Ok(())
+}

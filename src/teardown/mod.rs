@@ -1,0 +1,327 @@
+//! `stackgen teardown`: removes one tenant's containers and networks — only those that carry
+//! both its stackgen label and its compose project — and, with `--purge-data`, its data
+//! directory and rendered AppArmor profiles. Nothing else on the host is ever listed, stopped
+//! or deleted (the design's script 0 removed every container and pruned every network).
+//!
+//! The work is a list of [`Step`]s computed up front by [`plan`] and [`steps`]: `--dry-run`
+//! prints that list, a real run performs exactly it. The order matters:
+//! dump postgres (it must be running) → stop → archive the data (consistent, nothing writes)
+//! → remove containers → remove networks → unload and delete profiles → delete the data.
+//! A failing step stops the run, so data is never deleted after something unexpected happened.
+
+pub mod backup;
+pub mod disk;
+pub mod docker;
+pub mod guard;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::apparmor;
+use crate::compose::{exec, Cmd, Container, Project, Tools};
+use crate::error::UsageError;
+use crate::manifest::{Manifest, Tenant};
+use disk::Sized;
+use docker::Network;
+
+/// What the operator asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub purge_data: bool,
+    /// Write a postgres dump and a data archive here first.
+    pub backup: Option<PathBuf>,
+}
+
+/// What teardown found for one tenant.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub tenant: String,
+    pub project: Project,
+    pub containers: Vec<Container>,
+    pub networks: Vec<Network>,
+    /// `BASE_DIR` as the manifest has it (checked again before every deletion).
+    pub base_dir: String,
+    /// `BASE_DIR/tenants/<tenant>`.
+    pub tenant_root: PathBuf,
+    /// The data directory, checked by [`guard::data_dir`]; `None` when it does not exist (or
+    /// neither a purge nor a backup needs it).
+    pub data: Option<PathBuf>,
+    /// With `--purge-data`: each entry of the data directory with its size.
+    pub data_entries: Vec<Sized>,
+    /// With `--purge-data`: the tenant's rendered profile files, and whether each is loaded.
+    pub profiles: Vec<(Sized, bool)>,
+    /// With `--backup`: whether a postgres dump is part of it (the tenant runs postgres).
+    pub dump: bool,
+}
+
+impl Plan {
+    /// Bytes a purge deletes.
+    pub fn purge_bytes(&self) -> u64 {
+        self.data_entries.iter().map(|e| e.bytes).sum::<u64>()
+            + self.profiles.iter().map(|(p, _)| p.bytes).sum::<u64>()
+    }
+
+    /// Whether the purge deletes anything (an empty data directory still counts).
+    pub fn deletes_anything(&self) -> bool {
+        self.data.is_some() || !self.profiles.is_empty()
+    }
+}
+
+/// Finds what teardown would touch for `tenant`. Reads only: lists, sizes, checks.
+pub fn plan(
+    manifest: &Manifest,
+    tenant: &Tenant,
+    stacks_dir: &Path,
+    project: Project,
+    tools: &Tools,
+    opts: &Options,
+) -> Result<Plan> {
+    let base = &manifest.platform.base_dir;
+    let needs_data = opts.purge_data || opts.backup.is_some();
+    let (tenant_root, data) = if needs_data {
+        // Independent of the manifest validator: BASE_DIR `/`, empty or relative stops here.
+        let root = guard::tenant_root(&guard::base_dir(base)?, &tenant.name)?;
+        (root, guard::data_dir(base, &tenant.name)?)
+    } else {
+        (Path::new(base).join("tenants").join(&tenant.name), None)
+    };
+    let containers = docker::containers_of(tools, &tenant.name)?;
+    let networks = docker::networks_of(tools, &tenant.name)?;
+
+    let mut dump = false;
+    if let Some(dir) = &opts.backup {
+        if opts.purge_data && guard::is_inside(dir, &tenant_root) {
+            return Err(UsageError::plain(format!(
+                "--backup {}: that is inside {}, which --purge-data deletes; choose a directory outside it",
+                dir.display(),
+                tenant_root.display()
+            ))
+            .into());
+        }
+        if tenant.has("postgres") {
+            let running = containers
+                .iter()
+                .any(|c| c.service_name() == "postgres" && c.is_running());
+            if !running {
+                bail!(
+                    "--backup: the postgres of tenant `{}` is not running, so it cannot be dumped; nothing was done. Start it (`stackgen up {}`) or drop --backup",
+                    tenant.name,
+                    tenant.name
+                );
+            }
+            if !project.stack.exists() {
+                bail!(
+                    "--backup: {} is missing (the dump runs through docker compose); run `stackgen render {}`",
+                    project.stack.display(),
+                    tenant.name
+                );
+            }
+            dump = true;
+        }
+    }
+
+    let mut data_entries = Vec::new();
+    let mut profiles = Vec::new();
+    if opts.purge_data {
+        if let Some(d) = &data {
+            data_entries = disk::entries(d)?;
+        }
+        let enabled = apparmor::host_state().is_enabled();
+        for file in guard::profile_files(stacks_dir, &tenant.name)? {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let loaded = enabled && apparmor::is_loaded(&name).unwrap_or(false);
+            let bytes = disk::size(&file)?;
+            profiles.push((Sized { path: file, bytes }, loaded));
+        }
+    }
+    Ok(Plan {
+        tenant: tenant.name.clone(),
+        project,
+        containers,
+        networks,
+        base_dir: base.clone(),
+        tenant_root,
+        data,
+        data_entries,
+        profiles,
+        dump,
+    })
+}
+
+/// One thing teardown does.
+#[derive(Debug, Clone)]
+pub enum Step {
+    MakeDir(PathBuf),
+    /// Runs the command with stdout to the file.
+    Dump {
+        cmd: Cmd,
+        to: PathBuf,
+    },
+    /// Runs the command, which writes `backup::partial_path(to)`; renamed on success.
+    Archive {
+        cmd: Cmd,
+        to: PathBuf,
+    },
+    /// Runs the command. `verb` and `what` make the log line ("stopped a, b") and, in a dry
+    /// run, a comment naming what the IDs in the command are.
+    Run {
+        cmd: Cmd,
+        verb: &'static str,
+        what: String,
+    },
+    DeleteFile(PathBuf),
+    /// Deletes the tenant's data directory, after checking it again.
+    DeleteData {
+        base_dir: String,
+        tenant: String,
+        path: PathBuf,
+        bytes: u64,
+    },
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::MakeDir(d) => write!(f, "+ mkdir -p -m 0700 {}", d.display()),
+            Step::Dump { cmd, to } => write!(f, "+ {cmd} > {}", to.display()),
+            Step::Archive { cmd, to } => {
+                write!(f, "+ {cmd}   # then renamed to {}", to.display())
+            }
+            Step::Run { cmd, what, .. } => write!(f, "+ {cmd}   # {what}"),
+            Step::DeleteFile(p) => write!(f, "delete {}", p.display()),
+            Step::DeleteData { path, bytes, .. } => {
+                write!(f, "delete {} ({})", path.display(), disk::human(*bytes))
+            }
+        }
+    }
+}
+
+/// The steps for a plan, in the order they run. `stamp` names the backup files.
+pub fn steps(plan: &Plan, tools: &Tools, opts: &Options, stamp: &str) -> Vec<Step> {
+    let mut out = Vec::new();
+    let names = opts
+        .backup
+        .as_ref()
+        .map(|dir| (dir, backup::names(dir, &plan.tenant, stamp)));
+    if let Some((dir, _)) = &names {
+        out.push(Step::MakeDir((*dir).clone()));
+    }
+    if let (Some((_, n)), true) = (&names, plan.dump) {
+        out.push(Step::Dump {
+            cmd: docker::dump_postgres(tools, &plan.project),
+            to: n.dump.clone(),
+        });
+    }
+    let containers = joined(plan.containers.iter().map(|c| c.name.as_str()));
+    if !plan.containers.is_empty() {
+        out.push(Step::Run {
+            cmd: docker::stop(tools, &plan.containers),
+            verb: "stopped",
+            what: containers.clone(),
+        });
+    }
+    if let (Some((_, n)), Some(_)) = (&names, &plan.data) {
+        out.push(Step::Archive {
+            cmd: docker::archive(&plan.tenant_root, &backup::partial_path(&n.archive)),
+            to: n.archive.clone(),
+        });
+    }
+    if !plan.containers.is_empty() {
+        out.push(Step::Run {
+            cmd: docker::remove(tools, &plan.containers, opts.purge_data),
+            verb: "removed",
+            what: containers,
+        });
+    }
+    if !plan.networks.is_empty() {
+        out.push(Step::Run {
+            cmd: docker::remove_networks(tools, &plan.networks),
+            verb: "removed",
+            what: joined(plan.networks.iter().map(|n| n.name.as_str())),
+        });
+    }
+    if opts.purge_data {
+        for (p, loaded) in &plan.profiles {
+            if *loaded {
+                out.push(Step::Run {
+                    cmd: docker::unload_profile(&p.path),
+                    verb: "unloaded the AppArmor profile",
+                    what: p.path.display().to_string(),
+                });
+            }
+            out.push(Step::DeleteFile(p.path.clone()));
+        }
+        if let Some(d) = &plan.data {
+            out.push(Step::DeleteData {
+                base_dir: plan.base_dir.clone(),
+                tenant: plan.tenant.clone(),
+                path: d.clone(),
+                bytes: plan.data_entries.iter().map(|e| e.bytes).sum(),
+            });
+        }
+    }
+    out
+}
+
+/// Performs the steps in order, stopping at the first failure. `log` gets one line per step.
+pub fn execute(steps: &[Step], log: &mut dyn FnMut(String)) -> Result<()> {
+    for step in steps {
+        match step {
+            Step::MakeDir(d) => backup::make_dir(d)?,
+            Step::Dump { cmd, to } => {
+                let bytes = backup::run_to_file(cmd, to)?;
+                log(format!("wrote {} ({})", to.display(), disk::human(bytes)));
+                continue;
+            }
+            Step::Archive { cmd, to } => {
+                let bytes = backup::run_archive(cmd, to)?;
+                log(format!("wrote {} ({})", to.display(), disk::human(bytes)));
+                continue;
+            }
+            Step::Run { cmd, verb, what } => {
+                exec::capture_ok(cmd)?;
+                log(format!("{verb} {what}"));
+                continue;
+            }
+            Step::DeleteFile(p) => {
+                std::fs::remove_file(p).with_context(|| format!("deleting {}", p.display()))?;
+                log(format!("deleted {}", p.display()));
+                continue;
+            }
+            Step::DeleteData {
+                base_dir,
+                tenant,
+                path,
+                ..
+            } => {
+                // Checked again right before deleting: the tree may have changed since the plan.
+                match guard::data_dir(base_dir, tenant)? {
+                    Some(checked) if &checked == path => disk::remove_tree(path)?,
+                    Some(other) => bail!(
+                        "refusing to delete {}: the data directory is now {}",
+                        path.display(),
+                        other.display()
+                    ),
+                    None => {}
+                }
+                if let Some(root) = path.parent() {
+                    disk::remove_if_empty(root);
+                }
+                log(format!("deleted {}", path.display()));
+                continue;
+            }
+        }
+        log(step.to_string());
+    }
+    Ok(())
+}
+
+/// `a, b` for the log.
+fn joined<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}

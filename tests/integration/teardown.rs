@@ -1,0 +1,441 @@
+//! `stackgen teardown` on a real Docker engine: only the containers and networks that carry both
+//! the tenant's stackgen label and its compose project go; a container and a network made by
+//! hand (with one of the two labels, the trickiest case) survive; the data directory survives
+//! without `--purge-data`; with it, a backup is written first, the typed tenant name is
+//! required on a terminal, and nothing outside `BASE_DIR/tenants/<tenant>` is deleted.
+
+use crate::common::tty::{have_tmux, Tty};
+use crate::common::*;
+
+/// A unique tenant name (compose project, network and container names derive from it).
+fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("td{}{:x}-{tag}", std::process::id() % 10000, nanos % 0xfff)
+}
+
+/// One tenant (postgres + chroma on stand-in images), its data directory with a marker file,
+/// running under plain `docker compose`, plus a container and a network that are NOT
+/// stackgen's. Drop removes everything the test made, selected by the project label and by the
+/// names it chose.
+struct World {
+    s: Sandbox,
+    tenant: String,
+    foreign_containers: Vec<String>,
+    foreign_networks: Vec<String>,
+    image: Option<String>,
+}
+
+impl World {
+    fn new(tag: &str, postgres_image: &str) -> World {
+        let s = Sandbox::new();
+        let tenant = unique(tag);
+        let base = s.path("base").display().to_string();
+        s.run(&[
+            "init",
+            "--non-interactive",
+            "--tenant",
+            &tenant,
+            "--vector-db",
+            "chroma",
+            "--services",
+            "postgres",
+            "--base-dir",
+            &base,
+        ])
+        .ok();
+        let mut env = s.read(".env");
+        env.push_str(&format!(
+            "POSTGRES_IMAGE={postgres_image}\nCHROMA_IMAGE=stackgen-standin/chroma:test\n"
+        ));
+        s.write(".env", &env);
+        s.run(&["render"]).ok();
+        s.write(
+            &format!("base/tenants/{tenant}/data/postgres/marker"),
+            "pg data\n",
+        );
+        s.write(
+            &format!("base/tenants/{tenant}/data/chroma/marker"),
+            "vectors\n",
+        );
+        // A sibling tenant's tree that no purge of `tenant` may touch.
+        s.write("base/tenants/other/data/postgres/keep", "not yours\n");
+        let w = World {
+            s,
+            tenant,
+            foreign_containers: Vec::new(),
+            foreign_networks: Vec::new(),
+            image: None,
+        };
+        w.compose_up();
+        w
+    }
+
+    fn compose_up(&self) {
+        let stack = format!("stacks/{}-stack.yml", self.tenant);
+        let cmd = compose_command().expect("compose v2");
+        let out = std::process::Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .args(["--env-file", ".env", "-f", &stack, "up", "-d"])
+            .current_dir(self.s.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "compose up: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A container with only the tenant's compose project label and one with only its stackgen
+    /// label, and networks likewise: neither has both, so teardown must leave all four.
+    fn add_foreign(&mut self) {
+        let t = self.tenant.clone();
+        let project = format!("com.docker.compose.project={t}");
+        let stackgen = format!("com.stackgen.tenant={t}");
+        for (suffix, label) in [("fp", &project), ("fs", &stackgen)] {
+            let name = format!("{t}-{suffix}");
+            host(
+                "docker",
+                &[
+                    "run",
+                    "-d",
+                    "--name",
+                    &name,
+                    "--label",
+                    label,
+                    "stackgen-standin/redis:test",
+                ],
+            )
+            .ok();
+            self.foreign_containers.push(name);
+            let net = format!("{t}-{suffix}-net");
+            host("docker", &["network", "create", "--label", label, &net]).ok();
+            self.foreign_networks.push(net);
+        }
+    }
+
+    /// IDs of containers with both labels (what teardown may remove).
+    fn stack_containers(&self) -> Vec<String> {
+        let t = &self.tenant;
+        host(
+            "docker",
+            &[
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=com.stackgen.tenant={t}"),
+                "--filter",
+                &format!("label=com.docker.compose.project={t}"),
+            ],
+        )
+        .ok()
+        .stdout
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+    }
+
+    fn stack_networks(&self) -> Vec<String> {
+        let t = &self.tenant;
+        host(
+            "docker",
+            &[
+                "network",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("label=com.stackgen.tenant={t}"),
+                "--filter",
+                &format!("label=com.docker.compose.project={t}"),
+            ],
+        )
+        .ok()
+        .stdout
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+    }
+
+    fn assert_foreign_survived(&self) {
+        for c in &self.foreign_containers {
+            let state = host("docker", &["inspect", "-f", "{{.State.Running}}", c]);
+            assert_eq!(
+                state.stdout.trim(),
+                "true",
+                "{c} was touched: {}",
+                state.stderr
+            );
+        }
+        for n in &self.foreign_networks {
+            host("docker", &["network", "inspect", n]).ok();
+        }
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.s.path(&format!("base/tenants/{}/data", self.tenant))
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let ids = host(
+            "docker",
+            &[
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=com.docker.compose.project={}", self.tenant),
+            ],
+        );
+        for id in ids.stdout.split_whitespace() {
+            let _ = host("docker", &["rm", "-f", id]);
+        }
+        for c in &self.foreign_containers {
+            let _ = host("docker", &["rm", "-f", c]);
+        }
+        let nets = host(
+            "docker",
+            &[
+                "network",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.compose.project={}", self.tenant),
+            ],
+        );
+        for n in nets.stdout.split_whitespace() {
+            let _ = host("docker", &["network", "rm", n]);
+        }
+        for n in &self.foreign_networks {
+            let _ = host("docker", &["network", "rm", n]);
+        }
+        if let Some(image) = &self.image {
+            let _ = host("docker", &["rmi", "-f", image]);
+        }
+    }
+}
+
+/// The postgres stand-in plus a `pg_dumpall` that prints recognisable SQL (the stand-in image
+/// has no pg_dumpall; the real image does). Built locally from the stand-in, no registry.
+fn postgres_with_pg_dumpall(tag: &str) -> String {
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("pg_dumpall"),
+        "#!/bin/sh\necho \"-- stand-in pg_dumpall $*\"\necho 'CREATE ROLE stackgen;'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        ctx.path().join("pg_dumpall"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM stackgen-standin/postgres:test\nCOPY pg_dumpall /usr/local/bin/pg_dumpall\n",
+    )
+    .unwrap();
+    let image = format!("stackgen-test-pgdump:{tag}");
+    let out = std::process::Command::new("docker")
+        .args(["build", "-q", "-t", &image])
+        .arg(ctx.path())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    image
+}
+
+#[test]
+fn teardown_removes_only_what_carries_both_labels_and_keeps_the_data() {
+    let test = "teardown_removes_only_what_carries_both_labels_and_keeps_the_data";
+    if !engine_ready(&["postgres", "chroma", "redis"], test) {
+        return;
+    }
+    let mut w = World::new("keep", "stackgen-standin/postgres:test");
+    w.add_foreign();
+    let t = w.tenant.clone();
+    assert_eq!(w.stack_containers().len(), 2);
+    assert_eq!(w.stack_networks().len(), 1);
+
+    // Without a terminal and without --yes: refused, nothing touched.
+    let run = w.s.run(&["teardown", &t]).code(2);
+    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    assert_eq!(w.stack_containers().len(), 2);
+
+    // A dry run names what would go and runs nothing.
+    let run = w.s.run(&["teardown", &t, "--dry-run"]).ok();
+    assert!(
+        run.stdout.contains(&format!("{t}-postgres-1")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("docker stop --time 30"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(&format!("{t}-fp")), "{}", run.stdout);
+    assert_eq!(w.stack_containers().len(), 2);
+
+    let run = w.s.run(&["teardown", &t, "--yes"]).ok();
+    assert!(
+        run.stdout
+            .contains(&format!("{t}: 2 container(s) and 1 network(s) removed")),
+        "{}",
+        run.stdout
+    );
+    assert!(w.stack_containers().is_empty(), "stack containers remain");
+    assert!(w.stack_networks().is_empty(), "stack networks remain");
+    w.assert_foreign_survived();
+    assert_eq!(
+        std::fs::read_to_string(w.data().join("postgres/marker")).unwrap(),
+        "pg data\n",
+        "the data must survive teardown without --purge-data"
+    );
+    // Nothing left: a second teardown says so and succeeds.
+    let run = w.s.run(&["teardown", &t, "--yes"]).ok();
+    assert!(
+        run.stdout.contains("nothing to tear down"),
+        "{}",
+        run.stdout
+    );
+
+    // --purge-data on a terminal: sizes shown, the tenant name must be typed.
+    if !have_tmux(test) {
+        return;
+    }
+    let tty = Tty::start(w.s.dir.path(), &["teardown", &t, "--purge-data"]);
+    let screen = tty.wait_for("Type the tenant name");
+    assert!(screen.contains("DELETED with --purge-data"), "{screen}");
+    assert!(screen.contains("8 B  "), "sizes: {screen}");
+    assert!(
+        screen.contains(&format!("tenants/{t}/data/postgres")),
+        "{screen}"
+    );
+    tty.type_text("other");
+    tty.keys(&["Enter"]);
+    tty.wait_for("aborted");
+    assert_eq!(tty.exit_status(), 1);
+    assert!(
+        w.data().join("postgres/marker").exists(),
+        "deleted after a wrong name"
+    );
+    drop(tty);
+
+    let tty = Tty::start(w.s.dir.path(), &["teardown", &t, "--purge-data"]);
+    tty.wait_for("Type the tenant name");
+    tty.type_text(&t);
+    tty.keys(&["Enter"]);
+    tty.wait_for("deleted");
+    assert_eq!(tty.exit_status(), 0, "{}", tty.screen());
+    assert!(!w.data().exists(), "the data directory is still there");
+    assert!(w.s.path("base/tenants/other/data/postgres/keep").exists());
+    w.assert_foreign_survived();
+}
+
+#[test]
+fn purge_with_backup_dumps_archives_and_deletes_only_the_tenants_tree() {
+    let test = "purge_with_backup_dumps_archives_and_deletes_only_the_tenants_tree";
+    if !engine_ready(&["postgres", "chroma", "redis"], test) {
+        return;
+    }
+    let tag = unique("img");
+    let image = postgres_with_pg_dumpall(&tag);
+    let mut w = World::new("purge", &image);
+    w.image = Some(image);
+    w.add_foreign();
+    let t = w.tenant.clone();
+    let profiles = w.s.path(&format!("stacks/{t}/apparmor"));
+    let other_stack = std::fs::read(w.s.path(&format!("stacks/{t}-stack.yml"))).unwrap();
+
+    // A backup directory that the purge would delete is refused up front.
+    let inside = w.data().join("backup").display().to_string();
+    let run =
+        w.s.run(&["teardown", &t, "--purge-data", "--yes", "--backup", &inside])
+            .code(2);
+    assert!(
+        run.stderr.contains("--purge-data deletes"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.stack_containers().len(), 2);
+
+    let backups = w.s.path("backups");
+    let run =
+        w.s.run(&[
+            "teardown",
+            &t,
+            "--purge-data",
+            "--yes",
+            "--backup",
+            backups.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(
+        run.stdout.contains("DELETED with --purge-data"),
+        "{}",
+        run.stdout
+    );
+
+    // The dump came from the running postgres, through compose exec, before the stop.
+    let mut files: Vec<String> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[0].ends_with("-data.tar.gz") && files[1].ends_with("-postgres.sql"));
+    let dump = std::fs::read_to_string(backups.join(&files[1])).unwrap();
+    assert!(
+        dump.contains("-- stand-in pg_dumpall -U stackgen") && dump.contains("CREATE ROLE"),
+        "{dump}"
+    );
+    let listing = host("tar", &["-tzf", backups.join(&files[0]).to_str().unwrap()]).ok();
+    assert!(
+        listing.stdout.contains("data/postgres/marker")
+            && listing.stdout.contains("data/chroma/marker"),
+        "{}",
+        listing.stdout
+    );
+
+    // Deleted: exactly the tenant's data and its rendered profiles.
+    assert!(!w.data().exists());
+    if profiles.exists() {
+        let left: Vec<_> = std::fs::read_dir(&profiles).unwrap().collect();
+        assert!(left.is_empty(), "profiles left: {left:?}");
+    }
+    assert!(w.s.path("base/tenants/other/data/postgres/keep").exists());
+    assert_eq!(
+        std::fs::read(w.s.path(&format!("stacks/{t}-stack.yml"))).unwrap(),
+        other_stack,
+        "the stack file is not the purge's to delete"
+    );
+    assert!(w.stack_containers().is_empty() && w.stack_networks().is_empty());
+    w.assert_foreign_survived();
+}
+
+#[test]
+fn purge_refuses_a_base_dir_of_root_or_empty() {
+    // The manifest validator refuses these before teardown runs (exit 2, nothing done); the
+    // teardown guard's own refusal is unit-tested in src/teardown/guard.rs.
+    for bad in ["/", ""] {
+        let s = Sandbox::new();
+        s.run(&["init", "--non-interactive", "--tenant", "acme"])
+            .ok();
+        s.set_env_line("BASE_DIR", bad);
+        let before = s.snapshot_tree();
+        let run = s
+            .run(&["teardown", "acme", "--purge-data", "--yes"])
+            .code(2);
+        assert!(run.stderr.contains("BASE_DIR"), "{bad:?}: {}", run.stderr);
+        assert_eq!(s.snapshot_tree(), before);
+    }
+}
