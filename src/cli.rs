@@ -34,7 +34,7 @@ pub enum Command {
     /// Load a tenant's AppArmor profiles into the host kernel
     #[command(subcommand)]
     Apparmor(ApparmorCommand),
-    /// Start a tenant: check the host, prepare its data, `docker compose up --wait`
+    /// Check the host, prepare the data, then `docker compose up --wait` a tenant
     Up(UpArgs),
     /// Stop and remove a tenant's containers and networks; its data is kept
     Down(DownArgs),
@@ -46,12 +46,16 @@ pub enum Command {
     Status(StatusArgs),
     /// Re-render a tenant's Caddyfile and reload caddy in place
     ReloadProxy(ReloadProxyArgs),
-    /// Store a new tailscale auth key and re-authenticate the sidecar; its state is kept
+    /// Store a new tailscale auth key and re-authenticate the sidecar (state kept)
     RefreshTailscaleKey(RefreshTailscaleKeyArgs),
     /// Generate new secrets, apply them, and recreate the services that use them
     RotateSecrets(RotateSecretsArgs),
-    /// Check the host: engine, compose, AppArmor, validators, ports, disk, manifest
+    /// Check engine, compose, AppArmor, validators, ports, disk and the manifest
     Doctor,
+    /// Add a service that is not in the catalog to one tenant, and start it if the tenant runs
+    AddService(AddServiceArgs),
+    /// Remove a service added with add-service (its data is kept unless --purge-data)
+    RemoveService(RemoveServiceArgs),
     /// Remove a tenant's containers and networks (only its own); --purge-data also deletes its data
     Teardown(TeardownArgs),
 }
@@ -256,4 +260,48 @@ pub struct TeardownArgs {
     /// Print what would be removed and the commands, change nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The service gets the tenant's user, security options, AppArmor profile, labels, networks and a data directory (BASE_DIR/tenants/<tenant>/data/<name>), and a 127.0.0.1 port from the tenant's range. If the tenant is running, only the new service is started and caddy is reloaded."
+)]
+pub struct AddServiceArgs {
+    /// The tenant
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
+    /// The compose service name (lower-case letters, digits, dashes; not a catalog name)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// A pinned image reference, e.g. ghcr.io/me/app:1.2 (not `latest`)
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+    /// The port the service listens on inside its container
+    #[arg(long, value_name = "PORT")]
+    pub port: String,
+    /// An environment variable (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// A directory under the service's data directory mounted at /path (repeatable)
+    #[arg(long = "volume", value_name = "NAME:/PATH")]
+    pub volumes: Vec<String>,
+    /// Route <SUB>.<tenant domain> to the service through caddy
+    #[arg(long, value_name = "SUB")]
+    pub route: Option<String>,
+    /// The healthcheck, a shell command run in the container (default: an HTTP probe of PORT)
+    #[arg(long, value_name = "CMD")]
+    pub healthcheck: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveServiceArgs {
+    /// The tenant
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
+    /// The custom service to remove
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Also delete its data directory, BASE_DIR/tenants/<tenant>/data/<name>
+    #[arg(long)]
+    pub purge_data: bool,
 }

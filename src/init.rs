@@ -15,7 +15,6 @@ use crate::catalog::{Catalog, VECTOR_DBS};
 use crate::error::UsageError;
 use crate::manifest::parse::{self, Parsed};
 use crate::manifest::{self, edit, values, Manifest};
-use crate::output::{write_atomic, Durability};
 use crate::secrets;
 
 /// A tenant to add: from `--tenant` flags (same choices for all) or from the menu (one each).
@@ -124,7 +123,9 @@ pub fn write(path: &Path, plan: &Plan) -> Result<()> {
         ))
         .into());
     }
-    write_atomic(path, plan.text.as_bytes(), Some(0o600), Durability::Synced)
+    // Atomic, synced, mode 0600, and the file keeps its owner (a `sudo stackgen init` must not
+    // leave the operator's manifest owned by root).
+    edit::write(path, &plan.text)
 }
 
 /// Computes the new manifest from `existing` (the file's text, `None` when there is none).
@@ -161,11 +162,11 @@ fn build(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result<(Str
     // of a file that was never written.
     for (what, value, check) in [
         (
-            "domain",
+            "DOMAIN (--domain)",
             &opts.domain,
             values::domain as fn(&str) -> Result<(), values::Invalid>,
         ),
-        ("base directory", &opts.base_dir, values::base_dir),
+        ("BASE_DIR (--base-dir)", &opts.base_dir, values::base_dir),
     ] {
         if let Some(v) = value {
             check(v).map_err(|(m, h)| {

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod compose;
 pub mod custom;
 pub mod error;
+pub mod extend;
 pub mod init;
 pub mod manifest;
 pub mod menu;

@@ -9,6 +9,7 @@ mod integration {
     mod check;
     mod cli_help;
     mod e2e_run;
+    mod extend;
     mod init;
     mod menu;
     mod properties;

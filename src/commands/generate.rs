@@ -78,7 +78,12 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
     // Render everything in memory first: a template error must not leave half the tenants written.
     let rendered = render::render_many(&tenants, |t| {
         let files = render::render_tenant(&manifest, t, &display)?;
-        let cmp = output::compare(&cli.stacks_dir, Path::new(&t.name), &files)?;
+        let diffs = if args.check {
+            output::Diffs::Unified
+        } else {
+            output::Diffs::Skip
+        };
+        let cmp = output::compare_with(&cli.stacks_dir, Path::new(&t.name), &files, diffs)?;
         Ok((files, cmp))
     })?;
     let all: Vec<_> = tenants

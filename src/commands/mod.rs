@@ -1,6 +1,7 @@
 //! One function per subcommand, dispatched from one `match`; each group of commands has its own
 //! file. Turns CLI arguments into calls to the library and prints the human-readable result.
 
+mod extend;
 mod generate;
 mod ops;
 mod run;
@@ -29,6 +30,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::RefreshTailscaleKey(args) => ops::cmd_refresh_tailscale_key(&cli, args),
         Command::RotateSecrets(args) => ops::cmd_rotate_secrets(&cli, args),
         Command::Doctor => ops::cmd_doctor(&cli),
+        Command::AddService(args) => extend::cmd_add_service(&cli, args),
+        Command::RemoveService(args) => extend::cmd_remove_service(&cli, args),
         Command::Teardown(args) => teardown::cmd_teardown(&cli, args),
     }
 }

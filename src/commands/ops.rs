@@ -30,6 +30,7 @@ fn running(list: &[Container], service: &str) -> bool {
         .any(|c| c.service_name() == service && c.is_running())
 }
 
+/// `stackgen reload-proxy`: write the re-rendered Caddyfile, then `caddy reload` in place.
 pub fn cmd_reload_proxy(cli: &Cli, args: &ReloadProxyArgs) -> Result<()> {
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
@@ -102,6 +103,7 @@ fn tailscale_socket(stack_yaml: &str) -> String {
         .unwrap_or_else(|| "/tmp/tailscaled.sock".to_string())
 }
 
+/// `stackgen refresh-tailscale-key`: log in with the new key, store it, recreate the sidecar.
 pub fn cmd_refresh_tailscale_key(cli: &Cli, args: &RefreshTailscaleKeyArgs) -> Result<()> {
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
@@ -183,6 +185,7 @@ pub fn cmd_refresh_tailscale_key(cli: &Cli, args: &RefreshTailscaleKeyArgs) -> R
     Ok(())
 }
 
+/// `stackgen rotate-secrets`: new values, applied in place where needed, users recreated.
 pub fn cmd_rotate_secrets(cli: &Cli, args: &RotateSecretsArgs) -> Result<()> {
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
@@ -332,6 +335,7 @@ fn postgres_user(stack_yaml: &str) -> String {
         .unwrap_or_else(|| "postgres".to_string())
 }
 
+/// `stackgen doctor`: every host check, one line each; exit 1 when one failed.
 pub fn cmd_doctor(cli: &Cli) -> Result<()> {
     let mut checks = Vec::new();
     let manifest = match Manifest::load(&cli.env_file) {

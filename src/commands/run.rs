@@ -164,6 +164,7 @@ fn emit(tenant: &Tenant, check: Check) -> Result<()> {
     Ok(())
 }
 
+/// `stackgen up`: drift check, preflight, AppArmor, data directories, `compose up --wait`.
 pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
@@ -280,19 +281,28 @@ pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
         }
     }
     if host.is_enabled() {
-        let report = apparmor::load(&manifest, tenant, &cli.stacks_dir, dry)?;
-        if dry {
-            for argv in &report.commands {
-                println!(
-                    "+ {}",
-                    Cmd::new(argv.clone(), "apparmor_parser").shell_line()
-                );
+        match apparmor::load(&manifest, tenant, &cli.stacks_dir, dry) {
+            Ok(report) if dry => {
+                for argv in &report.commands {
+                    println!(
+                        "+ {}",
+                        Cmd::new(argv.clone(), "apparmor_parser").shell_line()
+                    );
+                }
             }
-        } else {
-            emit(
+            Ok(report) => emit(
                 tenant,
                 Check::ok("apparmor", format!("loaded {}", report.profiles.join(", "))),
-            )?;
+            )?,
+            // Docker would refuse to start a container whose profile is not loaded.
+            Err(e) => emit(
+                tenant,
+                Check::fail(
+                    "apparmor",
+                    format!("loading the profiles failed: {e:#}"),
+                    format!("see `stackgen apparmor load {} --dry-run`", tenant.name),
+                ),
+            )?,
         }
     }
     let actions = prepare::plan(&manifest, tenant)?;
@@ -325,12 +335,18 @@ pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
         return Ok(());
     }
     let result = exec::run(&up);
-    let list = containers::query(&tools, &Select::Tenant(&tenant.name))?;
-    let report = status::build(&manifest, &[tenant], &list, false);
-    print!("{}", status::table(&report));
+    // The summary also when compose failed: it shows which services did not become healthy.
+    match containers::query(&tools, &Select::Tenant(&tenant.name)) {
+        Ok(list) => print!(
+            "{}",
+            status::table(&status::build(&manifest, &[tenant], &list, false))
+        ),
+        Err(e) => eprintln!("stackgen: could not read the tenant's containers: {e:#}"),
+    }
     result
 }
 
+/// `stackgen down`: containers and networks go, data stays.
 pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
@@ -349,6 +365,7 @@ pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
     Ok(())
 }
 
+/// `stackgen restart`: the named services (or all) restart in place.
 pub fn cmd_restart(cli: &Cli, args: &RestartArgs) -> Result<()> {
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
@@ -376,6 +393,7 @@ pub fn cmd_restart(cli: &Cli, args: &RestartArgs) -> Result<()> {
     Ok(())
 }
 
+/// `stackgen logs`: compose's logs, optionally followed.
 pub fn cmd_logs(cli: &Cli, args: &LogsArgs) -> Result<()> {
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
@@ -398,6 +416,7 @@ pub fn cmd_logs(cli: &Cli, args: &LogsArgs) -> Result<()> {
     )
 }
 
+/// `stackgen status`: one `docker ps` for every tenant, as a table or JSON.
 pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
     let names: Vec<String> = args.tenant.iter().cloned().collect();

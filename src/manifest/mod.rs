@@ -410,7 +410,7 @@ impl Builder<'_> {
         let keys: Vec<String> = self.entries.keys().cloned().collect();
         for key in keys {
             if known.contains(&key) {
-                if image_keys.contains(&key) {
+                if key.ends_with("_IMAGE") && image_keys.contains(&key) {
                     let v = self.get(&key).unwrap_or_default().trim().to_string();
                     if !v.is_empty() && self.check(&key, &v, values::image).is_some() {
                         image_overrides.insert(key.clone(), v);

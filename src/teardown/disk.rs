@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 
 /// One path to delete and how many bytes it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sized {
+pub struct Measured {
     pub path: PathBuf,
     pub bytes: u64,
 }
@@ -29,12 +29,12 @@ pub fn size(path: &Path) -> Result<u64> {
 }
 
 /// Each entry directly under `dir` with its size, sorted by path (one line per service).
-pub fn entries(dir: &Path) -> Result<Vec<Sized>> {
+pub fn entries(dir: &Path) -> Result<Vec<Measured>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let path = entry?.path();
         let bytes = size(&path)?;
-        out.push(Sized { path, bytes });
+        out.push(Measured { path, bytes });
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)

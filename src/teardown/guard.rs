@@ -86,21 +86,46 @@ fn resolves_to(base: &Path, path: &Path, relative: &Path) -> Result<PathBuf> {
 /// The tenant's data directory, checked: `Ok(None)` when it does not exist, else its path,
 /// proven to be `BASE_DIR/tenants/<tenant>/data` and a real directory (not a symlink).
 pub fn data_dir(base_dir_value: &str, tenant: &str) -> Result<Option<PathBuf>> {
+    checked_dir(base_dir_value, tenant, None)
+}
+
+/// One service's data directory, `BASE_DIR/tenants/<tenant>/data/<service>`, checked like
+/// [`data_dir`] (`remove-service --purge-data` deletes exactly this).
+pub fn service_data_dir(
+    base_dir_value: &str,
+    tenant: &str,
+    service: &str,
+) -> Result<Option<PathBuf>> {
+    // Service names follow the tenant-name rules (custom.rs): one plain path component.
+    values::tenant_name(service).map_err(|(m, h)| {
+        UsageError::plain(format!("refusing to touch service data: {m} ({h})"))
+    })?;
+    checked_dir(base_dir_value, tenant, Some(service))
+}
+
+fn checked_dir(
+    base_dir_value: &str,
+    tenant: &str,
+    service: Option<&str>,
+) -> Result<Option<PathBuf>> {
     let base = base_dir(base_dir_value)?;
-    let root = tenant_root(&base, tenant)?;
-    let data = root.join("data");
-    match fs::symlink_metadata(&data) {
+    let mut relative = Path::new("tenants").join(tenant).join("data");
+    if let Some(s) = service {
+        relative.push(s);
+    }
+    tenant_root(&base, tenant)?;
+    let dir = base.join(&relative);
+    match fs::symlink_metadata(&dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", data.display())),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
         Ok(m) if !m.is_dir() => bail!(
             "refusing to delete {}: it is not a directory (a symlink?)",
-            data.display()
+            dir.display()
         ),
         Ok(_) => {}
     }
-    let relative = Path::new("tenants").join(tenant).join("data");
-    resolves_to(&base, &data, &relative)?;
-    Ok(Some(data))
+    resolves_to(&base, &dir, &relative)?;
+    Ok(Some(dir))
 }
 
 /// Whether `inner` lies inside `outer` once both are resolved (a missing path is resolved
@@ -213,6 +238,29 @@ mod tests {
             .to_string();
         assert!(err.contains("resolves to"), "{err}");
         assert!(elsewhere.exists() && tmp.path().join("other/team-a/data").exists());
+    }
+
+    #[test]
+    fn a_service_dir_is_one_plain_component_under_the_tenants_data() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("base");
+        let b = base.to_str().unwrap();
+        fs::create_dir_all(base.join("tenants/t/data/my-app")).unwrap();
+        assert_eq!(
+            service_data_dir(b, "t", "my-app").unwrap(),
+            Some(base.join("tenants/t/data/my-app"))
+        );
+        assert_eq!(service_data_dir(b, "t", "other").unwrap(), None);
+        for bad in ["", "..", "a/b", "/etc", "UP"] {
+            assert!(service_data_dir(b, "t", bad).is_err(), "{bad:?}");
+        }
+        assert!(service_data_dir("/", "t", "my-app").is_err());
+        symlink(
+            base.join("tenants/t/data/my-app"),
+            base.join("tenants/t/data/alias"),
+        )
+        .unwrap();
+        assert!(service_data_dir(b, "t", "alias").is_err());
     }
 
     #[test]

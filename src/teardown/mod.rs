@@ -23,7 +23,7 @@ use crate::apparmor;
 use crate::compose::{exec, Cmd, Container, Project, Tools};
 use crate::error::UsageError;
 use crate::manifest::{Manifest, Tenant};
-use disk::Sized;
+use disk::Measured;
 use docker::Network;
 
 /// What the operator asked for.
@@ -49,9 +49,9 @@ pub struct Plan {
     /// neither a purge nor a backup needs it).
     pub data: Option<PathBuf>,
     /// With `--purge-data`: each entry of the data directory with its size.
-    pub data_entries: Vec<Sized>,
+    pub data_entries: Vec<Measured>,
     /// With `--purge-data`: the tenant's rendered profile files, and whether each is loaded.
-    pub profiles: Vec<(Sized, bool)>,
+    pub profiles: Vec<(Measured, bool)>,
     /// With `--backup`: whether a postgres dump is part of it (the tenant runs postgres).
     pub dump: bool,
 }
@@ -136,7 +136,7 @@ pub fn plan(
                 .unwrap_or_default();
             let loaded = enabled && apparmor::is_loaded(&name).unwrap_or(false);
             let bytes = disk::size(&file)?;
-            profiles.push((Sized { path: file, bytes }, loaded));
+            profiles.push((Measured { path: file, bytes }, loaded));
         }
     }
     Ok(Plan {

@@ -1,8 +1,8 @@
 //! A real pseudo-terminal for interactive tests: the binary runs in a detached tmux session on a
 //! private tmux server; tests type with `send-keys` and read the screen with `capture-pane`.
 //!
-//! Each `Tty` has its own server socket (`tmux -L <unique>`), which its `Drop` kills, so no
-//! session outlives its test and parallel tests never see each other's screens.
+//! Each `Tty` has its own server socket (`tmux -S <its temp dir>/tmux.sock`), which its `Drop`
+//! kills, so no session outlives its test and parallel tests never see each other's screens.
 
 use std::path::Path;
 use std::process::Command;
@@ -31,13 +31,10 @@ impl Tty {
             "set -g remain-on-exit on\nset -g history-limit 5000\n",
         )
         .unwrap();
-        let socket = format!(
-            "stackgen-test-{}-{}",
-            std::process::id(),
-            conf.path().file_name().unwrap().to_string_lossy()
-        );
+        // The socket lives in the test's own temporary directory, so it goes with it.
+        let socket = conf.path().join("tmux.sock").display().to_string();
         let status = Command::new("tmux")
-            .args(["-L", &socket, "-f"])
+            .args(["-S", &socket, "-f"])
             .arg(&conf_file)
             .args([
                 "new-session",
@@ -76,7 +73,7 @@ impl Tty {
 
     fn tmux(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
-            .args(["-L", &self.socket])
+            .args(["-S", &self.socket])
             .args(args)
             .output()
             .expect("run tmux");
@@ -138,7 +135,7 @@ impl Tty {
 impl Drop for Tty {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
+            .args(["-S", &self.socket, "kill-server"])
             .output();
     }
 }

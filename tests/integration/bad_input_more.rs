@@ -686,7 +686,7 @@ fn command_line() -> Vec<Case> {
                 "srv/ai",
             ],
             2,
-            &["base directory: `srv/ai` is not an absolute path"],
+            &["BASE_DIR (--base-dir): `srv/ai` is not an absolute path"],
         ),
         cli(
             "init with a domain holding a space",
@@ -701,7 +701,7 @@ fn command_line() -> Vec<Case> {
             ],
             2,
             &[
-                "domain: `exa mple.com` is not a valid domain name",
+                "DOMAIN (--domain): `exa mple.com` is not a valid domain name",
                 "fix: use a lower-case DNS name",
             ],
         ),
@@ -787,12 +787,12 @@ fn the_base_manifest_of_this_matrix_renders() {
     // Variables whose names end in _IMAGE belong to the service, not declare another one.
     s.write(
         ".env",
-        &with("ACME__CUSTOM_APP_ENV_IMAGE=x\nACME__CUSTOM_APP_ENV_DOCKER_IMAGE=y\n"),
+        &with("ACME__CUSTOM_APP_ENV_IMAGE=img-a\nACME__CUSTOM_APP_ENV_DOCKER_IMAGE=img-b\n"),
     );
     s.run(&["render"]).ok();
     let stack = s.read("stacks/acme-stack.yml");
     assert!(
-        stack.contains("      IMAGE: x\n      DOCKER_IMAGE: y\n"),
+        stack.contains("      IMAGE: img-a\n      DOCKER_IMAGE: img-b\n"),
         "{stack}"
     );
 }

@@ -12,6 +12,9 @@ fn help_texts_are_reviewed() {
             ("help_init", vec!["init", "--help"]),
             ("help_render", vec!["render", "--help"]),
             ("help_prepare", vec!["prepare", "--help"]),
+            ("help_add_service", vec!["add-service", "--help"]),
+            ("help_remove_service", vec!["remove-service", "--help"]),
+            ("help_teardown", vec!["teardown", "--help"]),
         ] {
             let run = s.run(&args).ok();
             insta::assert_snapshot!(name, run.stdout);

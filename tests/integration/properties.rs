@@ -5,8 +5,8 @@
 //! ports, routes, volumes, healthchecks and env values holding `$`, quotes, `#` and unicode, and
 //! random platform settings. The real binary renders it, and for every output:
 //!
-//! - every YAML/JSON file parses; rendering again writes nothing and `render --check` is clean;
-//!   the library renders the same bytes twice in one process;
+//! - every YAML/JSON file parses; `render --check` (a second render, in a new process) is clean;
+//!   the library renders the same bytes as the binary, twice in one process;
 //! - no secret value appears in any file;
 //! - no two tenants share a network name, host port, data path, project/container name or
 //!   AppArmor profile, and every data path lies under `BASE_DIR/tenants/<tenant>/`;
@@ -263,20 +263,24 @@ fn spec() -> impl Strategy<Value = Spec> {
 struct Expected {
     tenants: Vec<String>,
     secrets: Vec<String>,
-    /// tenant → custom service → (env, healthcheck, "127.0.0.1:host:port").
-    custom: HashMap<String, Vec<(String, Vec<(String, String)>, Option<String>, String)>>,
+    /// tenant → its custom services.
+    custom: HashMap<String, Vec<ExpectedCustom>>,
 }
 
-/// A value as a manifest line holds it: single quotes when possible (everything literal), else
-/// double quotes (no `$` allowed there), else single quotes without the `'`.
+/// A custom service as its stack must show it: (name, env, healthcheck, "127.0.0.1:host:port").
+type ExpectedCustom = (String, Vec<(String, String)>, Option<String>, String);
+
+/// A value as a manifest line holds it: single quotes when possible (everything literal; but
+/// `\'` would escape the closing quote, for dotenvy as for compose), else double quotes (no `$`
+/// allowed there), else single quotes without the `'` and trailing `\`.
 fn quoted(v: &str) -> (String, String) {
-    if !v.contains('\'') {
+    if !v.contains('\'') && !v.ends_with('\\') {
         (format!("'{v}'"), v.to_string())
     } else if !v.contains('$') {
         let escaped = v.replace('\\', "\\\\").replace('"', "\\\"");
         (format!("\"{escaped}\""), v.to_string())
     } else {
-        let kept = v.replace('\'', "");
+        let kept = v.replace('\'', "").trim_end_matches('\\').to_string();
         (format!("'{kept}'"), kept)
     }
 }
@@ -361,10 +365,12 @@ fn manifest(spec: &Spec) -> (String, Expected) {
         let mut listed: Vec<&str> = chosen.clone();
         if t.all {
             listed = vec!["all"];
-        } else if t.list_vdb || listed.is_empty() {
+        } else if (t.list_vdb || listed.is_empty()) && !listed.contains(&vdb_component) {
             listed.push(vdb_component);
         }
-        chosen.push(vdb_component);
+        if !chosen.contains(&vdb_component) {
+            chosen.push(vdb_component);
+        }
         let has = |c: &str| chosen.contains(&c);
         // Port range: after the previous one, or at the very top for the last tenant.
         let mut start = next_port + u32::from(t.gap);
@@ -418,7 +424,8 @@ fn manifest(spec: &Spec) -> (String, Expected) {
         let free = u32::from(t.size) - 32;
         let mut customs = Vec::new();
         for c in &t.custom {
-            if !custom_names.insert(c.name.clone()) {
+            // A 32-port range has no room past the catalog's ports.
+            if host_ports.len() as u32 >= free || !custom_names.insert(c.name.clone()) {
                 continue;
             }
             let mut offset = u32::from(c.host_offset) % free;
@@ -485,6 +492,11 @@ struct Checked {
     profiles: usize,
     compose: usize,
     stacks: usize,
+    /// Seconds spent running stackgen, and each validator.
+    stackgen_s: f64,
+    caddy_s: f64,
+    apparmor_s: f64,
+    compose_s: f64,
 }
 
 fn fail(msg: impl Into<String>) -> TestCaseError {
@@ -527,6 +539,7 @@ fn check_case(
 ) -> Result<(), TestCaseError> {
     let s = Sandbox::new();
     s.write(".env", text);
+    let clock = std::time::Instant::now();
     let run = s.run(&["render"]);
     if run.code != 0 {
         return Err(fail(format!(
@@ -553,24 +566,9 @@ fn check_case(
         }
     }
 
-    // Deterministic: a second run writes nothing, --check is clean, and the library renders the
-    // same bytes as the binary, twice.
-    let before = s.snapshot_tree();
-    let again = s.run(&["render"]);
-    prop_assert_eq!(again.code, 0, "second render: {}", again.stderr);
-    prop_assert!(
-        again
-            .stdout
-            .lines()
-            .filter(|l| !l.starts_with(' '))
-            .all(|l| l.contains(" 0 file(s) written")),
-        "second render wrote files:\n{}",
-        again.stdout
-    );
-    prop_assert!(
-        before == s.snapshot_tree(),
-        "second render changed the tree"
-    );
+    // Deterministic: --check is clean, and the library renders the same bytes as the binary,
+    // twice.
+    // `--check` renders again in a new process and compares byte for byte with the disk.
     let check = s.run(&["render", "--check"]);
     prop_assert_eq!(
         check.code,
@@ -578,6 +576,7 @@ fn check_case(
         "render --check after render: {}",
         check.stdout
     );
+    checked.stackgen_s += clock.elapsed().as_secs_f64();
     let m = stackgen::manifest::Manifest::from_text(Path::new(".env"), text)
         .map_err(|e| fail(format!("the library rejects the manifest: {e}")))?;
     let display = stackgen::render::Display {
@@ -766,6 +765,7 @@ fn check_case(
         // The real tools.
         let dir = stacks.join(t);
         for f in files_under(&dir) {
+            let clock = std::time::Instant::now();
             if tools.caddy && f.ends_with("caddy/Caddyfile") {
                 run_tool(
                     Command::new("caddy")
@@ -774,6 +774,7 @@ fn check_case(
                 )
                 .map_err(|e| fail(format!("{} fails caddy adapt:\n{e}", f.display())))?;
                 checked.caddyfiles += 1;
+                checked.caddy_s += clock.elapsed().as_secs_f64();
             }
             if tools.apparmor && f.parent().is_some_and(|p| p.ends_with("apparmor")) {
                 run_tool(Command::new("apparmor_parser").args(["-Q", "-K"]).arg(&f)).map_err(
@@ -786,11 +787,15 @@ fn check_case(
                     },
                 )?;
                 checked.profiles += 1;
+                checked.apparmor_s += clock.elapsed().as_secs_f64();
             }
         }
         // docker compose config -q on a sample: the first stack of every case.
         if tools.compose && ti == 0 {
-            match compose_config(&s.path(".env"), &path, "properties") {
+            let clock = std::time::Instant::now();
+            let result = compose_config(&s.path(".env"), &path, "properties");
+            checked.compose_s += clock.elapsed().as_secs_f64();
+            match result {
                 Some(Err(e)) => {
                     return Err(fail(format!(
                         "{} fails docker compose config -q:\n{e}",

@@ -1,0 +1,159 @@
+//! `add-service` and `remove-service`: change the manifest through `crate::extend`, re-render
+//! the tenant (stack and Caddyfile), and, when the tenant is running, start or remove just that
+//! one service and reload caddy, leaving every other container as it was.
+//!
+//! Order: everything that can be refused is checked and rendered in memory before the manifest
+//! is written, so a refusal (exit 2) writes nothing.
+
+use anyhow::Result;
+
+use super::run::{compare, guard_project, load_one, project};
+use super::shown;
+use crate::cli::{AddServiceArgs, Cli, RemoveServiceArgs};
+use crate::compose::argv::{self, Select};
+use crate::compose::{containers, exec, Container, Tools};
+use crate::extend::{self, AddRequest};
+use crate::manifest::{edit, Manifest, Tenant};
+use crate::teardown::{disk, docker, guard};
+use crate::{model, output, prepare};
+
+/// The tenant's containers when Docker is here and any exist ("the tenant is running");
+/// `None` when there is no Docker on this host, which means nothing of it runs here.
+fn running(tenant: &Tenant) -> Result<Option<(Tools, Vec<Container>)>> {
+    let Ok(tools) = Tools::find() else {
+        return Ok(None);
+    };
+    let list = containers::query(&tools, &Select::Tenant(&tenant.name))?;
+    if list.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((tools, list)))
+}
+
+fn caddy_runs(list: &[Container]) -> bool {
+    list.iter()
+        .any(|c| c.service_name() == "caddy" && c.is_running())
+}
+
+/// Writes the new manifest and the tenant's re-rendered files; returns how many changed.
+fn write_all(cli: &Cli, text: &str, next: &Manifest, tenant: &Tenant) -> Result<usize> {
+    let (files, cmp) = compare(cli, next, tenant)?;
+    edit::write(&cli.env_file, text)?;
+    let written = output::apply(&cmp, &files, &cli.stacks_dir)?;
+    Ok(written.len() + cmp.stale.len())
+}
+
+pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
+    let (manifest, i) = load_one(cli, &args.tenant)?;
+    let tenant = &manifest.tenants[i];
+    let req = AddRequest {
+        name: args.name.clone(),
+        image: args.image.clone(),
+        port: args.port.clone(),
+        env: args.env.clone(),
+        volumes: args.volumes.clone(),
+        route: args.route.clone(),
+        healthcheck: args.healthcheck.clone(),
+    };
+    let (svc, text) = extend::add(&manifest, tenant, &req)?;
+    let next = Manifest::from_text(&cli.env_file, &text)?;
+    let t = next.tenant(&tenant.name).expect("the same tenants");
+    // Rendered in memory first: a template error leaves the manifest untouched.
+    compare(cli, &next, t)?;
+    let live = running(t)?;
+    if let Some((tools, _)) = &live {
+        guard_project(tools, t)?;
+    }
+    let changed = write_all(cli, &text, &next, t)?;
+    let route = match &svc.route {
+        Some(r) => format!(", routed as https://{r}.{}", t.domain),
+        None => String::new(),
+    };
+    println!(
+        "{}: added {} ({}, port {} on 127.0.0.1:{}{route}); {} updated, {changed} stack file(s) written",
+        t.name,
+        svc.name,
+        svc.image,
+        svc.port,
+        svc.host_port,
+        shown(&cli.env_file)
+    );
+    let Some((tools, list)) = live else {
+        println!(
+            "{t}: not running here; `stackgen up {t}` starts it with {name}",
+            t = t.name,
+            name = svc.name
+        );
+        return Ok(());
+    };
+    // Its data directory, owned by the tenant's UID like a built-in service's (only its own).
+    let own = model::data_dir(&next.platform, t, &svc.name);
+    let actions: Vec<_> = prepare::plan(&next, t)?
+        .into_iter()
+        .filter(|a| a.path.starts_with(&own))
+        .collect();
+    prepare::apply(&next, t, &actions)?;
+    let p = project(cli, t);
+    exec::run(&extend::start_one(&tools, &p, &svc.name))?;
+    println!(
+        "{}: started {} alone; nothing else was restarted",
+        t.name, svc.name
+    );
+    if caddy_runs(&list) {
+        exec::run(&argv::caddy_reload(&tools, &p))?;
+        println!("{}: caddy reloaded its configuration", t.name);
+    }
+    Ok(())
+}
+
+pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
+    let (manifest, i) = load_one(cli, &args.tenant)?;
+    let tenant = &manifest.tenants[i];
+    let text = extend::remove(&manifest, tenant, &args.name)?;
+    let next = Manifest::from_text(&cli.env_file, &text)?;
+    let t = next.tenant(&tenant.name).expect("the same tenants");
+    compare(cli, &next, t)?;
+    // Checked before anything changes, so a refused purge also leaves the service in place.
+    let data = if args.purge_data {
+        guard::service_data_dir(&manifest.platform.base_dir, &t.name, &args.name)?
+    } else {
+        None
+    };
+    let live = running(t)?;
+    if let Some((tools, _)) = &live {
+        // Only this service's container: selected by the tenant, project and service labels.
+        let own = extend::containers_of_service(tools, &t.name, &args.name)?;
+        if !own.is_empty() {
+            exec::capture_ok(&docker::stop(tools, &own))?;
+            exec::capture_ok(&docker::remove(tools, &own, false))?;
+            let names: Vec<&str> = own.iter().map(|c| c.name.as_str()).collect();
+            println!("{}: stopped and removed {}", t.name, names.join(", "));
+        }
+    }
+    let changed = write_all(cli, &text, &next, t)?;
+    println!(
+        "{}: removed {} from {}; {changed} stack file(s) written",
+        t.name,
+        args.name,
+        shown(&cli.env_file)
+    );
+    if let Some((tools, list)) = &live {
+        if caddy_runs(list) {
+            exec::run(&argv::caddy_reload(tools, &project(cli, t)))?;
+            println!("{}: caddy reloaded its configuration", t.name);
+        }
+    }
+    match (args.purge_data, data) {
+        (true, Some(dir)) => {
+            let bytes = disk::size(&dir)?;
+            disk::remove_tree(&dir)?;
+            println!("deleted {} ({})", dir.display(), disk::human(bytes));
+        }
+        (true, None) => println!("{}: no data directory to delete", args.name),
+        (false, _) => println!(
+            "data kept in {} (delete it with --purge-data)",
+            model::data_dir(&next.platform, t, &args.name)
+        ),
+    }
+    Ok(())
+}
