@@ -48,7 +48,7 @@ pub fn apparmor_profile(tenant: &Tenant, kind: ApparmorProfile) -> String {
     }
 }
 
-/// Why kernel-mode tailscale runs as root (shown in the stack file and docs/security.md).
+/// Why kernel-mode tailscale runs as root (shown in the stack file and the README).
 pub const KERNEL_TAILSCALE_ROOT_WHY: &str =
     "kernel mode (TAILSCALE_MODE=kernel) needs root for NET_ADMIN on the tun device";
 /// The one capability kernel-mode tailscale adds, and why.
@@ -241,7 +241,7 @@ pub fn summary(tenant: &Tenant, services: &[ResolvedService]) -> String {
 }
 
 /// Every exception to the hardened default that the catalog (and kernel-mode tailscale) can
-/// produce, as a Markdown table for docs/security.md; a test keeps the two identical.
+/// produce, as a Markdown table for the README; a test keeps the two identical.
 pub fn exception_table() -> String {
     let cell = |s: &str| s.replace('|', "\\|");
     let mut rows: Vec<(String, String, String)> = Vec::new();
