@@ -3,6 +3,7 @@
 #
 #   scripts/bench.sh > /tmp/bench.md                  # about 5 minutes on 2 cores
 #   BENCH_QUICK=1 scripts/bench.sh > /tmp/bench.md    # fewer runs, criterion --quick
+#   BENCH_OUT_DIR=target/bench scripts/bench.sh        # write to that disk, not to a tmpfs
 #
 # In one run, on the same machine:
 #   1. whole commands: `render` and `render --check` of 1, 10, 100 and 1,000 tenants with every
@@ -30,9 +31,13 @@ bin=$PWD/target/release/stackgen
 work=$(mktemp -d)
 cleanup() { rm -rf "$work"; [[ -n ${out_root:-} && $out_root != "$work" ]] && rm -rf "$out_root"; }
 trap cleanup EXIT
-# Output goes to a tmpfs when one is available, so the numbers measure stackgen, not the disk.
+# Output goes to a tmpfs when one is available, so the numbers measure stackgen, not the disk;
+# BENCH_OUT_DIR=DIR measures on DIR's file system instead (see BENCHMARKS.md for ext4).
 out_root=$work
-if [[ -d /dev/shm && -w /dev/shm ]]; then
+if [[ -n ${BENCH_OUT_DIR:-} ]]; then
+  mkdir -p "$BENCH_OUT_DIR"
+  out_root=$(mktemp -d "$BENCH_OUT_DIR/stackgen-bench.XXXXXX")
+elif [[ -d /dev/shm && -w /dev/shm ]]; then
   out_root=$(mktemp -d /dev/shm/stackgen-bench.XXXXXX)
 fi
 
@@ -53,7 +58,7 @@ echo "- command: \`scripts/bench.sh\`${quick:+ (BENCH_QUICK=1)}"
 echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); commit: $(git rev-parse --short HEAD 2>/dev/null || echo n/a)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
 echo "- machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(uname -sr)"
 echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "- output directory: ${out_root%/*} (tmpfs when /dev/shm exists)"
+echo "- output directory: ${out_root%/*} ($(df -T "$out_root" | awk 'NR==2 {print $2}'))"
 echo
 echo "### Whole commands"
 echo
@@ -109,10 +114,11 @@ if [[ -x $venv/bin/tutor ]]; then
   log "tutor config save"
   root=$work/tutor
   # A fresh default project each run: tutor writes config.yml and renders its templates to env/.
-  hyperfine --style none --warmup 1 --runs "$runs_small" --export-json "$work/tutor.json" \
-    --prepare "rm -rf $root" "env TUTOR_ROOT=$root $venv/bin/tutor config save" >/dev/null
+  # Python may cache its bytecode (as on an operator's machine), whatever this shell says.
+  hyperfine --style none --warmup 2 --runs "$runs_small" --export-json "$work/tutor.json" \
+    --prepare "rm -rf $root" "env -u PYTHONDONTWRITEBYTECODE TUTOR_ROOT=$root $venv/bin/tutor config save" >/dev/null
   rm -rf "$root"
-  rss=$(peak_kib env TUTOR_ROOT="$root" "$venv/bin/tutor" config save)
+  rss=$(peak_kib env -u PYTHONDONTWRITEBYTECODE TUTOR_ROOT="$root" "$venv/bin/tutor" config save)
   files=$(find "$root/env" -type f | wc -l)
   echo "- \`tutor config save\` on tutor's default project (fresh TUTOR_ROOT; $files files rendered, 3 compose files): $(ms "$work/tutor.json"), peak RSS $((rss / 1024)) MiB (tutor $("$venv/bin/tutor" --version | awk '{print $NF}'), $(python3 --version))"
 fi

@@ -185,6 +185,12 @@ fn quote(value: &str) -> Result<String, Invalid> {
         });
     if plain {
         Ok(value.to_string())
+    } else if value.ends_with('\\') {
+        // dotenvy would read `'…\'` as an unterminated value.
+        Err((
+            "a value ending in a backslash cannot be written to the manifest".into(),
+            "remove the trailing `\\`".into(),
+        ))
     } else if !value.contains('\'') {
         Ok(format!("'{value}'"))
     } else {

@@ -1,7 +1,8 @@
 //! Putting rendered files on disk: atomic writes, and `--check` with a unified diff.
 //!
 //! `<stacks-dir>/<tenant>/` holds only generated files, so a file there that the manifest no
-//! longer produces is stale: `render` removes it and `--check` reports it.
+//! longer produces is stale: `render` removes it and `--check` reports it. Only paths stackgen can
+//! generate count; any other file there is left alone.
 //!
 //! `render` is all or nothing: every changed file is first written to a temporary file beside
 //! its target (`.stackgen-*`), and only when all of them are complete are they renamed into place.
@@ -218,8 +219,14 @@ pub fn compare_with(
     }
     let wanted: std::collections::HashSet<PathBuf> =
         files.iter().map(|f| stacks_dir.join(&f.path)).collect();
-    for path in walk(&stacks_dir.join(tenant_dir))? {
-        if !wanted.contains(&path) {
+    let root = stacks_dir.join(tenant_dir);
+    for path in walk(&root)? {
+        // Only a file stackgen could have generated is stale; anything else (a mistyped
+        // --stacks-dir, an operator's note) is never reported or removed.
+        let generated = path
+            .strip_prefix(&root)
+            .is_ok_and(|rel| crate::render::may_generate(&tenant_dir.to_string_lossy(), rel));
+        if generated && !wanted.contains(&path) {
             cmp.stale.push(path);
         }
     }
@@ -249,7 +256,7 @@ pub fn apply_all(
         .min(items.len())
         .max(1);
     let chunk = items.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<(Stage, Vec<Vec<PathBuf>>), StageError>> = std::thread::scope(|scope| {
+    let parts: Vec<Result<Staged, StageError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = items
             .chunks(chunk)
             .map(|part| scope.spawn(move || stage_part(part, stacks_dir)))
@@ -314,7 +321,7 @@ pub fn apply_all(
 fn stage_part(
     items: &[(&Comparison, &[RenderedFile])],
     stacks_dir: &Path,
-) -> Result<(Stage, Vec<Vec<PathBuf>>), StageError> {
+) -> Result<Staged, StageError> {
     let mut stage = Stage::default();
     let mut written = Vec::with_capacity(items.len());
     for (cmp, files) in items {
@@ -344,6 +351,9 @@ struct Stage {
 }
 
 type StageError = (String, PathBuf, io::Error);
+
+/// A stage and, per tenant, the paths its files will replace.
+type Staged = (Stage, Vec<Vec<PathBuf>>);
 
 impl Stage {
     fn write(&mut self, path: &Path, content: &[u8]) -> Result<(), StageError> {

@@ -112,6 +112,24 @@ fn base_context(
     ctx
 }
 
+/// Whether `rel` (a path under `<stacks-dir>/<tenant>/`) is one stackgen can generate for that
+/// tenant: a catalog service's config file or one of the tenant's AppArmor profiles.
+pub fn may_generate(tenant: &str, rel: &std::path::Path) -> bool {
+    let catalog = Catalog::get();
+    let config = catalog
+        .services
+        .values()
+        .flat_map(|d| d.files.iter())
+        .any(|f| rel == std::path::Path::new(&f.path));
+    let profile = rel.parent() == Some(std::path::Path::new("apparmor"))
+        && rel.file_name().is_some_and(|n| {
+            let n = n.to_string_lossy();
+            let base = format!("ai-platform-{tenant}");
+            n == base || n == format!("{base}-openclaw") || n == format!("{base}-tailscale")
+        });
+    config || profile
+}
+
 /// Runs `work` for every tenant on all cores, keeping the tenants' order in the result. Tenants
 /// are independent, so this is the cheap way to keep a thousand-tenant render under a second.
 pub fn render_many<'t, T, F>(tenants: &[&'t Tenant], work: F) -> Result<Vec<T>>

@@ -42,11 +42,20 @@ fn check_reports_an_edited_file_with_a_diff() {
 fn check_reports_and_render_removes_stale_generated_files() {
     let s = Sandbox::with_example();
     s.run(&["render"]).ok();
-    s.write("stacks/team-c/old/leftover.conf", "x");
+    // team-c has no litellm: a litellm config there is a generated file the manifest no longer
+    // produces. An arbitrary file is not stackgen's and is left alone.
+    s.write("stacks/team-c/litellm/config.yaml", "x");
+    s.write("stacks/team-c/notes/operator.txt", "mine");
     let run = s.run(&["render", "--check", "team-c"]).code(1);
-    assert!(run.stdout.contains("stale:") && run.stdout.contains("leftover.conf"));
+    assert!(
+        run.stdout.contains("stale:") && run.stdout.contains("litellm/config.yaml"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("operator.txt"), "{}", run.stdout);
     s.run(&["render", "team-c"]).ok();
-    assert!(!s.path("stacks/team-c/old/leftover.conf").exists());
+    assert!(!s.path("stacks/team-c/litellm/config.yaml").exists());
+    assert_eq!(s.read("stacks/team-c/notes/operator.txt"), "mine");
     s.run(&["render", "--check"]).ok();
 }
 
