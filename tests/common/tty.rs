@@ -86,6 +86,23 @@ impl Tty {
     }
 
     /// Waits until the screen shows `needle`; fails the test with the screen otherwise.
+    /// Waits until the screen shows every needle at once (a prompt's rows are drawn one by one,
+    /// so one needle appearing does not mean the others have).
+    pub fn wait_for_all(&self, needles: &[&str]) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if needles.iter().all(|n| screen.contains(n)) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "the terminal never showed all of {needles:?}; it shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn wait_for(&self, needle: &str) -> String {
         let start = Instant::now();
         loop {

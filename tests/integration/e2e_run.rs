@@ -352,7 +352,11 @@ fn e2e_one_tenant_lifecycle() {
                 .map(str::to_string)
         })
         .unwrap();
-    assert!(inspect(&redis, "{{json .Config.Cmd}}").contains(&new_password));
+    // The new password reaches redis through its environment, never its command line.
+    assert!(
+        inspect(&redis, "{{json .Config.Env}}").contains(&format!("REDISCLI_AUTH={new_password}"))
+    );
+    assert!(!inspect(&redis, "{{json .Config.Cmd}}").contains(&new_password));
     // ... and the manifest, the stack and the containers agree again: a plain up changes nothing.
     let run = d.up(&t);
     assert_eq!(

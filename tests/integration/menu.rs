@@ -32,7 +32,8 @@ fn menu_writes_two_tenants_after_confirmation() {
     t.keys(&["Enter"]);
     t.wait_for("Vector DB of team-a");
     t.keys(&["Enter"]);
-    let screen = t.wait_for("Services of team-a");
+    t.wait_for("Services of team-a");
+    let screen = t.wait_for_all(&["[x] openwebui", "[ ] dify"]);
     assert!(
         screen.contains("[x] openwebui") && screen.contains("[ ] dify"),
         "{screen}"
@@ -232,7 +233,9 @@ fn rerun_changes_only_the_tenants_two_lines_and_appends_secrets() {
     // globex runs qdrant: move to pgvector.
     t.wait_for("Vector DB of globex");
     t.keys(&["Down", "Enter"]);
-    let screen = t.wait_for("Services of globex");
+    t.wait_for("Services of globex");
+    // Wait for the rows, not just the prompt (the screen can be caught mid-draw).
+    let screen = t.wait_for_all(&["[x] openwebui", "[ ] n8n"]);
     assert!(
         screen.contains("[x] openwebui") && screen.contains("[ ] n8n"),
         "{screen}"
