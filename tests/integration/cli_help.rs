@@ -28,3 +28,20 @@ fn usage_errors_exit_2() {
     s.run(&["render", "--bogus"]).code(2);
     s.run(&["nonsense"]).code(2);
 }
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    // `stackgen render | head -1`: the reader goes away; no panic message may appear.
+    let s = Sandbox::with_example();
+    let mut child = std::process::Command::new(BIN)
+        .arg("render")
+        .current_dir(s.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
