@@ -13,30 +13,11 @@ fn rendered(kernel: bool, example: bool) -> Sandbox {
         s.run(&["render"]).ok();
         return s;
     }
-    let s = Sandbox::new();
-    for (t, db) in [
-        ("alpha", "qdrant"),
-        ("beta", "pgvector"),
-        ("gamma", "weaviate"),
-        ("delta", "chroma"),
-    ] {
-        s.run(&[
-            "init",
-            "--non-interactive",
-            "--tenant",
-            t,
-            "--vector-db",
-            db,
-            "--domain",
-            "example.net",
-        ])
-        .ok();
-    }
-    let mut env = s.read(".env");
-    if kernel {
-        env.push_str("ALPHA__TAILSCALE_MODE=kernel\n");
-    }
-    s.write(".env", &env);
+    let s = Sandbox::with_every_service(if kernel {
+        "ALPHA__TAILSCALE_MODE=kernel\n"
+    } else {
+        ""
+    });
     s.run(&["render"]).ok();
     s
 }

@@ -55,31 +55,7 @@ fn rendering_twice_gives_identical_bytes() {
 
 /// A manifest with generated (random) secrets, every service, one tenant per vector DB.
 fn generated_manifest() -> Sandbox {
-    let s = Sandbox::new();
-    for (t, db) in [
-        ("alpha", "qdrant"),
-        ("beta", "pgvector"),
-        ("gamma", "weaviate"),
-        ("delta", "chroma"),
-    ] {
-        s.run(&[
-            "init",
-            "--non-interactive",
-            "--tenant",
-            t,
-            "--vector-db",
-            db,
-            "--domain",
-            "example.net",
-        ])
-        .ok();
-    }
-    // Operator secrets are empty after init; compose config needs a value.
-    let env = s.read(".env").replace(
-        "__TAILSCALE_AUTH_KEY=\n",
-        "__TAILSCALE_AUTH_KEY=tskey-auth-test\n",
-    );
-    s.write(".env", &env);
+    let s = Sandbox::with_every_service("");
     s.run(&["render"]).ok();
     s
 }

@@ -208,35 +208,15 @@ fn example() -> Sandbox {
 /// Every service of the catalog, one tenant per vector DB, generated secrets; optionally with
 /// kernel-mode tailscale for every tenant.
 fn all_services(kernel: bool) -> Sandbox {
-    let s = Sandbox::new();
-    for (t, db) in [
-        ("alpha", "qdrant"),
-        ("beta", "pgvector"),
-        ("gamma", "weaviate"),
-        ("delta", "chroma"),
-    ] {
-        s.run(&[
-            "init",
-            "--non-interactive",
-            "--tenant",
-            t,
-            "--vector-db",
-            db,
-            "--domain",
-            "example.net",
-        ])
-        .ok();
-    }
-    let mut env = s.read(".env").replace(
-        "__TAILSCALE_AUTH_KEY=\n",
-        "__TAILSCALE_AUTH_KEY=tskey-auth-test\n",
-    );
-    if kernel {
-        for p in ["ALPHA", "BETA", "GAMMA", "DELTA"] {
-            env.push_str(&format!("{p}__TAILSCALE_MODE=kernel\n"));
-        }
-    }
-    s.write(".env", &env);
+    let kernel_lines: String = if kernel {
+        ["ALPHA", "BETA", "GAMMA", "DELTA"]
+            .iter()
+            .map(|p| format!("{p}__TAILSCALE_MODE=kernel\n"))
+            .collect()
+    } else {
+        String::new()
+    };
+    let s = Sandbox::with_every_service(&kernel_lines);
     s.run(&["render"]).ok();
     s
 }
