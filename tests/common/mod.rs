@@ -14,6 +14,29 @@ use std::process::{Command, Output};
 pub const BIN: &str = env!("CARGO_BIN_EXE_stackgen");
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
+/// A minimal valid manifest: one tenant `acme` with postgres, redis, qdrant, openwebui and caddy.
+/// A macro so that the bad-input tables can extend it with `concat!` and keep it a `const`.
+macro_rules! minimal_manifest {
+    () => {
+        "\
+STACKGEN_MANIFEST_VERSION=1
+DOMAIN=example.com
+BASE_DIR=/srv/ai
+TENANT=acme
+ACME__VECTOR_DB=qdrant
+ACME__SERVICES=postgres,redis,openwebui,caddy
+ACME__UID=20001
+ACME__GID=20001
+ACME__PORT_RANGE=20000-20099
+ACME__POSTGRES_PASSWORD=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+ACME__REDIS_PASSWORD=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+ACME__QDRANT_API_KEY=cccccccccccccccccccccccccccccccc
+ACME__OPENWEBUI_SECRET_KEY=dddddddddddddddddddddddddddddddd
+"
+    };
+}
+pub(crate) use minimal_manifest;
+
 /// A scratch directory with the binary's usual layout (`.env`, `stacks/`).
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
@@ -238,6 +261,22 @@ pub fn caddy_adapt(caddyfile: &Path, test: &str) -> Option<Result<(), String>> {
     } else {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     })
+}
+
+/// A tenant name no other test (or test run) uses: compose projects, networks and labels derive
+/// from it. `prefix` says which suite made it, so leftovers can be traced.
+pub fn unique_tenant(prefix: &str, tag: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}{}{:x}{n}-{tag}",
+        std::process::id() % 10000,
+        nanos % 0xfff
+    )
 }
 
 /// Shared insta settings: snapshots live in the top-level `snapshots/` folder.

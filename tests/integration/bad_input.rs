@@ -3,21 +3,7 @@
 
 use crate::common::*;
 
-const BASE: &str = "\
-STACKGEN_MANIFEST_VERSION=1
-DOMAIN=example.com
-BASE_DIR=/srv/ai
-TENANT=acme
-ACME__VECTOR_DB=qdrant
-ACME__SERVICES=postgres,redis,openwebui,caddy
-ACME__UID=20001
-ACME__GID=20001
-ACME__PORT_RANGE=20000-20099
-ACME__POSTGRES_PASSWORD=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
-ACME__REDIS_PASSWORD=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
-ACME__QDRANT_API_KEY=cccccccccccccccccccccccccccccccc
-ACME__OPENWEBUI_SECRET_KEY=dddddddddddddddddddddddddddddddd
-";
+const BASE: &str = crate::common::minimal_manifest!();
 
 const GLOBEX: &str = "\
 TENANT=globex

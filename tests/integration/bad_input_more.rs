@@ -17,26 +17,14 @@ use std::process::Command;
 use crate::common::*;
 
 /// A valid manifest with one custom service, so custom keys can be mutated too.
-const BASE: &str = "\
-STACKGEN_MANIFEST_VERSION=1
-DOMAIN=example.com
-BASE_DIR=/srv/ai
-TENANT=acme
-ACME__VECTOR_DB=qdrant
-ACME__SERVICES=postgres,redis,openwebui,caddy
-ACME__UID=20001
-ACME__GID=20001
-ACME__PORT_RANGE=20000-20099
-ACME__POSTGRES_PASSWORD=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
-ACME__REDIS_PASSWORD=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
-ACME__QDRANT_API_KEY=cccccccccccccccccccccccccccccccc
-ACME__OPENWEBUI_SECRET_KEY=dddddddddddddddddddddddddddddddd
-ACME__CUSTOM_APP_IMAGE=ghcr.io/me/app:1.2
-ACME__CUSTOM_APP_PORT=8080
-ACME__CUSTOM_APP_HOST_PORT=20040
-ACME__CUSTOM_APP_ROUTE=app
-ACME__CUSTOM_APP_ENV_GREETING='hello $USER #1 ☃'
-";
+const BASE: &str = concat!(
+    crate::common::minimal_manifest!(),
+    "ACME__CUSTOM_APP_IMAGE=ghcr.io/me/app:1.2\n",
+    "ACME__CUSTOM_APP_PORT=8080\n",
+    "ACME__CUSTOM_APP_HOST_PORT=20040\n",
+    "ACME__CUSTOM_APP_ROUTE=app\n",
+    "ACME__CUSTOM_APP_ENV_GREETING='hello $USER #1 ☃'\n",
+);
 
 /// A second tenant; its range is replaced to test overlaps.
 fn globex(range: &str) -> String {

@@ -25,15 +25,6 @@ const FULL: [&str; 8] = [
 /// `init` adds the tenant's vector DB (qdrant by default) to whatever is selected.
 const SMALL: [&str; 4] = ["postgres", "redis", "qdrant", "caddy"];
 
-/// A unique, valid tenant name (lower case, starts with a letter, at most 30 characters).
-fn tenant_name(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("e2e{}{:x}-{tag}", std::process::id() % 10000, nanos % 0xfff)
-}
-
 /// A sandbox whose manifest declares `tenants` (name, services), with BASE_DIR inside it, free
 /// port ranges, internal TLS, a tailscale key and every image overridden to its stand-in.
 /// Dropping it takes the tenants down and removes whatever carries their label.
@@ -188,7 +179,7 @@ fn e2e_one_tenant_lifecycle() {
     if !engine_ready(&FULL, test) {
         return;
     }
-    let t = tenant_name("full");
+    let t = unique_tenant("e2e", "full");
     let d = Deployment::new(&[(&t, &FULL)]);
     let s = &d.s;
     let foreign_name = format!("{t}-foreign");
@@ -455,9 +446,9 @@ fn e2e_two_tenants_side_by_side() {
     if !engine_ready(&SMALL, test) {
         return;
     }
-    let a = tenant_name("a");
-    let b = tenant_name("b");
-    let idle = tenant_name("idle");
+    let a = unique_tenant("e2e", "a");
+    let b = unique_tenant("e2e", "b");
+    let idle = unique_tenant("e2e", "idle");
     let d = Deployment::new(&[(&a, &SMALL), (&b, &SMALL), (&idle, &SMALL)]);
     let s = &d.s;
     for t in [&a, &b] {

@@ -5,16 +5,6 @@
 
 use crate::common::*;
 
-/// A unique tenant name: `add-service` asks Docker whether the tenant runs, so it must not
-/// share a name with another test's tenant.
-fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("ex{}{:x}-{tag}", std::process::id() % 10000, nanos % 0xfff)
-}
-
 /// A rendered tenant with open-webui and caddy (chroma as its vector DB), BASE_DIR in the sandbox.
 fn rendered(tenant: &str) -> Sandbox {
     let s = Sandbox::new();
@@ -56,7 +46,7 @@ const ADD: [&str; 13] = [
 
 #[test]
 fn add_then_remove_round_trips_the_manifest_and_stacks_byte_for_byte() {
-    let t = unique("rt");
+    let t = unique_tenant("ex", "rt");
     let s = rendered(&t);
     let before = s.snapshot_tree();
 
@@ -144,7 +134,7 @@ fn add_then_remove_round_trips_the_manifest_and_stacks_byte_for_byte() {
 
 #[test]
 fn refusals_exit_2_and_write_nothing() {
-    let t = unique("no");
+    let t = unique_tenant("ex", "no");
     let s = rendered(&t);
     s.run(&[
         "add-service",
@@ -233,7 +223,7 @@ fn refusals_exit_2_and_write_nothing() {
 
 #[test]
 fn a_full_port_range_is_refused() {
-    let t = unique("full");
+    let t = unique_tenant("ex", "full");
     let s = rendered(&t);
     let prefix = t.replace('-', "_").to_ascii_uppercase();
     // 33 ports: the 32 the catalog reserves and one for a custom service.
@@ -251,7 +241,7 @@ fn a_full_port_range_is_refused() {
 
 #[test]
 fn purge_data_deletes_only_the_services_directory() {
-    let t = unique("pd");
+    let t = unique_tenant("ex", "pd");
     let s = rendered(&t);
     let add = [
         "add-service",
@@ -302,7 +292,7 @@ fn on_a_running_tenant_only_the_new_service_starts_and_stops() {
     if !engine_ready(&RUNNING, test) {
         return;
     }
-    let t = unique("live");
+    let t = unique_tenant("ex", "live");
     let s = rendered(&t);
     let prefix = t.replace('-', "_").to_ascii_uppercase();
     let start = free_port_range(40);

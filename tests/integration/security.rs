@@ -692,12 +692,7 @@ fn sidecar_pair_runs_as_configured_on_the_docker_engine() {
     }
 
     // A unique tenant (= compose project, network names, labels) and BASE_DIR in a tempdir.
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        % 100_000;
-    let tenant = format!("sec-e2e-{}-{nonce}", std::process::id());
+    let tenant = unique_tenant("sec", "e2e");
     let prefix = tenant.replace('-', "_").to_ascii_uppercase();
     let s = Sandbox::new();
     let base = s.path("base");

@@ -7,15 +7,6 @@
 use crate::common::tty::{have_tmux, Tty};
 use crate::common::*;
 
-/// A unique tenant name (compose project, network and container names derive from it).
-fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("td{}{:x}-{tag}", std::process::id() % 10000, nanos % 0xfff)
-}
-
 /// One tenant (postgres + chroma on stand-in images), its data directory with a marker file,
 /// running under plain `docker compose`, plus a container and a network that are NOT
 /// stackgen's. Drop removes everything the test made, selected by the project label and by the
@@ -31,7 +22,7 @@ struct World {
 impl World {
     fn new(tag: &str, postgres_image: &str) -> World {
         let s = Sandbox::new();
-        let tenant = unique(tag);
+        let tenant = unique_tenant("td", tag);
         let base = s.path("base").display().to_string();
         s.run(&[
             "init",
@@ -347,7 +338,7 @@ fn purge_with_backup_dumps_archives_and_deletes_only_the_tenants_tree() {
     if !engine_ready(&["postgres", "chroma", "redis"], test) {
         return;
     }
-    let tag = unique("img");
+    let tag = unique_tenant("td", "img");
     let image = postgres_with_pg_dumpall(&tag);
     let mut w = World::new("purge", &image);
     w.image = Some(image);
