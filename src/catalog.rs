@@ -33,6 +33,9 @@ pub struct Component {
     /// services that use it".
     #[serde(default)]
     pub rotation: IndexMap<String, Rotation>,
+    /// Vector DBs this component cannot work with, and why (from its image contract).
+    #[serde(default)]
+    pub incompatible_vector_dbs: IndexMap<String, String>,
 }
 
 /// The rotation rule of one secret.
@@ -74,6 +77,10 @@ pub enum UserPolicy {
     /// Starts as root and drops to the tenant's UID itself, configured by env (reason in `why`).
     #[serde(rename = "self")]
     SelfDrop,
+    /// The image's own user (uid, gid), chosen by the policy layer when the image's contract
+    /// says a foreign UID does not work; never written in the catalog.
+    #[serde(skip)]
+    Image(u32, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -178,6 +185,9 @@ pub struct ServiceDef {
     pub data_files: Vec<String>,
     #[serde(default)]
     pub apparmor: ApparmorProfile,
+    /// What the pinned image is and does (every catalog service has one; custom services none).
+    #[serde(default)]
+    pub contract: Option<crate::contract::Contract>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -301,11 +311,30 @@ mod tests {
             }
             for u in &def.uses {
                 assert!(
-                    c.component(u).is_some() || c.services.contains_key(u),
+                    c.component(u).is_some()
+                        || c.services.contains_key(u)
+                        || u == crate::policy::VECTOR_DB_USE,
                     "{name} uses unknown {u}"
                 );
             }
             let _ = c.component_of(name);
+            let contract = def
+                .contract
+                .as_ref()
+                .unwrap_or_else(|| panic!("{name}: every catalog service has an image contract"));
+            assert!(
+                crate::contract::parse_ids(&contract.image_user).is_some(),
+                "{name}: contract image_user is numeric uid:gid"
+            );
+            if !contract.arbitrary_uid {
+                assert!(
+                    contract.arbitrary_uid_why.is_some(),
+                    "{name}: arbitrary_uid false needs a why"
+                );
+            }
+            if contract.egress {
+                assert!(contract.egress_why.is_some(), "{name}: egress needs a why");
+            }
             // Only caddy publishes beyond loopback (issue 3); a service in the tailscale
             // sidecar's namespace can have no ports or networks of its own.
             assert!(

@@ -58,6 +58,18 @@ pub enum Command {
     RemoveService(RemoveServiceArgs),
     /// Remove a tenant's containers and networks (only its own); --purge-data also deletes its data
     Teardown(TeardownArgs),
+    /// The built-in catalog: each service's pinned image and its image contract
+    Catalog(CatalogArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The contract of an image is what it really is at the pinned tag: its default user, the programs in it, the paths it writes, whether a foreign UID works, whether it needs egress. Sources: docs/upstream-notes.md."
+)]
+pub struct CatalogArgs {
+    /// Print every service and its contract as JSON (for scripts and the stand-in image builder)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

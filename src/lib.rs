@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod compose;
+pub mod contract;
 pub mod custom;
 pub mod error;
 pub mod extend;

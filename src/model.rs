@@ -101,6 +101,7 @@ fn custom_def(tenant: &Tenant, c: &CustomService) -> ServiceDef {
         files: Vec::new(),
         data_files: Vec::new(),
         apparmor: Default::default(),
+        contract: None,
     }
 }
 

@@ -48,6 +48,9 @@ pub fn apparmor_profile(tenant: &Tenant, kind: ApparmorProfile) -> String {
     }
 }
 
+/// The catalog's `uses` entry that stands for the tenant's vector DB server, whichever it is.
+pub const VECTOR_DB_USE: &str = "vector-db";
+
 /// Why kernel-mode tailscale runs as root (shown in the stack file and the README).
 pub const KERNEL_TAILSCALE_ROOT_WHY: &str =
     "kernel mode (TAILSCALE_MODE=kernel) needs root for NET_ADMIN on the tun device";
@@ -83,7 +86,30 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
         exceptions.push(format!("cap_add {cap}: {why}"));
     }
 
+    // The contract decides whether the tenant's UID works at all: an image that writes into
+    // paths it owns (or refuses an unknown UID) runs as its own user instead, with its data
+    // directory prepared for that user.
+    if let Some(c) = def.contract.as_ref().filter(|c| !c.arbitrary_uid) {
+        if matches!(user_policy, UserPolicy::Tenant | UserPolicy::Openclaw) {
+            let (uid, gid) = c.image_ids();
+            let why = c.arbitrary_uid_why.as_deref().unwrap_or_default();
+            if uid == 0 {
+                exceptions.insert(0, format!("runs as root: {why}"));
+                user_policy = UserPolicy::Root;
+            } else {
+                exceptions.insert(
+                    0,
+                    format!(
+                        "runs as the image's own user {uid}:{gid}, not the tenant's UID: {why}"
+                    ),
+                );
+                user_policy = UserPolicy::Image(uid, gid);
+            }
+        }
+    }
+
     let (user, data_owner, non_root) = match user_policy {
+        UserPolicy::Image(uid, gid) => (Some(format!("{uid}:{gid}")), (uid, gid), true),
         UserPolicy::Tenant => (
             Some(format!("{}:{}", tenant.uid, tenant.gid)),
             tenant_ids,
@@ -100,7 +126,9 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
             } else {
                 def.why.as_deref().unwrap_or_default()
             };
-            exceptions.insert(0, format!("runs as root: {why}"));
+            if def.user == UserPolicy::Root || kernel_tailscale {
+                exceptions.insert(0, format!("runs as root: {why}"));
+            }
             // Root with `cap_drop: [ALL]` has no DAC_OVERRIDE: it can use a 0750 directory only
             // as its owner, so its data belongs to root (inside the tenant's tree all the same).
             (None, (0, 0), false)
@@ -166,7 +194,16 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
     // Health-gated start: wait for what this service uses, when the tenant runs it. Caddy waits
     // for every service it routes to, so it comes up last.
     let rendered = |name: &str| all.iter().any(|s| s.name == name);
-    let mut depends_on: Vec<String> = def.uses.iter().filter(|u| rendered(u)).cloned().collect();
+    // `vector-db` in the catalog means the tenant's vector DB server (postgres for pgvector).
+    let mut depends_on: Vec<String> = def
+        .uses
+        .iter()
+        .map(|u| match u.as_str() {
+            VECTOR_DB_USE => crate::vectordb::server_service(tenant).to_string(),
+            _ => u.clone(),
+        })
+        .filter(|u| rendered(u))
+        .collect();
     if svc.name == "caddy" {
         depends_on.extend(
             all.iter()
@@ -214,25 +251,32 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
     }
 }
 
-/// The policy summary `render` prints per tenant: how many services run non-root, then one
-/// indented line per service that does not, with the reason from the catalog.
+/// The policy summary `render` prints per tenant: how many services run as the tenant's own
+/// UIDs, then one indented line per service that does not, with the reason (root, a self-drop,
+/// or the image's own user because its contract refuses a foreign UID).
 pub fn summary(tenant: &Tenant, services: &[ResolvedService]) -> String {
+    let own = [
+        format!("{}:{}", tenant.uid, tenant.gid),
+        format!("{}:{}", tenant.openclaw_uid, tenant.openclaw_gid),
+    ];
     let policies: Vec<(&ResolvedService, Policy)> = services
         .iter()
         .map(|s| (s, for_service(tenant, s, services)))
         .collect();
-    let non_root = policies.iter().filter(|(_, p)| p.non_root).count();
+    let is_own = |p: &Policy| p.user.as_ref().is_some_and(|u| own.contains(u));
+    let count = policies.iter().filter(|(_, p)| is_own(p)).count();
     let mut out = format!(
-        "{}: {non_root} of {} services run as a non-root user",
+        "{}: {count} of {} services run as the tenant's own UID",
         tenant.name,
         policies.len()
     );
     let others: Vec<&(&ResolvedService, Policy)> =
-        policies.iter().filter(|(_, p)| !p.non_root).collect();
+        policies.iter().filter(|(_, p)| !is_own(p)).collect();
     if !others.is_empty() {
         out.push_str("; the others:");
         for (s, p) in others {
-            // The first exception is the user one: "runs as root: …" or "starts as root …".
+            // The first exception is the user one: "runs as root: …", "runs as the image's own
+            // user …" or "starts as root …".
             let why = p.exceptions.first().map(String::as_str).unwrap_or_default();
             out.push_str(&format!("\n    {}: {why}", s.name));
         }
@@ -254,7 +298,16 @@ pub fn exception_table() -> String {
                 "starts as root, drops to the tenant UID itself".into(),
                 why.into(),
             )),
-            UserPolicy::Tenant | UserPolicy::Openclaw => {}
+            UserPolicy::Tenant | UserPolicy::Openclaw | UserPolicy::Image(..) => {
+                if let Some(c) = def.contract.as_ref().filter(|c| !c.arbitrary_uid) {
+                    let what = match c.image_ids() {
+                        (0, _) => "runs as root".to_string(),
+                        (u, g) => format!("runs as the image's own user {u}:{g}"),
+                    };
+                    let why = c.arbitrary_uid_why.as_deref().unwrap_or_default();
+                    rows.push((name.clone(), what, why.into()));
+                }
+            }
         }
         for c in &def.cap_add {
             rows.push((name.clone(), format!("cap_add {}", c.cap), c.why.clone()));

@@ -547,12 +547,18 @@ fn config_files(
                 .collect(),
         })
         .collect();
-    let databases: Vec<String> = tenant
+    // Each component's own databases, plus the ones that exist only to hold its vectors.
+    let mut databases: Vec<String> = tenant
         .components
         .iter()
         .filter_map(|c| catalog.component(c))
         .flat_map(|c| c.databases.iter().cloned())
         .collect();
+    for db in vectordb::pgvector_databases(tenant) {
+        if !databases.contains(&db) {
+            databases.push(db);
+        }
+    }
 
     let mut ctx = ctx.clone();
     ctx.insert("sites", JValue::from_serialize(&sites));

@@ -27,6 +27,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/files/Caddyfile.j2"),
     ),
     (
+        "files/grafana-datasources.yml.j2",
+        include_str!("../templates/files/grafana-datasources.yml.j2"),
+    ),
+    (
         "files/litellm-config.yaml.j2",
         include_str!("../templates/files/litellm-config.yaml.j2"),
     ),

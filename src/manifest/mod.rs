@@ -556,6 +556,34 @@ impl Builder<'_> {
             let all = self
                 .get(&key("SERVICES"))
                 .is_some_and(|s| s.split(',').any(|i| i.trim() == "all"));
+            // Components that cannot work with this vector DB: `all` leaves them out, naming
+            // them by hand is an error.
+            let incompatible: Vec<(String, String)> = selected
+                .iter()
+                .filter_map(|c| {
+                    let why = catalog
+                        .component(c)?
+                        .incompatible_vector_dbs
+                        .get(vdb.as_str())?;
+                    Some((c.clone(), why.clone()))
+                })
+                .collect();
+            if all {
+                selected.retain(|c| !incompatible.iter().any(|(i, _)| i == c));
+            } else {
+                for (c, why) in &incompatible {
+                    self.problem(
+                        &key("VECTOR_DB"),
+                        (
+                            format!("`{c}` cannot use `{vdb}`: {why}"),
+                            format!(
+                                "choose another vector DB for this tenant, or remove `{c}` from {}",
+                                key("SERVICES")
+                            ),
+                        ),
+                    );
+                }
+            }
             if all {
                 selected.retain(|c| !others.contains(c));
             } else {

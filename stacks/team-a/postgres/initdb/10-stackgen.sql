@@ -2,7 +2,6 @@
 -- Runs once, when the data directory is empty: one database per service that uses postgres.
 CREATE DATABASE n8n;
 CREATE DATABASE flowise;
-CREATE DATABASE anythingllm;
 CREATE DATABASE litellm;
 CREATE DATABASE dify;
 CREATE DATABASE dify_plugin;
