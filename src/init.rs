@@ -366,12 +366,19 @@ pub fn expand_services(list: &str, vector_db: &str) -> Result<Vec<String>, Usage
                     .components
                     .iter()
                     .filter(|c| !c.vector_db || c.name == vdb_component)
+                    // `all` means everything that works with this vector DB.
+                    .filter(|c| !c.incompatible_vector_dbs.contains_key(vector_db))
                     .map(|c| c.name.clone()),
             );
         } else if let Some(c) = catalog.component(item) {
             if c.vector_db && c.name != vdb_component {
                 return Err(UsageError::plain(format!(
                     "--services: `{item}` is a vector DB but --vector-db is `{vector_db}`\n  fix: choose the vector DB with --vector-db only"
+                )));
+            }
+            if let Some(why) = c.incompatible_vector_dbs.get(vector_db) {
+                return Err(UsageError::plain(format!(
+                    "--services: `{item}` cannot use --vector-db {vector_db}: {why}\n  fix: choose another vector DB for this tenant, or leave `{item}` out"
                 )));
             }
             chosen.push(item.to_string());

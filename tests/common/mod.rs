@@ -467,8 +467,51 @@ pub fn host(cmd: &str, args: &[&str]) -> Run {
     )
 }
 
-/// A Docker engine answers, Compose v2 is there, and the stand-in images for `services` exist
-/// (built with tests/images/build.sh when missing). Fails in CI, skips on a developer machine.
+/// The services whose real program runs in the end-to-end tests (tests/images/real/: Debian's
+/// packages behind the upstream image's contract), with the image that carries it.
+pub const REAL_IMAGES: [(&str, &str); 6] = [
+    ("postgres", "stackgen-real/postgres:test"),
+    ("redis", "stackgen-real/redis:test"),
+    ("dify-ssrf-proxy", "stackgen-real/squid:test"),
+    ("prometheus", "stackgen-real/prometheus:test"),
+    ("caddy", "stackgen-real/caddy:test"),
+    ("chroma", "stackgen-real/chroma:test"),
+];
+
+/// The local image a test runs for a catalog service: its real program where one is built
+/// (REAL_IMAGES), else its contract-built stand-in (tests/images/build.sh).
+pub fn image_for(service: &str) -> String {
+    REAL_IMAGES
+        .iter()
+        .find(|(s, _)| *s == service)
+        .map(|(_, image)| image.to_string())
+        .unwrap_or_else(|| format!("stackgen-standin/{service}:test"))
+}
+
+/// The manifest lines that point every catalog service (and pgvector) at its local test image.
+pub fn image_overrides() -> String {
+    let out = host(BIN, &["catalog", "--json"]).ok();
+    let entries: serde_json::Value = serde_json::from_str(&out.stdout).expect("catalog --json");
+    let mut lines = String::new();
+    for e in entries.as_array().expect("catalog is a list") {
+        let service = e["service"].as_str().unwrap();
+        let key = e["image_key"].as_str().unwrap();
+        lines.push_str(&format!("{key}={}\n", image_for(service)));
+    }
+    lines.push_str(&format!("PGVECTOR_IMAGE={}\n", image_for("postgres")));
+    lines
+}
+
+fn image_exists(image: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A Docker engine answers, Compose v2 is there, and the test images for `services` exist
+/// (built with tests/images/build.sh and tests/images/real/build.sh when missing). Fails in CI,
+/// skips on a developer machine.
 pub fn engine_ready(services: &[&str], test: &str) -> bool {
     if !have("docker", &["info"], test) {
         return false;
@@ -483,31 +526,40 @@ pub fn engine_ready(services: &[&str], test: &str) -> bool {
     }
     static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let mut built = BUILT.lock().unwrap();
-    let missing: Vec<&str> = services
+    let missing: Vec<String> = services
         .iter()
-        .copied()
-        .filter(|s| {
-            !Command::new("docker")
-                .args(["image", "inspect", &format!("stackgen-standin/{s}:test")])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
+        .map(|s| image_for(s))
+        .filter(|image| !image_exists(image))
         .collect();
     if !missing.is_empty() && !*built {
-        let out = Command::new("bash")
-            .arg(Path::new(ROOT).join("tests/images/build.sh"))
-            .output()
-            .expect("run tests/images/build.sh");
         *built = true;
-        if !out.status.success() {
-            let msg = format!(
-                "{test}: building the stand-in images failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(!tools_required(), "{msg}");
-            eprintln!("SKIPPED {msg}");
-            return false;
+        for script in ["tests/images/build.sh", "tests/images/real/build.sh"] {
+            let out = Command::new("bash")
+                .arg(Path::new(ROOT).join(script))
+                .env("STACKGEN", BIN)
+                .output()
+                .unwrap_or_else(|e| panic!("run {script}: {e}"));
+            if !out.status.success() {
+                let msg = format!(
+                    "{test}: {script} failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(!tools_required(), "{msg}");
+                eprintln!("SKIPPED {msg}");
+                return false;
+            }
         }
+    }
+    let still: Vec<String> = services
+        .iter()
+        .map(|s| image_for(s))
+        .filter(|image| !image_exists(image))
+        .collect();
+    if !still.is_empty() {
+        let msg = format!("{test}: test images missing: {}", still.join(", "));
+        assert!(!tools_required(), "{msg}");
+        eprintln!("SKIPPED {msg}");
+        return false;
     }
     true
 }

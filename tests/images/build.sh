@@ -1,29 +1,39 @@
 #!/usr/bin/env bash
-# Builds the local stand-in images stackgen-standin/<service>:test without any image registry:
-# a busybox-static root filesystem packed with tar and loaded with `docker import`.
+# Builds the honest stand-in images stackgen-standin/<service>:test, one per catalog service whose
+# real program cannot be had here, each from that image's contract (`stackgen catalog --json`,
+# i.e. templates/catalog.yml), without any image registry (`docker import` of a tar):
 #
-# Every image runs `/standin/run PORT...` (busybox httpd on each port, serving the health paths
-# below) and carries shims for the healthcheck binaries of the real images (see standin/shim),
-# so a generated stack's healthchecks run unchanged. The caddy image runs the real caddy binary
-# from Debian's caddy package instead.
+#   - the real image's default user (USER uid:gid, with its /etc/passwd entry and HOME), and the
+#     paths it owns chowned to that user, so a foreign UID meets the same EACCES;
+#   - only the programs the real image has (a healthcheck that calls a missing one fails):
+#     busybox applets as links, `sh` as dash, the rest (curl, node, python3, mc, ...) as
+#     standin/shim, which succeeds only when the stand-in's server really answers;
+#   - an entrypoint (standin/run) that writes every path the contract lists, as the UID it runs
+#     as, and exits 1 when a fatal one cannot be written, as the real program does; and refuses to
+#     start without the arguments the real program requires.
 #
-# Idempotent and fast: an image is rebuilt only when it is missing or the hash of its build
-# inputs (this script, standin/*, the busybox and caddy binaries, its ports) differs from the
-# one stored in its label org.stackgen.standin.hash. FORCE=1 rebuilds everything.
+# The services with real programs (postgres, redis, squid, prometheus, caddy) are built by
+# tests/images/real/build.sh instead.
 #
-# Usage: tests/images/build.sh [SERVICE...]   (default: all)
+# Idempotent: an image is rebuilt only when the hash of its inputs (this script, standin/*, its
+# contract, busybox and dash) differs from its label org.stackgen.standin.hash. FORCE=1 rebuilds.
+#
+# Usage: STACKGEN=target/debug/stackgen tests/images/build.sh [SERVICE...]   (default: all)
 set -euo pipefail
 
 umask 022
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT_DIR=$(cd "$HERE/../.." && pwd)
 PREFIX=stackgen-standin
-TAG="test"
+TAG=test
 LABEL=org.stackgen.standin.hash
+STACKGEN=${STACKGEN:-$ROOT_DIR/target/debug/stackgen}
+
+# Services whose real program runs in the tests (tests/images/real/).
+REAL=(postgres redis dify-ssrf-proxy prometheus caddy)
 
 # service  ports (HTTP listeners inside the container; "-" for none)
-SERVICES=(
-  "postgres 5432"
-  "redis 6379"
+PORTS=(
   "qdrant 6333 6334"
   "weaviate 8080 50051"
   "chroma 8000"
@@ -37,29 +47,21 @@ SERVICES=(
   "dify-worker-beat -"
   "dify-web 3000"
   "dify-sandbox 8194"
-  "dify-ssrf-proxy 3128"
   "dify-plugin-daemon 5002"
   "openclaw 18789"
   "tailscale 9002"
   "openwebui 8080"
   "grafana 3000"
-  "prometheus 9090"
   "minio 9000 9001"
   "signal-cli-rest-api 8080"
-  "caddy 80 443 2019"
 )
 
-# Paths that `busybox wget -q --spider http://127.0.0.1:PORT<path>` must find. A path that is
-# also the parent of another one becomes a directory with an index.html (httpd redirects
-# /health -> /health/, which wget and curl -f accept).
+# Paths the stand-in's httpd answers with 200 (the health endpoints of the real services).
 HEALTH_PATHS=(
   /healthz /readyz /health /-/ready /-/healthy /v1/.well-known/ready /api/v2/heartbeat
   /api/health /api/ping /api/v1/ping /v1/health /health/liveliness /health/readiness
-  /healthz/readiness /minio/health/live /config/
+  /healthz/readiness /minio/health/live /minio/health/ready /config/ /api/v1/health
 )
-
-# Healthcheck binaries of the real images, all served by standin/shim.
-SHIMS=(pg_isready redis-cli curl node python3 bash ollama mc celery squidclient tailscale)
 
 PATH_ENV=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -67,86 +69,54 @@ log() { printf '[images] %s\n' "$*" >&2; }
 die() { printf '[images] ERROR: %s\n' "$*" >&2; exit 1; }
 
 command -v docker >/dev/null || die "docker not found"
+command -v jq >/dev/null || die "jq not found (apt-get install jq)"
+[[ -x $STACKGEN ]] || die "$STACKGEN not found: build stackgen first (cargo build)"
 BUSYBOX=/bin/busybox
 [[ -x $BUSYBOX ]] || BUSYBOX=$(command -v busybox) || die "busybox not found (apt-get install busybox-static)"
-if ldd "$BUSYBOX" >/dev/null 2>&1; then
-  die "$BUSYBOX is dynamically linked; install busybox-static"
-fi
-CADDY=$(command -v caddy || true)
+ldd "$BUSYBOX" >/dev/null 2>&1 && die "$BUSYBOX is dynamically linked; install busybox-static"
 DASH=/bin/dash
+[[ -x $DASH ]] || die "dash not found"
+APPLETS=" $("$BUSYBOX" --list | tr '\n' ' ') "
 
-# ---- which images need building -------------------------------------------------------------
+CATALOG=$("$STACKGEN" catalog --json)
+
 common_hash=$( {
   cat "${BASH_SOURCE[0]}"
   for f in "$HERE"/standin/*; do printf '%s\n' "${f##*/}"; cat "$f"; done
   sha256sum <"$BUSYBOX"
-  if [[ -x $DASH ]]; then sha256sum "$DASH" "$(ldd "$DASH" | grep -oE '/[^ ]*libc\.so[^ ]*' | head -1)"; fi
+  sha256sum "$DASH"
 } | sha256sum | cut -d' ' -f1)
-caddy_hash=""
-[[ -n $CADDY ]] && caddy_hash=$(sha256sum <"$CADDY" | cut -d' ' -f1)
 
-image_hash() { # "service ports..."
-  local extra=""
-  [[ ${1%% *} == caddy ]] && extra=$caddy_hash
-  printf '%s\n%s\n%s\n' "$common_hash" "$1" "$extra" | sha256sum | cut -d' ' -f1
+contract_of() { jq -c --arg s "$1" '.[] | select(.service == $s) | .contract' <<<"$CATALOG"; }
+ports_of() {
+  local p
+  for p in "${PORTS[@]}"; do [[ ${p%% *} == "$1" ]] && { printf '%s' "${p#* }"; return; }; done
+  die "no ports listed for $1 in ${BASH_SOURCE[0]}"
 }
+image_hash() { printf '%s\n%s\n%s\n' "$common_hash" "$1" "$(contract_of "$1")" | sha256sum | cut -d' ' -f1; }
 
 want=("$@")
 selected=()
-for s in "${SERVICES[@]}"; do
-  name=${s%% *}
-  if [[ ${#want[@]} -gt 0 && " ${want[*]} " != *" $name "* ]]; then continue; fi
+for s in $(jq -r '.[].service' <<<"$CATALOG"); do
+  [[ " ${REAL[*]} " == *" $s "* ]] && continue
+  if [[ ${#want[@]} -gt 0 && " ${want[*]} " != *" $s "* ]]; then continue; fi
   selected+=("$s")
 done
-[[ ${#selected[@]} -gt 0 ]] || die "no such service: ${want[*]}"
-
-names=()
-for s in "${selected[@]}"; do names+=("$PREFIX/${s%% *}:$TAG"); done
-declare -A have=()
-while read -r ref h; do
-  [[ -n $ref ]] && have[$ref]=$h
-done < <(docker image inspect -f "{{index .RepoTags 0}} {{index .Config.Labels \"$LABEL\"}}" "${names[@]}" 2>/dev/null || true)
+[[ ${#selected[@]} -gt 0 ]] || die "no stand-in for: ${want[*]}"
 
 todo=()
 for s in "${selected[@]}"; do
-  ref=$PREFIX/${s%% *}:$TAG
-  if [[ ${FORCE:-0} == 1 || ${have[$ref]:-} != "$(image_hash "$s")" ]]; then
-    todo+=("$s")
-  fi
+  have=$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$PREFIX/$s:$TAG" 2>/dev/null || true)
+  if [[ ${FORCE:-0} == 1 || $have != "$(image_hash "$s")" ]]; then todo+=("$s"); fi
 done
 if [[ ${#todo[@]} -eq 0 ]]; then
   log "all ${#selected[@]} stand-in images up to date"
   exit 0
 fi
 
-# ---- the common root filesystem ---------------------------------------------------------------
 WORK=$(mktemp -d /tmp/stackgen-standin.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-ROOT=$WORK/root
-install -d -m 0755 "$ROOT" # the tar's "." becomes the container's "/"
-mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,proc,sys,dev,root,var,run,standin/www}
-install -d -m 1777 "$ROOT/tmp" "$ROOT/var/tmp"
-install -m 0755 "$BUSYBOX" "$ROOT/bin/busybox"
-# Equivalent of `busybox --install -s /bin`, with relative links so the tree is host-independent.
-for applet in $("$BUSYBOX" --list); do
-  [[ $applet == busybox ]] || ln -s busybox "$ROOT/bin/$applet"
-done
-install -m 0755 "$HERE/standin/run" "$HERE/standin/shim" "$HERE/standin/jq" \
-  "$HERE/standin/wget" "$HERE/standin/nc" "$ROOT/standin/"
-# wget and nc wrappers map the options busybox lacks (wget -T/--timeout, nc -z); see standin/.
-for w in wget nc; do
-  for d in bin usr/bin usr/local/bin; do ln -sfn "/standin/$w" "$ROOT/$d/$w"; done
-done
-for shim in "${SHIMS[@]}"; do
-  ln -sfn /standin/shim "$ROOT/usr/local/bin/$shim"
-  ln -sfn /standin/shim "$ROOT/usr/bin/$shim"
-done
-ln -sfn /standin/shim "$ROOT/bin/bash"
 
-# /bin/sh is Debian's dash, not busybox ash: Debian's busybox-static ash runs its own applets
-# before searching PATH, so in `sh -c` (CMD-SHELL healthchecks) `wget`/`nc` would bypass the
-# wrappers above (and busybox wget segfaults on -T). dash searches PATH like the real images'
-# shells. `ash` stays busybox. dash needs libc, copied with the loader.
 copy_with_libs() { # BINARY ROOT DEST
   local lib
   install -D -m 0755 "$1" "$2$3"
@@ -156,97 +126,102 @@ copy_with_libs() { # BINARY ROOT DEST
     cp -L "$lib" "$2$lib"
   done < <(ldd "$1" | grep -oE '/[^ ]+' | sort -u)
 }
-if [[ -x $DASH ]]; then
-  copy_with_libs "$DASH" "$ROOT" /bin/dash
-  ln -sfn dash "$ROOT/bin/sh"
-else
-  log "WARNING: $DASH not found; /bin/sh stays busybox ash (wrappers bypassed in sh -c)"
-fi
-ln -sfn /standin/jq "$ROOT/usr/local/bin/jq"
-ln -sfn /standin/jq "$ROOT/usr/bin/jq"
 
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$ROOT/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$ROOT/etc/group"
-: >"$ROOT/etc/hosts"
-: >"$ROOT/etc/resolv.conf"
-: >"$ROOT/etc/hostname"
+# Installs one program the contract lists: a busybox applet as a link, sh as dash, wget/nc/jq
+# as their wrappers, anything else as the health shim.
+install_binary() { # ROOT NAME
+  local root=$1 b=$2
+  case "$b" in
+    sh) copy_with_libs "$DASH" "$root" /bin/dash; ln -sfn dash "$root/bin/sh" ;;
+    wget | nc | jq) ln -sfn "/standin/$b" "$root/usr/bin/$b" ;;
+    bash) ln -sfn /standin/shim "$root/bin/bash" ;;
+    *)
+      if [[ $APPLETS == *" $b "* ]]; then
+        ln -sfn /standin/busybox "$root/usr/bin/$b"
+      else
+        ln -sfn /standin/shim "$root/usr/local/bin/$b"
+      fi
+      ;;
+  esac
+}
 
-www=$ROOT/standin/www
-echo "stackgen stand-in" >"$www/index.html"
-# Paths that are a prefix of another path must be directories.
-for p in "${HEALTH_PATHS[@]}"; do
-  p=${p%/}
-  for q in "${HEALTH_PATHS[@]}"; do
-    if [[ $q == "$p"/?* ]]; then mkdir -p "$www$p"; fi
+build_one() { # SERVICE
+  local s=$1 c root uid gid home ports ep path h
+  c=$(contract_of "$s")
+  root=$WORK/$s
+  install -d -m 0755 "$root" # the tar's "." becomes the container's "/"
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,proc,sys,dev,var,run,standin/www}
+  install -d -m 1777 "$root/tmp" "$root/var/tmp"
+  install -d -m 0700 "$root/root"
+  install -m 0755 "$BUSYBOX" "$root/standin/busybox"
+  install -m 0755 "$HERE"/standin/{run,shim,jq,wget,nc} "$root/standin/"
+
+  IFS=: read -r uid gid <<<"$(jq -r .image_user <<<"$c")"
+  home=$(jq -r .home <<<"$c")
+  {
+    echo "root:x:0:0:root:/root:/bin/sh"
+    [[ $uid != 0 ]] && echo "app:x:$uid:$gid:app:$home:/bin/sh"
+    echo "nobody:x:65534:65534:nobody:/nonexistent:/bin/false"
+  } >"$root/etc/passwd"
+  {
+    echo "root:x:0:"
+    [[ $gid != 0 ]] && echo "app:x:$gid:"
+    echo "nogroup:x:65534:"
+  } >"$root/etc/group"
+  : >"$root/etc/hosts"; : >"$root/etc/resolv.conf"; : >"$root/etc/hostname"
+  # The image user's home and the paths it owns; everything else belongs to root.
+  if [[ $uid != 0 ]]; then
+    install -d -m 0755 "$root$home"
+    chown "$uid:$gid" "$root$home"
+  fi
+  while read -r path; do
+    [[ -n $path ]] || continue
+    install -d -m 0755 "$root$path"
+    chown -R "$uid:$gid" "$root$path"
+  done < <(jq -r '.owns[]' <<<"$c")
+  while read -r b; do install_binary "$root" "$b"; done < <(jq -r '.binaries[]' <<<"$c")
+
+  # The contract the entrypoint enforces.
+  jq -r '(.writes[] | "write \(if .fatal then 1 else 0 end) \(if .file then 1 else 0 end) \(.path)"),
+         (if (.requires_args | length) > 0 then "requires_args \(.requires_args | join(" "))" else empty end)' \
+    <<<"$c" >"$root/standin/contract"
+
+  local www=$root/standin/www p q
+  echo "stackgen stand-in $s" >"$www/index.html"
+  for p in "${HEALTH_PATHS[@]}"; do
+    p=${p%/}
+    for q in "${HEALTH_PATHS[@]}"; do [[ $q == "$p"/?* ]] && mkdir -p "$www$p"; done
   done
-done
-for p in "${HEALTH_PATHS[@]}"; do
-  if [[ $p == */ || -d $www${p%/} ]]; then
-    mkdir -p "$www${p%/}"
-    echo OK >"$www${p%/}/index.html"
-  else
-    mkdir -p "$(dirname "$www$p")"
-    echo OK >"$www$p"
-  fi
-done
+  for p in "${HEALTH_PATHS[@]}"; do
+    if [[ $p == */ || -d $www${p%/} ]]; then
+      mkdir -p "$www${p%/}"; echo OK >"$www${p%/}/index.html"
+    else
+      mkdir -p "$(dirname "$www$p")"; echo OK >"$www$p"
+    fi
+  done
 
-pack() { # DIR TAR
-  tar --numeric-owner --owner=0 --group=0 --sort=name --mtime=@0 -C "$1" -cf "$2" .
-}
-
-common_tar=$WORK/rootfs.tar
-pack "$ROOT" "$common_tar"
-
-caddy_tar=""
-build_caddy_tar() {
-  [[ -n $CADDY ]] || die "caddy not found (apt-get install caddy)"
-  local croot=$WORK/caddy-root
-  cp -a "$ROOT" "$croot"
-  # With the shared libraries of the Debian build (libc, libzstd, the loader) at ldd's paths.
-  copy_with_libs "$CADDY" "$croot" /usr/bin/caddy
-  mkdir -p "$croot/etc/caddy" "$croot/usr/share/caddy" "$croot/srv"
-  install -m 0644 "$HERE/standin/Caddyfile" "$croot/etc/caddy/Caddyfile"
-  echo "stackgen stand-in caddy" >"$croot/usr/share/caddy/index.html"
-  # Like the real image: XDG dirs /config and /data (volumes there inherit the mode).
-  install -d -m 1777 "$croot/config" "$croot/data"
-  caddy_tar=$WORK/caddy-rootfs.tar
-  pack "$croot" "$caddy_tar"
-}
-
-# ---- import -------------------------------------------------------------------------------------
-for s in "${todo[@]}"; do
-  read -r name ports <<<"$s"
-  ref=$PREFIX/$name:$TAG
-  h=$(image_hash "$s")
+  tar --numeric-owner --sort=name --mtime=@0 -C "$root" -cf "$root.tar" .
+  ports=$(ports_of "$s")
   [[ $ports == - ]] && ports=""
-  if [[ $name == caddy ]]; then
-    [[ -n $caddy_tar ]] || build_caddy_tar
-    # Like the real caddy image: no ENTRYPOINT, CMD runs caddy, so a compose `command:` replaces it.
-    docker import \
-      --change "CMD [\"caddy\", \"run\", \"--config\", \"/etc/caddy/Caddyfile\", \"--adapter\", \"caddyfile\"]" \
-      --change "ENV PATH=$PATH_ENV" \
-      --change "ENV XDG_CONFIG_HOME=/config" \
-      --change "ENV XDG_DATA_HOME=/data" \
-      --change "ENV STANDIN_PORTS=2019" \
-      --change "ENV STANDIN_NAME=$name" \
-      --change "WORKDIR /srv" \
-      --change "LABEL $LABEL=$h" \
-      --change "LABEL org.stackgen.standin.ports=\"$ports\"" \
-      "$caddy_tar" "$ref" >/dev/null
-  else
-    ep='["/standin/run"'
-    for p in $ports; do ep+=", \"$p\""; done
-    ep+=']'
-    docker import \
-      --change "ENTRYPOINT $ep" \
-      --change "ENV PATH=$PATH_ENV" \
-      --change "ENV STANDIN_NAME=$name" \
-      --change "LABEL $LABEL=$h" \
-      --change "LABEL org.stackgen.standin.ports=\"$ports\"" \
-      "$common_tar" "$ref" >/dev/null
-  fi
-  log "built $ref (ports: ${ports:-none})"
-done
+  ep='["/standin/run"'
+  for p in $ports; do ep+=", \"$p\""; done
+  ep+=']'
+  h=$(image_hash "$s")
+  local changes=(
+    --change "ENTRYPOINT $ep"
+    --change "USER $uid:$gid"
+    --change "ENV PATH=$PATH_ENV"
+    --change "ENV STANDIN_NAME=$s"
+    --change "LABEL $LABEL=$h"
+  )
+  while read -r kv; do
+    [[ -n $kv ]] && changes+=(--change "ENV $kv")
+  done < <(jq -r '.env | to_entries[] | "\(.key)=\(.value)"' <<<"$c")
+  docker import "${changes[@]}" "$root.tar" "$PREFIX/$s:$TAG" >/dev/null
+  log "built $PREFIX/$s:$TAG (user $uid:$gid; programs: $(jq -r '.binaries | join(" ")' <<<"$c"); ports: ${ports:-none})"
+}
+
+for s in "${todo[@]}"; do build_one "$s"; done
 # Rebuilt images leave their predecessors untagged: drop those.
 docker image prune -f --filter "label=$LABEL" >/dev/null || true
 log "built ${#todo[@]} of ${#selected[@]} stand-in images"

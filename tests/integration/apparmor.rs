@@ -222,6 +222,7 @@ fn capabilities_and_writes_follow_the_stack_file() {
             "capability chown,",
             "capability dac_override,",
             "capability fowner,",
+            "capability kill,",
             "capability net_bind_service,",
             "capability setgid,",
             "capability setuid,",

@@ -15,6 +15,7 @@ fn help_texts_are_reviewed() {
             ("help_add_service", vec!["add-service", "--help"]),
             ("help_remove_service", vec!["remove-service", "--help"]),
             ("help_teardown", vec!["teardown", "--help"]),
+            ("help_catalog", vec!["catalog", "--help"]),
         ] {
             let run = s.run(&args).ok();
             insta::assert_snapshot!(name, run.stdout);

@@ -69,7 +69,7 @@ impl Deployment {
         let mut env = s.read(".env");
         for svc in images {
             let key = format!("{}_IMAGE", svc.replace('-', "_").to_ascii_uppercase());
-            env.push_str(&format!("{key}=stackgen-standin/{svc}:test\n"));
+            env.push_str(&format!("{key}={}\n", image_for(svc)));
         }
         s.write(".env", &env);
         s.run(&["render"]).ok();
@@ -186,13 +186,7 @@ fn e2e_one_tenant_lifecycle() {
     let foreign = Foreign(foreign_name.clone());
     host(
         "docker",
-        &[
-            "run",
-            "-d",
-            "--name",
-            &foreign.0,
-            "stackgen-standin/redis:test",
-        ],
+        &["run", "-d", "--name", &foreign.0, &image_for("redis")],
     )
     .ok();
     let foreign_started = inspect(&foreign.0, "{{.State.StartedAt}}");
@@ -218,11 +212,7 @@ fn e2e_one_tenant_lifecycle() {
         let name = svc["service"].as_str().unwrap();
         assert_eq!(svc["state"], "running", "{name}");
         assert_eq!(svc["health"], "healthy", "{name}");
-        assert_eq!(
-            svc["image"],
-            format!("stackgen-standin/{name}:test"),
-            "{name}"
-        );
+        assert_eq!(svc["image"], image_for(name), "{name}");
     }
     let caddy = services.iter().find(|s| s["service"] == "caddy").unwrap();
     let ports: Vec<&str> = caddy["ports"]

@@ -304,7 +304,7 @@ fn on_a_running_tenant_only_the_new_service_starts_and_stops() {
     let mut env = s.read(".env");
     for svc in RUNNING {
         let key = format!("{}_IMAGE", svc.to_ascii_uppercase());
-        env.push_str(&format!("{key}=stackgen-standin/{svc}:test\n"));
+        env.push_str(&format!("{key}={}\n", image_for(svc)));
     }
     s.write(".env", &env);
     s.run(&["render"]).ok();

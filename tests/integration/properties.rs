@@ -348,6 +348,15 @@ fn manifest(spec: &Spec) -> (String, Expected) {
         if t.all {
             chosen = optional.clone();
         }
+        // Components that cannot use this vector DB (dify with chroma) are left out, as `all`
+        // does; naming one is a tested bad-input case of its own.
+        chosen.retain(|c| {
+            !catalog
+                .component(c)
+                .unwrap()
+                .incompatible_vector_dbs
+                .contains_key(t.vdb)
+        });
         loop {
             let mut added = false;
             for c in chosen.clone() {

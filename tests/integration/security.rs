@@ -10,14 +10,14 @@ use stackgen::catalog::{Catalog, UserPolicy};
 
 use crate::common::*;
 
-/// Services that must sit on the tenant's `internal: true` network only.
-const BACKEND: [&str; 7] = [
+/// Services that must sit on the tenant's `internal: true` network only. (ollama is not one:
+/// its contract says it needs egress to pull models.)
+const BACKEND: [&str; 6] = [
     "postgres",
     "redis",
     "qdrant",
     "weaviate",
     "chroma",
-    "ollama",
     "dify-sandbox",
 ];
 
@@ -130,9 +130,14 @@ fn violations(st: &Stack, all_tenants: &[String]) -> Vec<String> {
             Some(UserPolicy::Root) => exceptions.contains("runs as root: "),
             Some(UserPolicy::SelfDrop) => exceptions.contains("starts as root and drops to "),
             Some(UserPolicy::Tenant | UserPolicy::Openclaw) => {
-                kernel_ts && exceptions.contains("runs as root: kernel mode")
+                (kernel_ts && exceptions.contains("runs as root: kernel mode"))
+                    // The image's contract refuses a foreign UID and its own user is root.
+                    || (def
+                        .and_then(|d| d.contract.as_ref())
+                        .is_some_and(|c| !c.arbitrary_uid && c.image_ids().0 == 0)
+                        && exceptions.contains("runs as root: "))
             }
-            None => false,
+            Some(UserPolicy::Image(..)) | None => false,
         };
         if root_user && !exception_ok {
             out.push(format!(
@@ -294,7 +299,7 @@ fn the_policy_checker_catches_each_kind_of_violation() {
         (
             "runs as root",
             Box::new(|d| {
-                d["services"]["litellm"]["user"] = "0:0".into();
+                d["services"]["n8n"]["user"] = "0:0".into();
             }),
         ),
         (
@@ -322,7 +327,7 @@ fn the_policy_checker_catches_each_kind_of_violation() {
         (
             "backend service",
             Box::new(|d| {
-                d["services"]["ollama"]["networks"] =
+                d["services"]["qdrant"]["networks"] =
                     serde_yaml::from_str("[internal, edge]").unwrap();
             }),
         ),
@@ -522,15 +527,21 @@ fn render_prints_a_policy_summary_per_tenant() {
     let run = s.run(&["render"]).ok();
     let out = &run.stdout;
     let start = out
-        .find("  team-a: 19 of 23 services run as a non-root user; the others:\n")
+        .find("  team-a: 13 of 23 services run as the tenant's own UID; the others:\n")
         .unwrap_or_else(|| panic!("{out}"));
-    let block: Vec<&str> = out[start..].lines().skip(1).take(4).collect();
+    let block: Vec<&str> = out[start..].lines().skip(1).take(10).collect();
     assert_eq!(
         block
             .iter()
             .map(|l| l.split(':').next().unwrap())
             .collect::<Vec<_>>(),
         [
+            "    anythingllm",
+            "    litellm",
+            "    dify-api",
+            "    dify-worker",
+            "    dify-worker-beat",
+            "    dify-web",
             "    dify-sandbox",
             "    dify-ssrf-proxy",
             "    openwebui",
@@ -538,11 +549,19 @@ fn render_prints_a_policy_summary_per_tenant() {
         ],
         "{out}"
     );
-    // Each with its reason from the catalog.
+    // Each with its reason from the catalog, or from the image's contract.
     let catalog = Catalog::get();
     for line in block {
         let (name, rest) = line.trim().split_once(": ").unwrap();
-        let why = catalog.services[name].why.as_deref().unwrap();
+        let def = &catalog.services[name];
+        let why = def
+            .why
+            .as_deref()
+            .or(def
+                .contract
+                .as_ref()
+                .and_then(|c| c.arbitrary_uid_why.as_deref()))
+            .unwrap();
         assert!(rest.ends_with(why), "{line}");
     }
 }
@@ -803,13 +822,8 @@ fn sidecar_pair_runs_as_configured_on_the_docker_engine() {
     );
     let (ok, _, err) = project.exec(
         "openclaw",
-        &[
-            "wget",
-            "-q",
-            "-O",
-            "/dev/null",
-            "http://127.0.0.1:9002/healthz",
-        ],
+        // curl, not wget: the openclaw image has curl only (its contract).
+        &["curl", "-fsS", "http://127.0.0.1:9002/healthz"],
     );
     assert!(
         ok,

@@ -39,7 +39,8 @@ impl World {
         .ok();
         let mut env = s.read(".env");
         env.push_str(&format!(
-            "POSTGRES_IMAGE={postgres_image}\nCHROMA_IMAGE=stackgen-standin/chroma:test\n"
+            "POSTGRES_IMAGE={postgres_image}\nCHROMA_IMAGE={}\n",
+            image_for("chroma")
         ));
         s.write(".env", &env);
         s.run(&["render"]).ok();
@@ -97,7 +98,7 @@ impl World {
                     &name,
                     "--label",
                     label,
-                    "stackgen-standin/redis:test",
+                    &image_for("redis"),
                 ],
             )
             .ok();
@@ -209,48 +210,13 @@ impl Drop for World {
     }
 }
 
-/// The postgres stand-in plus a `pg_dumpall` that prints recognisable SQL (the stand-in image
-/// has no pg_dumpall; the real image does). Built locally from the stand-in, no registry.
-fn postgres_with_pg_dumpall(tag: &str) -> String {
-    let ctx = tempfile::tempdir().unwrap();
-    std::fs::write(
-        ctx.path().join("pg_dumpall"),
-        "#!/bin/sh\necho \"-- stand-in pg_dumpall $*\"\necho 'CREATE ROLE stackgen;'\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        ctx.path().join("pg_dumpall"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    std::fs::write(
-        ctx.path().join("Dockerfile"),
-        "FROM stackgen-standin/postgres:test\nCOPY pg_dumpall /usr/local/bin/pg_dumpall\n",
-    )
-    .unwrap();
-    let image = format!("stackgen-test-pgdump:{tag}");
-    let out = std::process::Command::new("docker")
-        .args(["build", "-q", "-t", &image])
-        .arg(ctx.path())
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "docker build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    image
-}
-
 #[test]
 fn teardown_removes_only_what_carries_both_labels_and_keeps_the_data() {
     let test = "teardown_removes_only_what_carries_both_labels_and_keeps_the_data";
     if !engine_ready(&["postgres", "chroma", "redis"], test) {
         return;
     }
-    let mut w = World::new("keep", "stackgen-standin/postgres:test");
+    let mut w = World::new("keep", &image_for("postgres"));
     w.add_foreign();
     let t = w.tenant.clone();
     assert_eq!(w.stack_containers().len(), 2);
@@ -338,10 +304,8 @@ fn purge_with_backup_dumps_archives_and_deletes_only_the_tenants_tree() {
     if !engine_ready(&["postgres", "chroma", "redis"], test) {
         return;
     }
-    let tag = unique_tenant("td", "img");
-    let image = postgres_with_pg_dumpall(&tag);
-    let mut w = World::new("purge", &image);
-    w.image = Some(image);
+    // The real PostgreSQL (tests/images/real): the dump is pg_dumpall's own.
+    let mut w = World::new("purge", &image_for("postgres"));
     w.add_foreign();
     let t = w.tenant.clone();
     let profiles = w.s.path(&format!("stacks/{t}/apparmor"));
@@ -386,7 +350,7 @@ fn purge_with_backup_dumps_archives_and_deletes_only_the_tenants_tree() {
     assert!(files[0].ends_with("-data.tar.gz") && files[1].ends_with("-postgres.sql"));
     let dump = std::fs::read_to_string(backups.join(&files[1])).unwrap();
     assert!(
-        dump.contains("-- stand-in pg_dumpall -U stackgen") && dump.contains("CREATE ROLE"),
+        dump.contains("PostgreSQL database cluster dump") && dump.contains("CREATE ROLE stackgen"),
         "{dump}"
     );
     let listing = host("tar", &["-tzf", backups.join(&files[0]).to_str().unwrap()]).ok();
