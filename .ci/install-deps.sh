@@ -2,7 +2,8 @@
 # Installs the machine-level tools stackgen's tests need, on Debian 12 (bookworm), as root.
 #
 #   docker.io (dockerd, containerd, runc), iptables, apparmor (apparmor_parser, aa-status),
-#   caddy, tmux, busybox-static, hyperfine, jq, fuse-overlayfs (storage-driver fallback)
+#   caddy, tmux, busybox-static, mmdebstrap (the real-program test images), hyperfine, jq,
+#   fuse-overlayfs (storage-driver fallback)
 #   from bookworm, and Compose v2 (package docker-compose) from Debian 13 (trixie), pinned so
 #   that nothing else comes from trixie. The trixie source is derived from the machine's own
 #   Debian source file, so no archive host is written here.
@@ -28,6 +29,7 @@ BOOKWORM_PKGS=(
   caddy
   tmux
   busybox-static
+  mmdebstrap
   hyperfine
   jq
   fuse-overlayfs
@@ -198,7 +200,7 @@ fi
 link_compose_plugin
 compose_ok || die "docker compose v2 not usable after install"
 
-for t in dockerd containerd runc iptables apparmor_parser caddy tmux busybox hyperfine jq docker-compose; do
+for t in dockerd containerd runc iptables apparmor_parser caddy tmux busybox mmdebstrap hyperfine jq docker-compose; do
   command -v "$t" >/dev/null 2>&1 || die "$t missing after install"
 done
 log "compose: $(docker compose version 2>&1)"

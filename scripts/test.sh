@@ -2,9 +2,12 @@
 # The project's test command (README "Two commands"; CI runs it through .ci/run).
 #
 # As root it first makes the machine ready, idempotently: installs the Docker engine, Compose v2,
-# caddy, the apparmor tools and tmux (.ci/install-deps.sh), starts dockerd (.ci/start-dockerd.sh)
-# and builds the local stand-in images the end-to-end tests run (tests/images/build.sh; no image
-# registry is reachable). Then: formatting, lints, and the whole test suite.
+# caddy, the apparmor tools, tmux and mmdebstrap (.ci/install-deps.sh), starts dockerd
+# (.ci/start-dockerd.sh), and builds the local images the end-to-end tests run (no image registry
+# is reachable): real PostgreSQL + pgvector, Redis, squid, prometheus and caddy from Debian's
+# packages (tests/images/real/build.sh), and a stand-in per other service built from its image
+# contract (tests/images/build.sh, which reads `stackgen catalog --json`). Then: formatting,
+# lints, and the whole test suite.
 #
 # Not root: nothing is installed; tests whose tool is missing print "SKIPPED ..." (in CI, where
 # STACKGEN_REQUIRE_TOOLS=1, they fail instead).
@@ -22,9 +25,15 @@ step() { # NAME CMD...
 if [[ $(id -u) -eq 0 ]]; then
   step "install-deps" bash .ci/install-deps.sh
   step "start-dockerd" bash .ci/start-dockerd.sh
-  step "stand-in images" bash tests/images/build.sh
+fi
+# The stand-in builder reads the catalog from the binary.
+step "build" cargo build --locked
+if [[ $(id -u) -eq 0 ]]; then
+  step "real-program images" bash tests/images/real/build.sh
+  step "stand-in images" env STACKGEN=target/debug/stackgen bash tests/images/build.sh
 elif docker info >/dev/null 2>&1; then
-  step "stand-in images" bash tests/images/build.sh
+  step "stand-in images" env STACKGEN=target/debug/stackgen bash tests/images/build.sh
+  echo "test.sh: not root: tests/images/real/build.sh (mmdebstrap) skipped; end-to-end tests that need its images skip" >&2
 else
   echo "test.sh: not root and no Docker engine: tool installation skipped" >&2
 fi

@@ -217,12 +217,18 @@ impl Catalog {
         &self.services[name]
     }
 
-    /// The component a compose service belongs to.
+    /// The component a catalog compose service belongs to.
     pub fn component_of(&self, service: &str) -> &Component {
+        self.find_component_of(service)
+            .expect("every catalog service belongs to a component (tested)")
+    }
+
+    /// The component a compose service belongs to; `None` for a service added with
+    /// `add-service`, which belongs to none.
+    pub fn find_component_of(&self, service: &str) -> Option<&Component> {
         self.components
             .iter()
             .find(|c| c.services.iter().any(|s| s == service))
-            .expect("every catalog service belongs to a component (tested)")
     }
 
     pub fn component_names(&self) -> impl Iterator<Item = &str> {

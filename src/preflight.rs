@@ -187,7 +187,10 @@ pub fn secrets(manifest: &Manifest, tenant: &Tenant, starting: &[String]) -> Che
     let catalog = Catalog::get();
     let mut missing = Vec::new();
     for service in starting {
-        let component = catalog.component_of(service);
+        // A custom service (add-service) belongs to no component and has no operator secret.
+        let Some(component) = catalog.find_component_of(service) else {
+            continue;
+        };
         for s in &component.operator_secrets {
             let set = tenant.secrets.get(s).is_some_and(|v| !v.trim().is_empty());
             if !set {
@@ -549,6 +552,20 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("refresh-tailscale-key team-a"), "{line}");
+    }
+
+    /// A service added with `add-service` belongs to no catalog component: the check passes it
+    /// (it used to panic, so `up` after `add-service` crashed with exit 101).
+    #[test]
+    fn a_custom_service_has_no_operator_secret() {
+        let m = manifest();
+        let t = m.tenant("team-a").unwrap();
+        let check = secrets(
+            &m,
+            t,
+            &["custom-my-app".to_string(), "postgres".to_string()],
+        );
+        assert!(!check.failed(), "{check}");
     }
 
     #[test]

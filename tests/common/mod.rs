@@ -140,6 +140,7 @@ impl Sandbox {
     }
 }
 
+#[derive(Debug)]
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -469,13 +470,12 @@ pub fn host(cmd: &str, args: &[&str]) -> Run {
 
 /// The services whose real program runs in the end-to-end tests (tests/images/real/: Debian's
 /// packages behind the upstream image's contract), with the image that carries it.
-pub const REAL_IMAGES: [(&str, &str); 6] = [
+pub const REAL_IMAGES: [(&str, &str); 5] = [
     ("postgres", "stackgen-real/postgres:test"),
     ("redis", "stackgen-real/redis:test"),
     ("dify-ssrf-proxy", "stackgen-real/squid:test"),
     ("prometheus", "stackgen-real/prometheus:test"),
     ("caddy", "stackgen-real/caddy:test"),
-    ("chroma", "stackgen-real/chroma:test"),
 ];
 
 /// The local image a test runs for a catalog service: its real program where one is built

@@ -349,16 +349,22 @@ fn on_a_running_tenant_only_the_new_service_starts_and_stops() {
     };
     let before: Vec<String> = RUNNING.map(started).to_vec();
 
-    // The stand-in serves HTTP on 8080, like open-webui.
+    // The weaviate stand-in serves HTTP on 8080, has wget for the default healthcheck, runs as
+    // any UID and writes $PERSISTENCE_DATA_PATH at start: given a volume there, it starts.
+    let image = image_for("weaviate");
     let run = s
         .run(&[
             "add-service",
             &t,
             "my-app",
             "--image",
-            "stackgen-standin/openwebui:test",
+            &image,
             "--port",
             "8080",
+            "--env",
+            "PERSISTENCE_DATA_PATH=/data",
+            "--volume",
+            "data:/data",
             "--route",
             "app",
         ])
@@ -396,6 +402,22 @@ fn on_a_running_tenant_only_the_new_service_starts_and_stops() {
         "{}",
         live.stdout
     );
+
+    // What add-service tells the operator to run next works (it used to panic, exit 101). Only
+    // caddy may be recreated: its depends_on now names my-app, which changes its compose config.
+    let up = s.run(&["up", &t, "--timeout", "120"]);
+    assert_eq!(
+        up.code, 0,
+        "up after add-service\n{}\n{}",
+        up.stdout, up.stderr
+    );
+    let after: Vec<String> = RUNNING.map(started).to_vec();
+    assert_eq!(
+        before[..3],
+        after[..3],
+        "up after add-service restarted a backend"
+    );
+    let before: Vec<String> = after;
 
     let run = s.run(&["remove-service", &t, "my-app"]).ok();
     assert!(run.stdout.contains("stopped and removed"), "{}", run.stdout);
