@@ -470,12 +470,13 @@ pub fn host(cmd: &str, args: &[&str]) -> Run {
 
 /// The services whose real program runs in the end-to-end tests (tests/images/real/: Debian's
 /// packages behind the upstream image's contract), with the image that carries it.
-pub const REAL_IMAGES: [(&str, &str); 5] = [
+pub const REAL_IMAGES: [(&str, &str); 6] = [
     ("postgres", "stackgen-real/postgres:test"),
     ("redis", "stackgen-real/redis:test"),
     ("dify-ssrf-proxy", "stackgen-real/squid:test"),
     ("prometheus", "stackgen-real/prometheus:test"),
     ("caddy", "stackgen-real/caddy:test"),
+    ("chroma", "stackgen-real/chroma:test"),
 ];
 
 /// The local image a test runs for a catalog service: its real program where one is built
@@ -496,7 +497,10 @@ pub fn image_overrides() -> String {
     for e in entries.as_array().expect("catalog is a list") {
         let service = e["service"].as_str().unwrap();
         let key = e["image_key"].as_str().unwrap();
-        lines.push_str(&format!("{key}={}\n", image_for(service)));
+        // dify-worker and -beat run dify-api's image (and key): one line per key.
+        if key == format!("{}_IMAGE", service.replace('-', "_").to_ascii_uppercase()) {
+            lines.push_str(&format!("{key}={}\n", image_for(service)));
+        }
     }
     lines.push_str(&format!("PGVECTOR_IMAGE={}\n", image_for("postgres")));
     lines
@@ -537,6 +541,7 @@ pub fn engine_ready(services: &[&str], test: &str) -> bool {
             let out = Command::new("bash")
                 .arg(Path::new(ROOT).join(script))
                 .env("STACKGEN", BIN)
+                .env("WITH_CHROMA", "1")
                 .output()
                 .unwrap_or_else(|e| panic!("run {script}: {e}"));
             if !out.status.success() {

@@ -12,8 +12,8 @@
 #     as, and exits 1 when a fatal one cannot be written, as the real program does; and refuses to
 #     start without the arguments the real program requires.
 #
-# The services with real programs (postgres, redis, squid, prometheus, caddy) are built by
-# tests/images/real/build.sh instead.
+# The services with real programs (postgres, redis, squid, prometheus, caddy, chroma) are built
+# by tests/images/real/build.sh instead.
 #
 # Idempotent: an image is rebuilt only when the hash of its inputs (this script, standin/*, its
 # contract, busybox and dash) differs from its label org.stackgen.standin.hash. FORCE=1 rebuilds.
@@ -30,21 +30,18 @@ LABEL=org.stackgen.standin.hash
 STACKGEN=${STACKGEN:-$ROOT_DIR/target/debug/stackgen}
 
 # Services whose real program runs in the tests (tests/images/real/).
-REAL=(postgres redis dify-ssrf-proxy prometheus caddy)
+REAL=(postgres redis dify-ssrf-proxy prometheus caddy chroma)
 
 # service  ports (HTTP listeners inside the container; "-" for none)
 PORTS=(
   "qdrant 6333 6334"
   "weaviate 8080 50051"
-  "chroma 8000"
   "ollama 11434"
   "n8n 5678"
   "flowise 3000"
   "anythingllm 3001"
   "litellm 4000"
   "dify-api 5001"
-  "dify-worker -"
-  "dify-worker-beat -"
   "dify-web 3000"
   "dify-sandbox 8194"
   "dify-plugin-daemon 5002"
@@ -60,7 +57,7 @@ PORTS=(
 HEALTH_PATHS=(
   /healthz /readyz /health /-/ready /-/healthy /v1/.well-known/ready /api/v2/heartbeat
   /api/health /api/ping /api/v1/ping /v1/health /health/liveliness /health/readiness
-  /healthz/readiness /minio/health/live /minio/health/ready /config/ /api/v1/health
+  /healthz/readiness /minio/health/live /minio/health/ready /config/ /api/v1/health /health/check
 )
 
 PATH_ENV=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -87,7 +84,14 @@ common_hash=$( {
   sha256sum "$DASH"
 } | sha256sum | cut -d' ' -f1)
 
-contract_of() { jq -c --arg s "$1" '.[] | select(.service == $s) | .contract' <<<"$CATALOG"; }
+# A service's contract; for an image that several services run (dify-api, -worker, -beat share
+# DIFY_API_IMAGE), the writes of every one of them, since the stand-in plays each role.
+contract_of() {
+  jq -c --arg s "$1" '
+    (.[] | select(.service == $s)) as $me
+    | [.[] | select(.image_key == $me.image_key) | .contract.writes[]] as $writes
+    | $me.contract | .writes = ($writes | unique)' <<<"$CATALOG"
+}
 ports_of() {
   local p
   for p in "${PORTS[@]}"; do [[ ${p%% *} == "$1" ]] && { printf '%s' "${p#* }"; return; }; done
@@ -97,7 +101,8 @@ image_hash() { printf '%s\n%s\n%s\n' "$common_hash" "$1" "$(contract_of "$1")" |
 
 want=("$@")
 selected=()
-for s in $(jq -r '.[].service' <<<"$CATALOG"); do
+# One image per image key: services that run another service's image (image_from) get none.
+for s in $(jq -r '.[] | select(.image_key == (.service | ascii_upcase | gsub("-"; "_")) + "_IMAGE") | .service' <<<"$CATALOG"); do
   [[ " ${REAL[*]} " == *" $s "* ]] && continue
   if [[ ${#want[@]} -gt 0 && " ${want[*]} " != *" $s "* ]]; then continue; fi
   selected+=("$s")
@@ -169,16 +174,26 @@ build_one() { # SERVICE
     echo "nogroup:x:65534:"
   } >"$root/etc/group"
   : >"$root/etc/hosts"; : >"$root/etc/resolv.conf"; : >"$root/etc/hostname"
-  # The image user's home and the paths it owns; everything else belongs to root.
-  if [[ $uid != 0 ]]; then
-    install -d -m 0755 "$root$home"
-    chown "$uid:$gid" "$root$home"
-  fi
+  # The paths the image user owns (its home only when the contract lists it: some images name a
+  # home they never create); everything else belongs to root.
   while read -r path; do
     [[ -n $path ]] || continue
     install -d -m 0755 "$root$path"
     chown -R "$uid:$gid" "$root$path"
   done < <(jq -r '.owns[]' <<<"$c")
+  # The real image's tree under an owned path (chown -R in its Dockerfile): the parents of the
+  # literal write paths there exist and belong to the image user, so a mount below them does not
+  # make Docker create them as root.
+  local w o
+  while read -r w; do
+    [[ $w == /* && $w != *'$'* ]] || continue
+    while read -r o; do
+      if [[ $w == "$o"/* ]]; then
+        install -d -m 0755 "$root$(dirname "$w")"
+        chown -R "$uid:$gid" "$root$o"
+      fi
+    done < <(jq -r '.owns[]' <<<"$c")
+  done < <(jq -r '.writes[].path' <<<"$c")
   while read -r b; do install_binary "$root" "$b"; done < <(jq -r '.binaries[]' <<<"$c")
 
   # The contract the entrypoint enforces.
