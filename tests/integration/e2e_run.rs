@@ -358,7 +358,12 @@ fn e2e_one_tenant_lifecycle() {
     assert_eq!(json["tenants"][0]["state"], "running", "{json}");
 
     let run = s.run(&["logs", &t, "redis"]).ok();
-    assert!(run.stdout.contains("stand-in redis"), "{}", run.stdout);
+    // The real redis's own log line.
+    assert!(
+        run.stdout.contains("Ready to accept connections"),
+        "{}",
+        run.stdout
+    );
 
     // down then up keeps the data; the foreign container is never touched.
     let marker = s
@@ -490,19 +495,24 @@ fn e2e_two_tenants_side_by_side() {
         .trim(),
         format!("ai-platform-{a}-internal")
     );
-    // Names resolve only inside a tenant's own networks: a's redis reaches a's postgres by
-    // name, and cannot even find b's.
-    let redis_a = container_of(&a, "redis");
+    // Names resolve only inside a tenant's own networks: a's postgres reaches a's redis by
+    // name, and cannot even find b's (bash's /dev/tcp: the postgres image has bash, no nc).
     let probe = |target: String| {
         host(
             "docker",
-            &["exec", &redis_a, "nc", "-z", "-w", "2", &target, "5432"],
+            &[
+                "exec",
+                &pg_a,
+                "bash",
+                "-c",
+                &format!("exec 3<>/dev/tcp/{target}/6379"),
+            ],
         )
     };
-    let own = probe("postgres".to_string());
+    let own = probe("redis".to_string());
     assert_eq!(own.code, 0, "the probe itself works: {}", own.stderr);
-    let other = probe(format!("{b}-postgres-1"));
-    assert_ne!(other.code, 0, "{a} reached {b}'s postgres");
+    let other = probe(format!("{b}-redis-1"));
+    assert_ne!(other.code, 0, "{a} reached {b}'s redis");
 
     // down a leaves b running and healthy.
     let b_before = fingerprint(&b, &SMALL);
