@@ -35,7 +35,7 @@ REAL=(postgres redis dify-ssrf-proxy prometheus caddy chroma)
 # service  ports (HTTP listeners inside the container; "-" for none)
 PORTS=(
   "qdrant 6333 6334"
-  "weaviate 8080 50051"
+  "weaviate 8080 50051 2112"
   "ollama 11434"
   "n8n 5678"
   "flowise 3000"
@@ -203,6 +203,8 @@ build_one() { # SERVICE
 
   local www=$root/standin/www p q
   echo "stackgen stand-in $s" >"$www/index.html"
+  # A valid Prometheus exposition, so a scrape of the stand-in proves network, name and port.
+  printf '# TYPE standin_up gauge\nstandin_up{service="%s"} 1\n' "$s" >"$www/metrics"
   for p in "${HEALTH_PATHS[@]}"; do
     p=${p%/}
     for q in "${HEALTH_PATHS[@]}"; do [[ $q == "$p"/?* ]] && mkdir -p "$www$p"; done
