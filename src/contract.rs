@@ -179,12 +179,7 @@ pub fn check(name: &str, contract: &Contract, service: &Value) -> Vec<String> {
     }
 
     // 5. Egress only where the image needs it, and never cut off where it does.
-    let networks: Vec<&str> = service["networks"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let networks = strings(&service["networks"]);
     if service["network_mode"].is_null() && contract.egress && !networks.contains(&"edge") {
         problems.push(format!(
             "{name}: needs egress ({}) but sits only on the internal network",
@@ -194,12 +189,7 @@ pub fn check(name: &str, contract: &Contract, service: &Value) -> Vec<String> {
 
     // 6. Arguments the program refuses to start without.
     if !contract.requires_args.is_empty() {
-        let args: Vec<&str> = service["command"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let args = strings(&service["command"]);
         if !service["command"].is_null()
             && !contract
                 .requires_args
@@ -215,15 +205,19 @@ pub fn check(name: &str, contract: &Contract, service: &Value) -> Vec<String> {
     problems
 }
 
-/// The programs a healthcheck test runs: `CMD` → its first word; `CMD-SHELL` → `sh` and the
-/// first word of every pipeline stage.
-pub fn called_programs(test: &Value) -> Vec<String> {
-    let words: Vec<&str> = test
-        .as_sequence()
+/// The strings of a YAML sequence (empty for anything else).
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_sequence()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .collect();
+        .collect()
+}
+
+/// The programs a healthcheck test runs: `CMD` → its first word; `CMD-SHELL` → `sh` and the
+/// first word of every pipeline stage.
+pub fn called_programs(test: &Value) -> Vec<String> {
+    let words = strings(test);
     match words.first() {
         Some(&"CMD") => words
             .get(1)

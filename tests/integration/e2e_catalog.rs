@@ -27,25 +27,7 @@ struct Tenants<'a> {
 impl Drop for Tenants<'_> {
     fn drop(&mut self) {
         for t in &self.names {
-            let _ = self.s.run(&["down", t]);
-            let ids = host(
-                "docker",
-                &[
-                    "ps",
-                    "-aq",
-                    "--filter",
-                    &format!("label=com.stackgen.tenant={t}"),
-                ],
-            );
-            for id in ids.stdout.split_whitespace() {
-                let _ = host("docker", &["rm", "-f", id]);
-            }
-            for net in [
-                format!("ai-platform-{t}"),
-                format!("ai-platform-{t}-internal"),
-            ] {
-                let _ = host("docker", &["network", "rm", &net]);
-            }
+            remove_tenant(self.s, t);
         }
     }
 }

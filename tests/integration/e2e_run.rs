@@ -84,26 +84,7 @@ impl Deployment {
 impl Drop for Deployment {
     fn drop(&mut self) {
         for t in &self.tenants {
-            let _ = self.s.run(&["down", t]);
-            // Whatever is left with the tenant's label (a failed run): by label only, never by name.
-            let ids = host(
-                "docker",
-                &[
-                    "ps",
-                    "-aq",
-                    "--filter",
-                    &format!("label=com.stackgen.tenant={t}"),
-                ],
-            );
-            for id in ids.stdout.split_whitespace() {
-                let _ = host("docker", &["rm", "-f", id]);
-            }
-            for net in [
-                format!("ai-platform-{t}"),
-                format!("ai-platform-{t}-internal"),
-            ] {
-                let _ = host("docker", &["network", "rm", &net]);
-            }
+            remove_tenant(&self.s, t);
         }
     }
 }
