@@ -468,6 +468,30 @@ pub fn host(cmd: &str, args: &[&str]) -> Run {
     )
 }
 
+/// Takes a test tenant down (`stackgen down`) and removes whatever still carries its label (a
+/// failed run): containers by label only, never by name, then its two networks.
+pub fn remove_tenant(s: &Sandbox, tenant: &str) {
+    let _ = s.run(&["down", tenant]);
+    let ids = host(
+        "docker",
+        &[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.stackgen.tenant={tenant}"),
+        ],
+    );
+    for id in ids.stdout.split_whitespace() {
+        let _ = host("docker", &["rm", "-f", id]);
+    }
+    for net in [
+        format!("ai-platform-{tenant}"),
+        format!("ai-platform-{tenant}-internal"),
+    ] {
+        let _ = host("docker", &["network", "rm", &net]);
+    }
+}
+
 /// The services whose real program runs in the end-to-end tests (tests/images/real/: Debian's
 /// packages behind the upstream image's contract), with the image that carries it.
 pub const REAL_IMAGES: [(&str, &str); 6] = [
