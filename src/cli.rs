@@ -83,8 +83,9 @@ pub struct InitArgs {
     /// The new tenants' vector DB
     #[arg(long, value_name = "DB", default_value = "qdrant", value_parser = ["qdrant", "pgvector", "weaviate", "chroma"])]
     pub vector_db: String,
-    /// Comma-separated catalog names, or `all`
-    #[arg(long, value_name = "LIST", default_value = "all")]
+    /// Comma-separated catalog names, or `all` (adds dify, and openclaw, which needs a tailscale
+    /// auth key); the default is the menu's and needs no key
+    #[arg(long, value_name = "LIST", default_value = crate::init::DEFAULT_SERVICES)]
     pub services: String,
     /// The platform domain; tenants get <tenant>.<domain>
     #[arg(long, value_name = "DOMAIN")]

@@ -17,6 +17,13 @@ use crate::manifest::parse::{self, Parsed};
 use crate::manifest::{self, edit, values, Manifest};
 use crate::secrets;
 
+/// The services a new tenant gets unless the operator chooses others, in the menu and with
+/// `--non-interactive` alike: a private chat platform (open-webui behind caddy, models in ollama
+/// through litellm) and the databases those use, plus the tenant's vector DB. None of them needs
+/// a value the operator must supply, so a fresh manifest renders and starts as written. dify
+/// (seven containers) and openclaw (needs a tailscale auth key) are opt-in; `all` selects them.
+pub const DEFAULT_SERVICES: &str = "postgres,redis,ollama,litellm,openwebui,caddy";
+
 /// A tenant to add: from `--tenant` flags (same choices for all) or from the menu (one each).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTenant {
@@ -74,6 +81,23 @@ pub struct InitReport {
     pub existing_tenants: Vec<String>,
     pub changed_tenants: Vec<String>,
     pub added_secrets: usize,
+    /// A `STACKGEN_DEPLOYMENT` line was appended to a manifest that had none.
+    pub added_deployment: bool,
+    /// Values stackgen cannot generate that are still empty in the written manifest.
+    pub to_supply: Vec<ToSupply>,
+}
+
+/// A value only the operator can supply (a tailscale auth key), still empty in the manifest:
+/// `init` says which key and on which line, never a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToSupply {
+    pub tenant: String,
+    /// The manifest key, e.g. `TEAM_A__TAILSCALE_AUTH_KEY`.
+    pub key: String,
+    /// Its line in the manifest (`init` always writes the line, empty).
+    pub line: Option<usize>,
+    /// The component that needs it, e.g. `tailscale`.
+    pub component: String,
 }
 
 /// The manifest text `init` would write, computed without touching the disk.
@@ -132,14 +156,66 @@ pub fn write(path: &Path, plan: &Plan) -> Result<()> {
 /// Only appends, except for the `VECTOR_DB`/`SERVICES` lines a [`TenantChange`] rewrites; no
 /// secret is ever regenerated. The result is validated as a whole.
 pub fn plan(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result<Plan> {
-    let (text, report) = build(path, existing, opts)?;
+    let (text, mut report) = build(path, existing, opts)?;
     // Validate the whole result before anything touches the disk.
-    Manifest::from_text(path, &text)?;
+    let manifest = Manifest::from_text(path, &text)?;
+    report.to_supply = to_supply(&manifest);
     Ok(Plan {
         original: existing.map(str::to_string),
         text,
         report,
     })
+}
+
+/// Every operator-supplied value (see [`ToSupply`]) that a tenant's services need and the
+/// manifest leaves empty. `up` refuses to start those services until it is set.
+pub fn to_supply(manifest: &Manifest) -> Vec<ToSupply> {
+    let catalog = Catalog::get();
+    let mut out = Vec::new();
+    for t in &manifest.tenants {
+        for c in t.components.iter().filter_map(|c| catalog.component(c)) {
+            for s in &c.operator_secrets {
+                if t.secrets.get(s).is_some_and(|v| !v.trim().is_empty()) {
+                    continue;
+                }
+                let key = t.key(s);
+                out.push(ToSupply {
+                    tenant: t.name.clone(),
+                    line: manifest.entries.get(&key).map(|e| e.line),
+                    key,
+                    component: c.name.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What `init` prints about [`ToSupply`] values: one line each with the key and `file:line`,
+/// and how to set it. Empty when nothing is missing. Never holds a value (they are empty).
+pub fn to_supply_notice(file: &str, items: &[ToSupply]) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "still to supply (stackgen cannot generate these; `up` refuses to start what needs them while they are empty):\n",
+    );
+    for i in items {
+        let at = match i.line {
+            Some(l) => format!("{file}:{l}"),
+            None => file.to_string(),
+        };
+        let how = if i.key.ends_with("__TAILSCALE_AUTH_KEY") {
+            format!(
+                "an auth key from your tailnet's admin console (or `stackgen refresh-tailscale-key {} --key -`)",
+                i.tenant
+            )
+        } else {
+            format!("{} needs it", i.component)
+        };
+        let _ = writeln!(out, "  {} at {at}: {how}", i.key);
+    }
+    out
 }
 
 /// The text `plan` would produce, not validated as a whole: the menu's view of the tenants it
@@ -181,9 +257,16 @@ fn build(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result<(Str
         out.push('\n');
     }
     let created = existing.is_none();
+    let mut added_deployment = false;
     if created {
         out.push_str(&platform_block(opts));
     } else {
+        // A manifest from before deployment IDs gets one, appended like any missing key; an
+        // existing ID is never replaced (it is what the running containers carry).
+        if !parsed.entries.contains_key(crate::deployment::KEY) {
+            let _ = writeln!(out, "{}", deployment_lines());
+            added_deployment = true;
+        }
         // Platform keys an older manifest may lack are appended, never rewritten.
         for (key, value) in [
             (
@@ -211,6 +294,7 @@ fn build(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result<(Str
     let mut alloc = Allocator::from(&parsed);
     let mut report = InitReport {
         created,
+        added_deployment,
         ..InitReport::default()
     };
 
@@ -432,15 +516,28 @@ fn platform_block(opts: &InitOptions) -> String {
     format!(
         "# stackgen manifest: the single source of truth for every tenant's stack.\n\
          # It holds every tenant's secrets: keep it private (mode 0600) and out of version control.\n\
-         # Reference: README.md, \"Manifest reference\". Add tenants with `stackgen init --tenant NAME`.\n\
+         # Reference: docs/manifest.md. Add tenants with `stackgen init --tenant NAME`.\n\
          STACKGEN_MANIFEST_VERSION=1\n\
+         {}\n\
          DOMAIN={}\n\
          BASE_DIR={}\n\
          # acme: public certificates (forward the tenant's ports 80/443); internal: caddy's own CA\n\
          TLS_MODE=acme\n\
          # IMAGE_REGISTRY=mirror.internal:5000\n",
+        deployment_lines(),
         opts.domain.as_deref().unwrap_or("example.com"),
         opts.base_dir.as_deref().unwrap_or("/srv/ai-platform"),
+    )
+}
+
+/// A new deployment ID with the comment that says what it is for (no trailing newline).
+fn deployment_lines() -> String {
+    format!(
+        "# this manifest's deployment ID: every container and network it starts carries it, and\n\
+         # stackgen refuses to change a tenant that another manifest started. Never change it.\n\
+         {}={}",
+        crate::deployment::KEY,
+        crate::deployment::generate()
     )
 }
 
@@ -539,5 +636,105 @@ impl Allocator {
         }
         self.ranges.push((start, start + 99));
         (start, start + 99)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(services: &str) -> Plan {
+        let opts = InitOptions {
+            tenants: vec![NewTenant::new("team-a", "qdrant", services)],
+            ..InitOptions::default()
+        };
+        plan(Path::new(".env"), None, &opts).unwrap()
+    }
+
+    #[test]
+    fn a_deployment_id_is_written_once_and_appended_to_an_older_manifest() {
+        let new = planned(DEFAULT_SERVICES);
+        let id_line = |text: &str| {
+            text.lines()
+                .filter(|l| l.starts_with("STACKGEN_DEPLOYMENT="))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(id_line(&new.text).len(), 1, "{}", new.text);
+        // An older manifest (no ID): appended after every existing line, which stay as they were.
+        let older: String = new
+            .text
+            .lines()
+            .filter(|l| !l.starts_with("STACKGEN_DEPLOYMENT="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let plan = plan(Path::new(".env"), Some(&older), &InitOptions::default()).unwrap();
+        assert!(plan.report.added_deployment);
+        assert!(plan.text.starts_with(&older), "{}", plan.text);
+        assert_eq!(id_line(&plan.text).len(), 1);
+        let m = Manifest::from_text(Path::new(".env"), &plan.text).unwrap();
+        assert!(m.tenants[0].deployment.is_some());
+        // An ID already there is never replaced: nothing to write.
+        let again =
+            super::plan(Path::new(".env"), Some(&plan.text), &InitOptions::default()).unwrap();
+        assert!(!again.changes_anything());
+        assert!(!again.report.added_deployment);
+    }
+
+    #[test]
+    fn the_default_services_need_nothing_from_the_operator() {
+        let components = expand_services(DEFAULT_SERVICES, "qdrant").unwrap();
+        for want in [
+            "postgres",
+            "redis",
+            "qdrant",
+            "ollama",
+            "litellm",
+            "openwebui",
+            "caddy",
+        ] {
+            assert!(components.iter().any(|c| c == want), "{want}");
+        }
+        assert!(needed_secrets(&components).iter().all(|(_, op)| !op));
+        let plan = planned(DEFAULT_SERVICES);
+        assert!(plan.report.to_supply.is_empty());
+        assert!(!plan.text.contains("TAILSCALE_AUTH_KEY"));
+        assert_eq!(to_supply_notice(".env", &plan.report.to_supply), "");
+    }
+
+    #[test]
+    fn an_empty_operator_value_is_named_with_its_line_and_never_a_value() {
+        let plan = planned("openclaw");
+        let items = &plan.report.to_supply;
+        assert_eq!(items.len(), 1, "{items:?}");
+        let line = plan
+            .text
+            .lines()
+            .position(|l| l == "TEAM_A__TAILSCALE_AUTH_KEY=")
+            .unwrap()
+            + 1;
+        assert_eq!(items[0].key, "TEAM_A__TAILSCALE_AUTH_KEY");
+        assert_eq!(items[0].line, Some(line));
+        let notice = to_supply_notice(".env", items);
+        assert!(notice.contains(&format!("TEAM_A__TAILSCALE_AUTH_KEY at .env:{line}")));
+        assert!(notice.contains("refresh-tailscale-key team-a"));
+        // A key the operator typed (the menu) is supplied: nothing to say, and never echoed.
+        let opts = InitOptions {
+            tenants: vec![NewTenant {
+                tailscale_auth_key: Some("tskey-auth-typed".into()),
+                ..NewTenant::new("team-a", "qdrant", "openclaw")
+            }],
+            ..InitOptions::default()
+        };
+        let typed = super::plan(Path::new(".env"), None, &opts).unwrap();
+        assert!(typed.report.to_supply.is_empty());
+        assert!(!to_supply_notice(".env", &typed.report.to_supply).contains("tskey"));
+        // Nor does the notice ever hold a generated secret.
+        let plan = planned("all");
+        let notice = to_supply_notice(".env", &plan.report.to_supply);
+        assert!(notice.contains("TEAM_A__TAILSCALE_AUTH_KEY at .env:"));
+        for (_, value) in plan.text.lines().filter_map(|l| l.split_once('=')) {
+            assert!(value.len() < 40 || !notice.contains(value), "{value}");
+        }
     }
 }

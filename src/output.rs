@@ -41,6 +41,11 @@ pub fn write_atomic(
     durability: Durability,
 ) -> Result<()> {
     let dir = parent(path);
+    // The rename would replace a link with a file; the callers resolve or refuse links first
+    // (the manifest's through `fsafe::manifest_target`), so one here was planted meanwhile.
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(crate::fsafe::link_error(path));
+    }
     fs::create_dir_all(dir)
         .map_err(|e| io_failure(&format!("creating directory {}", dir.display()), dir, &e))?;
     let mut tmp = tempfile::Builder::new()
@@ -131,12 +136,16 @@ impl Comparison {
     }
 }
 
-/// Reads a file and its mode; `None` when it does not exist.
+/// Reads a file and its mode; `None` when it does not exist. Never through a link: a link
+/// there is refused, so its target (the manifest, say) is never read into a diff.
 fn read_existing(path: &Path) -> Result<Option<(Vec<u8>, u32)>> {
     use std::os::unix::fs::PermissionsExt;
-    let mut file = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+    let mut file = match crate::fsafe::open_read(path) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(crate::fsafe::link_error(path))
+        }
         Err(e) if e.kind() == io::ErrorKind::NotADirectory => return Err(file_in_the_way(path)),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
@@ -191,8 +200,11 @@ pub fn compare_with(
     diffs: Diffs,
 ) -> Result<Comparison> {
     let mut cmp = Comparison::default();
+    // The tenant's folder and every folder on the way to a file: no links (fsafe).
+    crate::fsafe::check_below(stacks_dir, &stacks_dir.join(tenant_dir))?;
     for f in files {
         let path = stacks_dir.join(&f.path);
+        crate::fsafe::check_below(stacks_dir, &path)?;
         let old = read_existing(&path)?;
         match &old {
             Some((bytes, mode)) if bytes.as_slice() == f.content.as_bytes() => {
@@ -205,14 +217,18 @@ pub fn compare_with(
                 let old_text = old
                     .map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
-                let diff = TextDiff::from_lines(&old_text, &f.content)
-                    .unified_diff()
-                    .context_radius(3)
-                    .header(
-                        &format!("a/{}", path.display()),
-                        &format!("b/{}", path.display()),
-                    )
-                    .to_string();
+                // Redacted: the old side is whatever the file held (a pasted secret, or the
+                // manifest itself through a link), and the diff is printed and logged in CI.
+                let diff = crate::redact::text(
+                    &TextDiff::from_lines(&old_text, &f.content)
+                        .unified_diff()
+                        .context_radius(3)
+                        .header(
+                            &format!("a/{}", path.display()),
+                            &format!("b/{}", path.display()),
+                        )
+                        .to_string(),
+                );
                 cmp.changed.push((path, diff));
             }
         }
@@ -227,6 +243,7 @@ pub fn compare_with(
             .strip_prefix(&root)
             .is_ok_and(|rel| crate::render::may_generate(&tenant_dir.to_string_lossy(), rel));
         if generated && !wanted.contains(&path) {
+            crate::fsafe::check_below(stacks_dir, &path)?;
             cmp.stale.push(path);
         }
     }
@@ -256,6 +273,13 @@ pub fn apply_all(
         .min(items.len())
         .max(1);
     let chunk = items.len().div_ceil(threads).max(1);
+    // Checked again right before writing (the comparison may be older): no link on the way to
+    // any file this writes or removes.
+    for (cmp, _) in items {
+        for path in cmp.changed.iter().map(|(p, _)| p).chain(&cmp.stale) {
+            crate::fsafe::check_below(stacks_dir, path)?;
+        }
+    }
     let parts: Vec<Result<Staged, StageError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = items
             .chunks(chunk)
@@ -295,23 +319,14 @@ pub fn apply_all(
     })?;
     for (cmp, _) in items {
         for path in &cmp.unreadable {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(path, fs::Permissions::from_mode(GENERATED_MODE)).map_err(|e| {
-                io_failure(
-                    &format!("making {} readable", path.display()),
-                    parent(path),
-                    &e,
-                )
-            })?;
+            // Through a descriptor opened with O_NOFOLLOW: a link's target keeps its mode.
+            crate::fsafe::check_below(stacks_dir, path)?;
+            crate::fsafe::set_mode(path, GENERATED_MODE)
+                .with_context(|| format!("making {} readable", path.display()))?;
         }
         for path in &cmp.stale {
-            fs::remove_file(path).map_err(|e| {
-                io_failure(
-                    &format!("removing stale {}", path.display()),
-                    parent(path),
-                    &e,
-                )
-            })?;
+            crate::fsafe::remove_file(stacks_dir, path)
+                .with_context(|| format!("removing stale {}", path.display()))?;
         }
     }
     Ok(written)
@@ -391,6 +406,8 @@ impl Stage {
 
     /// `create_dir_all` that remembers what it created, so a failed render can remove it again.
     fn create_dirs(&mut self, dir: &Path) -> Result<(), StageError> {
+        // Links below the stacks directory were refused before staging (fsafe::check_below);
+        // the stacks directory itself may be one.
         if dir.is_dir() {
             return Ok(());
         }

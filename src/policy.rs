@@ -51,7 +51,7 @@ pub fn apparmor_profile(tenant: &Tenant, kind: ApparmorProfile) -> String {
 /// The catalog's `uses` entry that stands for the tenant's vector DB server, whichever it is.
 pub const VECTOR_DB_USE: &str = "vector-db";
 
-/// Why kernel-mode tailscale runs as root (shown in the stack file and the README).
+/// Why kernel-mode tailscale runs as root (shown in the stack file and docs/security.md).
 pub const KERNEL_TAILSCALE_ROOT_WHY: &str =
     "kernel mode (TAILSCALE_MODE=kernel) needs root for NET_ADMIN on the tun device";
 /// The one capability kernel-mode tailscale adds, and why.
@@ -233,6 +233,10 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
     labels.insert(TENANT_LABEL.to_string(), tenant.name.clone());
     labels.insert(SERVICE_LABEL.to_string(), svc.name.clone());
     labels.insert("com.stackgen.component".to_string(), svc.component.clone());
+    // Which manifest owns the container: every command that changes a tenant checks it.
+    if let Some(id) = &tenant.deployment {
+        labels.insert(crate::deployment::LABEL.to_string(), id.clone());
+    }
 
     Policy {
         user,

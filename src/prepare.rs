@@ -5,11 +5,11 @@
 //! not write their data. Only paths inside the tenant's own tree are ever created or chowned.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::fsafe;
 use crate::manifest::{Manifest, Tenant};
 use crate::model;
 use crate::policy;
@@ -78,8 +78,14 @@ pub fn plan(manifest: &Manifest, tenant: &Tenant) -> Result<Vec<Action>> {
 
 /// Creates what `plan` lists. Parents up to the tenant root are created root-owned 0755 (the
 /// daemon, not the container, traverses them); leaves get their service's owner and 0750.
+///
+/// The tenant's folder and everything in it are reached with `openat` and `O_NOFOLLOW` at every
+/// component (`fsafe::prepare_at`): the tenant's containers write inside this tree, so a link in
+/// it is refused (exit 2, naming it), and nothing outside the tree is created, chmodded or
+/// chowned. `BASE_DIR/tenants` itself may be a link the operator chose.
 pub fn apply(manifest: &Manifest, tenant: &Tenant, actions: &[Action]) -> Result<()> {
     let root = PathBuf::from(model::tenant_root(&manifest.platform, tenant));
+    let tenants_dir = root.parent().unwrap_or(Path::new("/")).to_path_buf();
     let is_root = effective_uid() == 0;
     for a in actions {
         if !a.path.starts_with(&root) {
@@ -89,40 +95,35 @@ pub fn apply(manifest: &Manifest, tenant: &Tenant, actions: &[Action]) -> Result
                 root.display()
             );
         }
-        if let Some(parent) = a.path.parent() {
-            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
-        if a.is_file {
-            if !a.path.exists() {
-                fs::write(&a.path, b"")
-                    .with_context(|| format!("creating {}", a.path.display()))?;
-            }
-            fs::set_permissions(&a.path, fs::Permissions::from_mode(0o640))?;
+    }
+    if !actions.is_empty() {
+        fs::create_dir_all(&tenants_dir)
+            .with_context(|| format!("creating {}", tenants_dir.display()))?;
+    }
+    for a in actions {
+        let rel = a.path.strip_prefix(&tenants_dir).expect("checked above");
+        let (kind, mode) = if a.is_file {
+            (fsafe::Kind::File, 0o640)
         } else {
-            fs::create_dir_all(&a.path)
-                .with_context(|| format!("creating {}", a.path.display()))?;
-            fs::set_permissions(&a.path, fs::Permissions::from_mode(0o750))?;
+            (fsafe::Kind::Dir, 0o750)
+        };
+        match fsafe::prepare_at(&tenants_dir, rel, kind, mode, Some(a.owner)) {
+            Ok(()) => {}
+            Err(e) => match e.downcast_ref::<fsafe::OwnerError>() {
+                Some(o) if !is_root && o.source.kind() == std::io::ErrorKind::PermissionDenied => {
+                    bail!(
+                        "cannot give {} to {}:{}: only root can (run `sudo stackgen prepare {}`)",
+                        o.path.display(),
+                        o.uid,
+                        o.gid,
+                        tenant.name
+                    )
+                }
+                _ => return Err(e),
+            },
         }
-        chown(&a.path, a.owner, is_root)?;
     }
     Ok(())
-}
-
-fn chown(path: &Path, (uid, gid): (u32, u32), is_root: bool) -> Result<()> {
-    // lchown: never follow a symlink planted inside the tree to somewhere outside it.
-    match std::os::unix::fs::lchown(path, Some(uid), Some(gid)) {
-        Ok(()) => Ok(()),
-        Err(e) if !is_root && e.kind() == std::io::ErrorKind::PermissionDenied => bail!(
-            "cannot give {} to {uid}:{gid}: only root can (run `sudo stackgen prepare {}`)",
-            path.display(),
-            path.iter()
-                .rev()
-                .nth(2)
-                .map(|s| s.to_string_lossy())
-                .unwrap_or_default()
-        ),
-        Err(e) => Err(e).with_context(|| format!("chown {uid}:{gid} {}", path.display())),
-    }
 }
 
 /// The effective UID, read from /proc so no libc binding is needed.

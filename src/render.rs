@@ -223,6 +223,9 @@ pub fn render_tenant_with(
         }
         let mut labels = Mapping::new();
         labels.insert(policy::TENANT_LABEL.into(), tenant.name.clone().into());
+        if let Some(id) = &tenant.deployment {
+            labels.insert(crate::deployment::LABEL.into(), id.clone().into());
+        }
         n.insert("labels".into(), Value::Mapping(labels));
         networks.insert(key.into(), Value::Mapping(n));
     }

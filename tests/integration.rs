@@ -8,9 +8,12 @@ mod integration {
     mod bad_input_more;
     mod check;
     mod cli_help;
+    mod deployment;
     mod e2e_catalog;
     mod e2e_run;
     mod extend;
+    mod hostile_fs;
+    mod hostile_input;
     mod init;
     mod menu;
     mod properties;

@@ -44,6 +44,7 @@ fn write_all(cli: &Cli, text: &str, next: &Manifest, tenant: &Tenant) -> Result<
 }
 
 pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
+    let _locks = crate::lock::tenant_and_manifest(cli, &args.tenant)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     let req = AddRequest {
@@ -62,7 +63,7 @@ pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
     compare(cli, &next, t)?;
     let live = running(t)?;
     if let Some((tools, _)) = &live {
-        guard_project(tools, t)?;
+        guard_project(cli, tools, t)?;
     }
     let changed = write_all(cli, &text, &next, t)?;
     let route = match &svc.route {
@@ -107,6 +108,7 @@ pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
 }
 
 pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
+    let _locks = crate::lock::tenant_and_manifest(cli, &args.tenant)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     let text = extend::remove(&manifest, tenant, &args.name)?;
@@ -121,6 +123,8 @@ pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
     };
     let live = running(t)?;
     if let Some((tools, _)) = &live {
+        // The whole project must be this manifest's before any of it is stopped.
+        guard_project(cli, tools, t)?;
         // Only this service's container: selected by the tenant, project and service labels.
         let own = extend::containers_of_service(tools, &t.name, &args.name)?;
         if !own.is_empty() {

@@ -12,6 +12,7 @@ use crate::render;
 use crate::{init, menu, model, output, policy, prepare};
 
 pub fn cmd_init(cli: &Cli, args: &InitArgs) -> Result<()> {
+    let _lock = crate::lock::manifest(cli)?; // read-modify-write: no lost update
     if !args.non_interactive {
         if !args.tenants.is_empty() {
             return Err(UsageError::plain(
@@ -62,16 +63,24 @@ fn print_init_report(cli: &Cli, report: &init::InitReport) {
     for t in &report.existing_tenants {
         println!("tenant {t} already exists; its lines are unchanged");
     }
+    if report.added_deployment {
+        println!(
+            "added {} (this manifest's deployment ID); `render` puts it on every container and network",
+            crate::deployment::KEY
+        );
+    }
     if report.added_secrets > 0 {
         println!(
             "added {} missing secret(s); existing secrets are unchanged",
             report.added_secrets
         );
     }
+    print!("{}", init::to_supply_notice(&path, &report.to_supply));
     println!("next: stackgen --env-file {path} render");
 }
 
 pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
+    let _lock = crate::lock::manifest_if(cli, !args.check)?;
     let manifest = Manifest::load(&cli.env_file)?;
     let tenants = manifest.select(&args.tenants)?;
     let display = display(cli);
@@ -133,6 +142,7 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
 }
 
 pub fn cmd_prepare(cli: &Cli, args: &PrepareArgs) -> Result<()> {
+    let _lock = crate::lock::tenant_if(cli, &args.tenant, !args.dry_run)?;
     let manifest = Manifest::load(&cli.env_file)?;
     let tenant = manifest.select(std::slice::from_ref(&args.tenant))?[0];
     let actions = prepare::plan(&manifest, tenant)?;

@@ -32,6 +32,7 @@ fn running(list: &[Container], service: &str) -> bool {
 
 /// `stackgen reload-proxy`: write the re-rendered Caddyfile, then `caddy reload` in place.
 pub fn cmd_reload_proxy(cli: &Cli, args: &ReloadProxyArgs) -> Result<()> {
+    let _lock = crate::lock::manifest_if(cli, !args.dry_run)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     if !tenant.has("caddy") {
@@ -52,7 +53,7 @@ pub fn cmd_reload_proxy(cli: &Cli, args: &ReloadProxyArgs) -> Result<()> {
     let changed = cmp.changed.iter().any(|(p, _)| *p == path);
     let tools = tools(args.dry_run)?;
     if !args.dry_run {
-        let list = guard_project(&tools, tenant)?;
+        let list = guard_project(cli, &tools, tenant)?;
         if !running(&list, "caddy") {
             bail!(
                 "caddy of tenant `{t}` is not running; nothing was changed (start it with `stackgen up {t}`)",
@@ -105,6 +106,7 @@ fn tailscale_socket(stack_yaml: &str) -> String {
 
 /// `stackgen refresh-tailscale-key`: log in with the new key, store it, recreate the sidecar.
 pub fn cmd_refresh_tailscale_key(cli: &Cli, args: &RefreshTailscaleKeyArgs) -> Result<()> {
+    let _locks = crate::lock::tenant_and_manifest_if(cli, &args.tenant, !args.dry_run)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     if !tenant.has("tailscale") {
@@ -155,7 +157,7 @@ pub fn cmd_refresh_tailscale_key(cli: &Cli, args: &RefreshTailscaleKeyArgs) -> R
         println!("+ {recreate}");
         return Ok(());
     }
-    let list = guard_project(&tools, tenant)?;
+    let list = guard_project(cli, &tools, tenant)?;
     let is_running = running(&list, "tailscale");
     if is_running {
         // Log in first: if the control plane refuses the key, the manifest keeps the old one.
@@ -187,6 +189,7 @@ pub fn cmd_refresh_tailscale_key(cli: &Cli, args: &RefreshTailscaleKeyArgs) -> R
 
 /// `stackgen rotate-secrets`: new values, applied in place where needed, users recreated.
 pub fn cmd_rotate_secrets(cli: &Cli, args: &RotateSecretsArgs) -> Result<()> {
+    let _locks = crate::lock::tenant_and_manifest_if(cli, &args.tenant, !args.dry_run)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     let (files, cmp) = compare(cli, &manifest, tenant)?;
@@ -215,7 +218,7 @@ pub fn cmd_rotate_secrets(cli: &Cli, args: &RotateSecretsArgs) -> Result<()> {
     let list = if args.dry_run {
         Vec::new()
     } else {
-        guard_project(&tools, tenant)?
+        guard_project(cli, &tools, tenant)?
     };
     let stack_order: Vec<String> = model::services(&manifest.platform, tenant)
         .into_iter()

@@ -20,7 +20,7 @@ use crate::output::{self, Comparison};
 use crate::policy::TENANT_LABEL;
 use crate::preflight::{self, Check, PreflightFailed};
 use crate::render::{self, RenderedFile};
-use crate::{prepare, status};
+use crate::{deployment, prepare, status};
 
 /// The manifest and the one tenant named on the command line.
 pub(super) fn load_one(cli: &Cli, name: &str) -> Result<(Manifest, usize)> {
@@ -85,9 +85,13 @@ pub(super) fn check_services(
 }
 
 /// The containers of the tenant's compose project, after proving each one is the tenant's own
-/// (carries `com.stackgen.tenant=<tenant>`). A container that merely shares the project name
-/// (someone ran `docker compose -p team-a` by hand) stops the command before anything happens.
-pub(super) fn guard_project(tools: &Tools, tenant: &Tenant) -> Result<Vec<Container>> {
+/// (carries `com.stackgen.tenant=<tenant>`) and this manifest's (carries its deployment ID, see
+/// `crate::deployment`), and that no network of the project is another deployment's. A
+/// container that merely shares the project name (someone ran `docker compose -p team-a` by
+/// hand), or one another manifest started, stops the command before anything happens.
+pub(super) fn guard_project(cli: &Cli, tools: &Tools, tenant: &Tenant) -> Result<Vec<Container>> {
+    // Without an ID, this manifest's containers cannot be told from another's: refuse first.
+    let ours = deployment::required(tenant, &cli.env_file)?;
     let list = containers::query(tools, &Select::Project(&tenant.name))?;
     let foreign: Vec<&str> = list
         .iter()
@@ -103,7 +107,31 @@ pub(super) fn guard_project(tools: &Tools, tenant: &Tenant) -> Result<Vec<Contai
             t = tenant.name
         );
     }
+    deployment::check(
+        tools,
+        ours,
+        tenant,
+        &project(cli, tenant).stack,
+        &list,
+        false,
+    )?;
     Ok(list)
+}
+
+/// `teardown`'s ownership check: of what carries the tenant's label (all teardown ever
+/// touches), nothing may be another deployment's. Hand-made containers sharing the project name
+/// are left alone by teardown, so they do not stop it.
+pub(super) fn guard_labelled(cli: &Cli, tools: &Tools, tenant: &Tenant) -> Result<()> {
+    let ours = deployment::required(tenant, &cli.env_file)?;
+    let list = containers::query(tools, &Select::Project(&tenant.name))?;
+    deployment::check(
+        tools,
+        ours,
+        tenant,
+        &project(cli, tenant).stack,
+        &list,
+        true,
+    )
 }
 
 /// Renders the tenant in memory and compares it with the stacks directory.
@@ -166,6 +194,8 @@ fn emit(tenant: &Tenant, check: Check) -> Result<()> {
 
 /// `stackgen up`: drift check, preflight, AppArmor, data directories, `compose up --wait`.
 pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
+    let _lock = crate::lock::tenant_if(cli, &args.tenant, !args.dry_run)?;
+    let manifest_lock = crate::lock::manifest_if(cli, args.render && !args.dry_run)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     let services = model::services(&manifest.platform, tenant);
@@ -240,7 +270,7 @@ pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
     if dry {
         println!("{}", Check::skip("ports", "not checked in a dry run"));
     } else {
-        let own = guard_project(&tools, tenant)?;
+        let own = guard_project(cli, &tools, tenant)?;
         let wanted = preflight::host_ports(tenant, &services, &starting);
         let running = std::cell::OnceCell::new();
         let holders = |port, proto| {
@@ -329,6 +359,7 @@ pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
         }
     }
 
+    drop(manifest_lock); // files written; the wait for health checks must not block renders
     let up = argv::up(&tools, &project, &args.services, args.timeout);
     if dry {
         println!("+ {up}");
@@ -348,11 +379,12 @@ pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
 
 /// `stackgen down`: containers and networks go, data stays.
 pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
+    let _lock = crate::lock::tenant_if(cli, &args.tenant, !args.dry_run)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     let tools = tools(args.dry_run)?;
     if !args.dry_run {
-        guard_project(&tools, tenant)?;
+        guard_project(cli, &tools, tenant)?;
     }
     perform(&argv::down(&tools, &project(cli, tenant)), args.dry_run)?;
     if !args.dry_run {
@@ -367,6 +399,7 @@ pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
 
 /// `stackgen restart`: the named services (or all) restart in place.
 pub fn cmd_restart(cli: &Cli, args: &RestartArgs) -> Result<()> {
+    let _lock = crate::lock::tenant_if(cli, &args.tenant, !args.dry_run)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     check_services(
@@ -376,7 +409,7 @@ pub fn cmd_restart(cli: &Cli, args: &RestartArgs) -> Result<()> {
     )?;
     let tools = tools(args.dry_run)?;
     if !args.dry_run {
-        guard_project(&tools, tenant)?;
+        guard_project(cli, &tools, tenant)?;
     }
     perform(
         &argv::restart(&tools, &project(cli, tenant), &args.services),

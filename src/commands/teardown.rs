@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Result};
 
-use super::run::{project, tools};
+use super::run::{guard_labelled, project, tools};
 use super::shown;
 use crate::cli::{Cli, TeardownArgs};
 use crate::error::UsageError;
@@ -22,11 +22,20 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
         (Some(name), _) => manifest.select(std::slice::from_ref(name))?,
         (None, _) => manifest.tenants.iter().collect(),
     };
+    let names: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
+    let _locks = crate::lock::tenants_and_manifest_if(cli, &names, !args.dry_run)?;
     let tools = tools(args.dry_run)?;
     let opts = Options {
         purge_data: args.purge_data,
         backup: args.backup.clone(),
     };
+    if !args.dry_run {
+        // Every tenant first: a tenant another manifest runs stops the whole command before
+        // anything of any tenant is stopped or deleted (its data directory may be shared).
+        for t in &tenants {
+            guard_labelled(cli, &tools, t)?;
+        }
+    }
     let stamp = backup::stamp(SystemTime::now());
     // As the operator typed it (no `./`): these paths are printed.
     let stacks_dir = std::path::PathBuf::from(shown(&cli.stacks_dir));

@@ -17,6 +17,9 @@ pub const FORMAT: &str = concat!(
     r#""service":{{json (.Label "com.stackgen.service")}},"#,
     r#""project":{{json (.Label "com.docker.compose.project")}},"#,
     r#""compose_service":{{json (.Label "com.docker.compose.service")}},"#,
+    r#""deployment":{{json (.Label "com.stackgen.deployment")}},"#,
+    r#""config_files":{{json (.Label "com.docker.compose.project.config_files")}},"#,
+    r#""working_dir":{{json (.Label "com.docker.compose.project.working_dir")}},"#,
     r#""image":{{json .Image}},"state":{{json .State}},"status":{{json .Status}},"#,
     r#""ports":{{json .Ports}}}"#
 );
@@ -35,6 +38,14 @@ pub struct Container {
     pub project: String,
     #[serde(default)]
     pub compose_service: String,
+    /// `com.stackgen.deployment`: the manifest that owns it (see `crate::deployment`).
+    #[serde(default)]
+    pub deployment: String,
+    /// Compose's `config_files` and `working_dir` labels: where it was started from.
+    #[serde(default)]
+    pub config_files: String,
+    #[serde(default)]
+    pub working_dir: String,
     pub image: String,
     /// `running`, `exited`, `restarting`, `created`, `paused`, `dead`.
     pub state: String,
@@ -192,6 +203,9 @@ mod tests {
             service: "caddy".into(),
             project: "team-a".into(),
             compose_service: "caddy".into(),
+            deployment: String::new(),
+            config_files: String::new(),
+            working_dir: String::new(),
             image: "caddy:2".into(),
             state: "running".into(),
             status: "Up 2 minutes (healthy)".into(),

@@ -1,24 +1,103 @@
 //! Running a [`Cmd`] with duct. Always `.unchecked()`: the status is read here and a failure
 //! becomes `CommandFailed` with the child's own exit code, which `stackgen` then exits with.
+//! Every child runs without the manifest's keys in its environment (`without_manifest_keys`).
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::{ExitStatus, Output};
+use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
 use super::Cmd;
+use crate::catalog::Catalog;
 use crate::error::CommandFailed;
+use crate::manifest;
 
 fn expression(cmd: &Cmd) -> duct::Expression {
     let (program, args) = cmd
         .argv
         .split_first()
         .expect("a command has at least its program");
-    let mut e = duct::cmd(program, args).unchecked();
+    let mut e = without_manifest_keys(duct::cmd(program, args).unchecked(), &cmd.argv);
     if let Some(bytes) = &cmd.stdin {
         e = e.stdin_bytes(bytes.clone());
     }
     e
+}
+
+/// `e` with every manifest key removed from the child's environment.
+///
+/// Compose gives the environment priority over `--env-file` when it interpolates a stack, so a
+/// `TEAM_A__REDIS_PASSWORD` exported in the operator's shell would silently replace the
+/// manifest's. Removed: every key of the manifest named by `--env-file` in `argv`, the platform
+/// keys, the catalog's `<SERVICE>_IMAGE` keys, and every name shaped like a tenant key
+/// (`<PREFIX>__<SETTING>`, the only names a stack interpolates). Each one that was set is named
+/// once on stderr (never its value). Every child gets this, not only compose: none needs them.
+pub fn without_manifest_keys(mut e: duct::Expression, argv: &[OsString]) -> duct::Expression {
+    for key in shadowing_keys(argv) {
+        warn_once(&key);
+        e = e.env_remove(key);
+    }
+    e
+}
+
+/// The names in this process's environment that `without_manifest_keys` removes.
+pub fn shadowing_keys(argv: &[OsString]) -> Vec<String> {
+    let mut manifest_keys: HashSet<String> = manifest::PLATFORM_KEYS
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    manifest_keys.extend(
+        Catalog::get()
+            .services
+            .keys()
+            .map(|s| Catalog::image_key(s)),
+    );
+    manifest_keys.insert(crate::catalog::PGVECTOR_IMAGE_KEY.to_string());
+    let env_file = argv
+        .iter()
+        .position(|a| a == "--env-file")
+        .and_then(|i| argv.get(i + 1));
+    if let Some(path) = env_file {
+        // Unreadable or invalid: compose will say so; the shape rule below still applies.
+        if let Ok(text) = manifest::read(Path::new(path)) {
+            let (parsed, _) = manifest::parse::parse(Path::new(path), &text);
+            manifest_keys.extend(parsed.entries.into_keys());
+        }
+    }
+    let mut keys: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| manifest_keys.contains(k) || is_tenant_key(k))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// `<PREFIX>__<SETTING>`: upper-case letters, digits and `_` on both sides of a `__`.
+fn is_tenant_key(name: &str) -> bool {
+    name.split_once("__").is_some_and(|(prefix, setting)| {
+        let word = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        };
+        word(prefix) && word(setting) && prefix.starts_with(|c: char| c.is_ascii_uppercase())
+    })
+}
+
+fn warn_once(key: &str) {
+    static WARNED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned.iter().any(|k| k == key) {
+        return;
+    }
+    warned.push(key.to_string());
+    eprintln!(
+        "stackgen: warning: {key} is set in this shell; docker runs without it, since only the manifest may set it (unset it to silence this)"
+    );
 }
 
 /// The status a shell would report: the exit code, or 128 + the signal that ended the child.

@@ -50,14 +50,19 @@ pub fn set_value(text: &str, key: &str, value: &str) -> Result<String> {
 
 /// Validates `text` as a manifest and writes it over `path`: atomically, synced, mode 0600,
 /// keeping the file's owner and group.
+/// A manifest that is a symbolic link is written through: the temporary file goes beside the
+/// file the link names and replaces that file, so the link stays a link (fsafe).
 pub fn write(path: &Path, text: &str) -> Result<()> {
     Manifest::from_text(path, text)?;
-    let owner = std::fs::metadata(path).ok().map(|m| (m.uid(), m.gid()));
-    write_atomic(path, text.as_bytes(), Some(0o600), Durability::Synced)?;
+    let target = crate::fsafe::manifest_target(path)?;
+    let owner = std::fs::symlink_metadata(&target)
+        .ok()
+        .map(|m| (m.uid(), m.gid()));
+    write_atomic(&target, text.as_bytes(), Some(0o600), Durability::Synced)?;
     if let Some((uid, gid)) = owner {
-        let now = std::fs::metadata(path)?;
+        let now = std::fs::symlink_metadata(&target)?;
         if (now.uid(), now.gid()) != (uid, gid) {
-            std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+            std::os::unix::fs::lchown(&target, Some(uid), Some(gid))
                 .with_context(|| format!("giving {} back to {uid}:{gid}", path.display()))?;
         }
     }

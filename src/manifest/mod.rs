@@ -6,6 +6,7 @@
 //! All problems are collected and reported together, each with file, line and key.
 
 pub mod edit;
+mod names;
 pub mod parse;
 pub mod values;
 
@@ -20,8 +21,9 @@ pub use parse::Entry;
 use values::Invalid;
 
 /// Platform-wide keys (besides `<SERVICE>_IMAGE` overrides).
-pub const PLATFORM_KEYS: [&str; 7] = [
+pub const PLATFORM_KEYS: [&str; 8] = [
     "STACKGEN_MANIFEST_VERSION",
+    "STACKGEN_DEPLOYMENT",
     "DOMAIN",
     "BASE_DIR",
     "TENANT",
@@ -85,6 +87,9 @@ pub struct Tenant {
     pub secrets: IndexMap<String, String>,
     /// Services outside the catalog, in the order the manifest declares them.
     pub custom: Vec<crate::custom::CustomService>,
+    /// The manifest's `STACKGEN_DEPLOYMENT` (the same for every tenant): the label that proves
+    /// a running container is this manifest's. `None` in a manifest from before it existed.
+    pub deployment: Option<String>,
 }
 
 impl Tenant {
@@ -116,6 +121,13 @@ impl Manifest {
 
     pub fn from_text(path: &Path, text: &str) -> Result<Manifest, UsageError> {
         let (parsed, mut problems) = parse::parse(path, text);
+        // Before any check: a problem (or a later diff) that quotes a secret prints it redacted.
+        crate::redact::register(
+            parsed
+                .entries
+                .values()
+                .map(|e| (e.key.as_str(), e.value.as_str())),
+        );
         let entries = parsed.entries;
         let mut b = Builder {
             path,
@@ -134,6 +146,10 @@ impl Manifest {
                     .is_some_and(|k| parsed.unreadable.contains(k))
         });
         if !problems.is_empty() {
+            for p in &mut problems {
+                p.message = crate::redact::text(&p.message);
+                p.hint = crate::redact::text(&p.hint);
+            }
             return Err(UsageError::problems(problems));
         }
         let (platform, tenants) = built.expect("no problems means every value was built");
@@ -345,6 +361,26 @@ impl Builder<'_> {
                 TlsMode::Acme
             }
         };
+        // Optional for manifests from before deployment IDs; `up` and friends refuse without it.
+        let deployment = match self.get(crate::deployment::KEY).map(str::trim) {
+            None => None,
+            Some("") => {
+                self.problem(
+                    crate::deployment::KEY,
+                    (
+                        "is empty".into(),
+                        "delete the line and run `stackgen init` to generate a deployment ID"
+                            .into(),
+                    ),
+                );
+                None
+            }
+            Some(id) => {
+                let id = id.to_string();
+                self.check(crate::deployment::KEY, &id, crate::deployment::check_id)
+                    .map(|()| id)
+            }
+        };
         let acme_email = match self.get("ACME_EMAIL").map(str::trim) {
             None | Some("") => None,
             Some(e) => {
@@ -448,14 +484,15 @@ impl Builder<'_> {
             candidates.sort_unstable();
             let hint = match values::closest(&key, candidates.iter().map(String::as_str)) {
                 Some(k) => format!("did you mean `{k}`?"),
-                None => "see the manifest reference in the README for the known keys".into(),
+                None => "see docs/manifest.md for the known keys".into(),
             };
             self.problem(&key, ("unknown key".into(), hint));
         }
 
         let mut tenants = Vec::new();
         for (index, name) in tenant_names.iter().enumerate() {
-            if let Some(t) = self.tenant(name, index, domain.as_deref()) {
+            if let Some(mut t) = self.tenant(name, index, domain.as_deref()) {
+                t.deployment = deployment.clone();
                 tenants.push(t);
             }
         }
@@ -729,6 +766,7 @@ impl Builder<'_> {
             ollama_model,
             embedding_model,
             secrets,
+            deployment: None,
         })
     }
 
@@ -925,6 +963,7 @@ impl Builder<'_> {
 
     /// Checks that need several tenants: ports, UIDs and domains must not be shared.
     fn cross_tenant(&mut self, tenants: &[Tenant]) {
+        self.derived_names(tenants);
         for (i, a) in tenants.iter().enumerate() {
             for b in &tenants[..i] {
                 if a.ports.0 <= b.ports.1 && b.ports.0 <= a.ports.1 {

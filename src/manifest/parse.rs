@@ -69,10 +69,25 @@ pub fn parse(path: &Path, text: &str) -> (Parsed, Vec<ManifestProblem>) {
         }
         let body = trimmed.strip_prefix("export ").unwrap_or(trimmed);
         let Some((key, value)) = body.split_once('=') else {
+            // The line's text is never shown: a line holding only a secret (a value pasted
+            // without its key) would print it. The key is named when the line starts with one.
+            let (key, message) = match leading_key(body) {
+                Some((key, next)) => (
+                    Some(key),
+                    format!("expected KEY=value, found `{}` after the key", escape_invisible(&next.to_string())),
+                ),
+                None => (
+                    None,
+                    format!(
+                        "expected KEY=value, found a line of {} characters without `=` (not shown: it may hold a secret)",
+                        body.chars().count()
+                    ),
+                ),
+            };
             problems.push(problem(
                 line,
-                None,
-                format!("expected KEY=value, found `{}`", shorten(trimmed)),
+                key,
+                message,
                 "write one KEY=value per line; start comments with #",
             ));
             continue;
@@ -142,6 +157,17 @@ pub fn parse(path: &Path, text: &str) -> (Parsed, Vec<ManifestProblem>) {
     )
 }
 
+/// The key a line without `=` starts with, and the character after it: `KEY: value` names
+/// `KEY`. `None` unless a valid key is followed by whitespace or punctuation, so that a line
+/// holding only a secret never has a piece of it shown as a "key".
+fn leading_key(body: &str) -> Option<(&str, char)> {
+    let end = body.find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))?;
+    let next = body[end..].chars().next()?;
+    let key = &body[..end];
+    (is_key(key) && (next.is_whitespace() || matches!(next, ':' | '-' | '.' | ',' | ';')))
+        .then_some((key, next))
+}
+
 fn is_key(key: &str) -> bool {
     let mut chars = key.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_uppercase())
@@ -153,26 +179,157 @@ fn has_unquoted_dollar(value: &str) -> bool {
     !value.starts_with('\'') && value.contains('$')
 }
 
-/// Unquotes one value the way dotenvy (and compose's env-file reader) do; on failure, what is
-/// wrong and how to fix it.
+/// Unquotes one value; on failure, what is wrong and how to fix it.
+///
+/// Two readers must agree before a value is accepted: dotenvy (the common `.env` dialect, and
+/// what stackgen used to read) and [`compose_value`], which reads the line the way docker
+/// compose's own env-file parser does (compose-go's `dotenv`, checked against the real compose by
+/// the property test `manifest_lines_read_as_compose_reads_them`). Compose is the reader that
+/// matters, since it fills the stack's `${KEY}`s; where the two differ the line is refused, so
+/// the value stackgen checks is always the value compose uses.
 fn unquote(key: &str, value: &str) -> Result<String, (String, &'static str)> {
-    // Most values (names, numbers, secrets) have nothing to unquote or unescape: dotenvy would
+    // Most values (names, numbers, secrets) have nothing to unquote or unescape: both readers
     // return them as they are, at the cost of a reader per line (a tenth of a second for a
     // thousand tenants).
     if is_plain(value) {
         return Ok(value.to_string());
     }
+    if let Some(why) = comment_after_other_whitespace(value) {
+        return Err(why);
+    }
     let line = format!("{key}={value}");
     let mut iter = dotenvy::from_read_iter(line.as_bytes());
-    match iter.next() {
-        Some(Ok((_, v))) => Ok(v),
-        Some(Err(dotenvy::Error::LineParse(_, _))) => Err(why_malformed(value)),
-        Some(Err(e)) => Err((
-            format!("cannot read value: {e}"),
-            "write the value on one line, quoted if it has spaces",
-        )),
-        None => Ok(String::new()),
+    let dotenvy = match iter.next() {
+        Some(Ok((_, v))) => v,
+        Some(Err(dotenvy::Error::LineParse(_, _))) => return Err(why_malformed(value)),
+        Some(Err(e)) => {
+            return Err((
+                format!("cannot read value: {e}"),
+                "write the value on one line, quoted if it has spaces",
+            ))
+        }
+        None => String::new(),
+    };
+    let compose = compose_value(value)?;
+    if compose != dotenvy {
+        // Neither reading is shown: the value may be a secret.
+        return Err((
+            "docker compose reads this value differently from other .env readers".into(),
+            "write it in single quotes without backslashes, e.g. KEY='value', or plain without quotes, spaces or backslashes",
+        ));
     }
+    Ok(compose)
+}
+
+/// An unquoted value with `#` after a tab (or any whitespace but a space): dotenvy starts a
+/// comment there, compose does not (it only cuts at ` #`) and keeps `\t# note` in the value.
+fn comment_after_other_whitespace(value: &str) -> Option<(String, &'static str)> {
+    if value.starts_with(['\'', '"']) {
+        return None;
+    }
+    let mut prev = None;
+    for c in value.chars() {
+        if c == '#' && prev.is_some_and(|p: char| p.is_whitespace() && p != ' ') {
+            return Some((
+                format!(
+                    "`{}` before `#`: docker compose keeps it and the rest of the line in the value, other readers start a comment",
+                    escape_invisible(&prev.unwrap_or(' ').to_string())
+                ),
+                "separate a comment with a space (`KEY=value # note`), or quote the value",
+            ));
+        }
+        prev = Some(c);
+    }
+    None
+}
+
+/// One value as docker compose's env-file parser reads it (compose-go `dotenv`, compose 2.x),
+/// for the single-line values stackgen accepts; `Err` for what compose would read across lines
+/// or as another statement.
+///
+/// - unquoted: up to the first ` #` (a space, not a tab), trailing whitespace trimmed;
+/// - single quotes: up to the closing `'`; `\'` is a quote, any other backslash is kept;
+/// - double quotes: up to the closing `"`; `\"` is a quote; then `\\` `\n` `\t` `\r` are
+///   unescaped and other backslashes kept (`\a` `\b` `\f` `\v` `\0` are refused: no
+///   manifest value needs them);
+/// - after a closing quote: only whitespace or a `#` comment (compose would read anything
+///   else as a second `KEY` and silently ignore it).
+pub fn compose_value(value: &str) -> Result<String, (String, &'static str)> {
+    let quote = match value.chars().next() {
+        Some(q @ ('\'' | '"')) => q,
+        _ => {
+            let value = value.split_once(" #").map_or(value, |(v, _)| v);
+            return Ok(value.trim_end().to_string());
+        }
+    };
+    let mut chars = String::new();
+    let mut escaped = false;
+    let mut close = None;
+    for (i, c) in value.char_indices().skip(1) {
+        if c != quote {
+            if !escaped && c == '\\' {
+                escaped = true;
+                continue;
+            }
+            if escaped {
+                escaped = false;
+                chars.push('\\');
+            }
+            chars.push(c);
+            continue;
+        }
+        if escaped {
+            escaped = false;
+            chars.push(c);
+            continue;
+        }
+        close = Some(i);
+        break;
+    }
+    let Some(close) = close else {
+        return Err((
+            "unterminated quote".into(),
+            "close the quote on the same line; values must fit on one line",
+        ));
+    };
+    let rest = value[close + 1..].trim_start();
+    if !rest.is_empty() && !rest.starts_with('#') {
+        return Err((
+            "text after the closing quote".into(),
+            "put the whole value inside the quotes; a comment after a value starts with ` #`",
+        ));
+    }
+    if quote == '\'' {
+        return Ok(chars);
+    }
+    let mut out = String::with_capacity(chars.len());
+    let mut it = chars.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.peek().copied() {
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('"') => out.push('"'),
+            Some('a' | 'b' | 'f' | 'v' | '0' | 'c' | '$') => {
+                return Err((
+                    "an escape sequence docker compose and other .env readers read differently"
+                        .into(),
+                    "write the value in single quotes, or without the backslash",
+                ))
+            }
+            _ => {
+                out.push('\\');
+                continue;
+            }
+        }
+        it.next();
+    }
+    Ok(out)
 }
 
 /// A value dotenvy reads as it is written: no quotes, escapes, comments, spaces or `$`.

@@ -4,18 +4,16 @@
 use std::fmt;
 
 use crate::catalog::{Catalog, VECTOR_DBS};
+use crate::init;
 
-/// Services a new tenant starts with: a private chat platform (open-webui behind caddy, models
-/// in ollama through litellm) and the databases those use. dify and openclaw are opt-in: dify is
-/// seven containers, openclaw needs a tailscale auth key.
-pub const DEFAULT_SERVICES: [&str; 6] = [
-    "postgres",
-    "redis",
-    "ollama",
-    "litellm",
-    "openwebui",
-    "caddy",
-];
+/// Services a new tenant starts with: the same set as `init --non-interactive` without
+/// `--services` ([`init::DEFAULT_SERVICES`]), so the two ways of writing a manifest agree.
+pub fn default_services() -> Vec<String> {
+    init::DEFAULT_SERVICES
+        .split(',')
+        .map(str::to_string)
+        .collect()
+}
 
 /// One line of a choice list: `name — what it is`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +85,9 @@ mod tests {
     #[test]
     fn defaults_and_explained_services_are_in_the_catalog() {
         let names: Vec<String> = services().into_iter().map(|c| c.name).collect();
-        for d in DEFAULT_SERVICES {
+        let defaults = default_services();
+        assert_eq!(defaults.len(), 6);
+        for d in &defaults {
             assert!(names.iter().any(|n| n == d), "{d}");
         }
         assert!(!names.iter().any(|n| n == "qdrant" || n == "tailscale"));
@@ -95,7 +95,8 @@ mod tests {
         assert!(dify.summary.contains("7 containers"));
         assert_eq!(vector_dbs().len(), 4);
         assert!(vector_dbs()[1].summary.contains("postgres"));
-        let d: Vec<String> = DEFAULT_SERVICES.iter().map(|s| s.to_string()).collect();
-        assert_eq!(indices(&services(), &d).len(), DEFAULT_SERVICES.len());
+        // Every default is offered, preselected; openclaw (it needs a key) is not among them.
+        assert_eq!(indices(&services(), &defaults).len(), defaults.len());
+        assert!(!defaults.iter().any(|d| d == "openclaw" || d == "dify"));
     }
 }

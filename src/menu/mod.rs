@@ -19,7 +19,7 @@ use anyhow::Result;
 use crate::error::UsageError;
 use crate::init::{self, InitOptions, InitReport, NewTenant, TenantChange};
 use crate::manifest::{self, values, Manifest};
-use choices::{Choice, DEFAULT_SERVICES};
+use choices::Choice;
 
 /// Answers given on the command line, offered as the prompts' defaults.
 #[derive(Debug, Clone, Default)]
@@ -132,7 +132,7 @@ fn new_tenant(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result
     let vector_db =
         ask::select_choice(&format!("Vector DB of {name}:"), choices::vector_dbs(), 0)?.name;
     let catalog = choices::services();
-    let defaults: Vec<String> = DEFAULT_SERVICES.iter().map(|s| s.to_string()).collect();
+    let defaults = choices::default_services();
     let picked = ask::multi_select(
         &format!("Services of {name}:"),
         catalog.clone(),

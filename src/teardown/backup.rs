@@ -81,7 +81,8 @@ pub fn run_to_file(cmd: &Cmd, to: &Path) -> Result<u64> {
         .with_context(|| format!("creating {}", tmp.display()))?;
     fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
     let (program, args) = cmd.argv.split_first().expect("a command has a program");
-    let out = duct::cmd(program, args)
+    // compose exec interpolates the stack too: the shell must not override the manifest.
+    let out = exec::without_manifest_keys(duct::cmd(program, args), &cmd.argv)
         .stdout_file(file)
         .stderr_capture()
         .stdin_null()

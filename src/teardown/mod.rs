@@ -17,7 +17,7 @@ pub mod guard;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::apparmor;
 use crate::compose::{exec, Cmd, Container, Project, Tools};
@@ -289,7 +289,7 @@ pub fn execute(steps: &[Step], log: &mut dyn FnMut(String)) -> Result<()> {
                 continue;
             }
             Step::DeleteFile(p) => {
-                std::fs::remove_file(p).with_context(|| format!("deleting {}", p.display()))?;
+                disk::remove_generated(p)?;
                 log(format!("deleted {}", p.display()));
                 continue;
             }

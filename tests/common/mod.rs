@@ -77,6 +77,8 @@ impl Sandbox {
                 t,
                 "--vector-db",
                 db,
+                "--services",
+                "all",
                 "--domain",
                 "example.net",
             ])

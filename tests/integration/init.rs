@@ -13,6 +13,8 @@ fn creates_a_private_manifest_with_every_secret_the_services_need() {
         "--non-interactive",
         "--tenant",
         "acme",
+        "--services",
+        "all",
         "--domain",
         "example.org",
         "--base-dir",

@@ -568,22 +568,23 @@ fn render_prints_a_policy_summary_per_tenant() {
 
 #[test]
 fn docs_list_every_catalog_exception() {
-    let doc = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let path = Path::new(ROOT).join("docs/security.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
     let table = stackgen::policy::exception_table();
     let begin =
         "<!-- exceptions:begin (generated from templates/catalog.yml; a test checks it) -->\n";
     let end = "<!-- exceptions:end -->";
-    let start = doc.find(begin).expect("begin marker in README.md") + begin.len();
+    let start = doc.find(begin).expect("begin marker in docs/security.md") + begin.len();
     let stop = start + doc[start..].find(end).expect("end marker");
     if std::env::var_os("STACKGEN_UPDATE_DOCS").is_some() {
         let updated = format!("{}{table}{}", &doc[..start], &doc[stop..]);
-        std::fs::write(Path::new(ROOT).join("README.md"), updated).unwrap();
+        std::fs::write(&path, updated).unwrap();
         return;
     }
     assert_eq!(
         &doc[start..stop],
         table,
-        "README.md's exception list differs from the catalog; run \
+        "docs/security.md's exception list differs from the catalog; run \
          STACKGEN_UPDATE_DOCS=1 cargo test --test integration docs_list_every_catalog_exception"
     );
     // Each catalog exception really is in it (the table is derived, so check the source too).
