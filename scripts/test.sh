@@ -5,7 +5,8 @@
 # caddy, the apparmor tools, tmux and mmdebstrap (.ci/install-deps.sh), starts dockerd
 # (.ci/start-dockerd.sh), and builds the local images the end-to-end tests run (no image registry
 # is reachable): real PostgreSQL + pgvector, Redis, squid, prometheus and caddy from Debian's
-# packages and chroma's server from PyPI (tests/images/real/build.sh), and a stand-in per other
+# packages, chroma's server and litellm's config loader from PyPI (tests/images/real/build.sh),
+# and a stand-in per other
 # service built from its image
 # contract (tests/images/build.sh, which reads `stackgen catalog --json`). Then: formatting,
 # lints, and the whole test suite.
@@ -30,7 +31,7 @@ fi
 # The stand-in builder reads the catalog from the binary.
 step "build" cargo build --locked
 if [[ $(id -u) -eq 0 ]]; then
-  step "real-program images" env WITH_CHROMA=1 bash tests/images/real/build.sh
+  step "real-program images" env WITH_CHROMA=1 WITH_LITELLM=1 bash tests/images/real/build.sh
   step "stand-in images" env STACKGEN=target/debug/stackgen bash tests/images/build.sh
 elif docker info >/dev/null 2>&1; then
   step "stand-in images" env STACKGEN=target/debug/stackgen bash tests/images/build.sh

@@ -568,6 +568,7 @@ pub fn engine_ready(services: &[&str], test: &str) -> bool {
                 .arg(Path::new(ROOT).join(script))
                 .env("STACKGEN", BIN)
                 .env("WITH_CHROMA", "1")
+                .env("WITH_LITELLM", "1")
                 .output()
                 .unwrap_or_else(|e| panic!("run {script}: {e}"));
             if !out.status.success() {

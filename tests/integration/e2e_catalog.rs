@@ -8,7 +8,8 @@
 //! container, connect to the real postgres and name a database that exists; redis refuses a
 //! client without the generated password; prometheus loaded the generated scrape config; and the
 //! generated files pass the real validators (promtool, squid -k parse, caddy validate, psql).
-//! (litellm's own config loader is not run here: see docs/development.md.)
+//! litellm's config is loaded by litellm's own proxy config loader (PyPI `litellm[proxy]` at the
+//! pinned image's release, tests/images/real/litellm/).
 //!
 //! Required in CI (a missing engine fails); skipped with a notice on a developer machine.
 
@@ -388,7 +389,36 @@ fn e2e_full_catalog_is_healthy_for_every_vector_db() {
         if db != "chroma" {
             validate("squid", &dir.join("dify-ssrf-proxy/squid.conf"));
         }
+        validate("litellm", &dir.join("litellm/config.yaml"));
     }
+}
+
+/// The litellm check can fail: each broken config in tests/images/real/litellm/selftest/ is
+/// rejected with the loader's own error, and the committed example configs pass.
+#[test]
+fn litellm_loader_rejects_broken_configs_and_accepts_the_examples() {
+    let test = "litellm_loader_rejects_broken_configs_and_accepts_the_examples";
+    if !engine_ready(&["postgres"], test) {
+        return;
+    }
+    let have = host(
+        "docker",
+        &["image", "inspect", "stackgen-real/litellm:test"],
+    );
+    if have.code != 0 {
+        let msg = format!(
+            "{test}: stackgen-real/litellm:test missing (tests/images/real/build.sh litellm)"
+        );
+        assert!(!tools_required(), "{msg}");
+        eprintln!("SKIPPED {msg}");
+        return;
+    }
+    let out = host(
+        "bash",
+        &[&format!("{ROOT}/tests/images/real/litellm/selftest/run.sh")],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("rejects"), "{}", out.stdout);
 }
 
 /// The stand-ins fail the way the real images fail: n8n without its cache tmpfs, anythingllm

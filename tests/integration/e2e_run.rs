@@ -502,3 +502,42 @@ fn e2e_two_tenants_side_by_side() {
     let json = status_json(s, &b);
     assert_eq!(json["tenants"][0]["state"], "running", "{json}");
 }
+
+/// Two `up`s of one tenant at once (two operators, two terminals): the tenant lock makes the
+/// second wait for the first, so both succeed and compose creates each network once (before the
+/// lock, the race left two networks of the same name and every later `up` failed).
+#[test]
+fn e2e_two_ups_at_once_make_one_network_each() {
+    let test = "e2e_two_ups_at_once_make_one_network_each";
+    if !engine_ready(&SMALL, test) {
+        return;
+    }
+    let t = unique_tenant("e2e", "race");
+    let d = Deployment::new(&[(&t, &SMALL)]);
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2).map(|_| scope.spawn(|| d.up(&t))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for run in &runs {
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    }
+    for name in [
+        format!("ai-platform-{t}"),
+        format!("ai-platform-{t}-internal"),
+    ] {
+        let nets = host(
+            "docker",
+            &["network", "ls", "-q", "--filter", &format!("name=^{name}$")],
+        )
+        .ok();
+        assert_eq!(
+            nets.stdout.split_whitespace().count(),
+            1,
+            "networks named {name}: {}",
+            nets.stdout
+        );
+    }
+    // And a third up afterwards still works.
+    let run = d.up(&t);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}

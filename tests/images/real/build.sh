@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds local images that run REAL server programs from Debian packages, for the end-to-end tests
-# (no image registry is needed; only Debian's package archive, and PyPI for chroma):
+# (no image registry is needed; only Debian's package archive, and PyPI for chroma and litellm):
 #
 #   stackgen-real/base:test        Debian trixie minbase root fs (mmdebstrap | docker import)
 #   stackgen-real/postgres:test    PostgreSQL 17 + pgvector, contract of postgres:18 (Debian)
@@ -10,6 +10,9 @@
 #   stackgen-real/caddy:test       caddy 2.6, contract of caddy:2.11-alpine
 #   stackgen-real/chroma:test      chromadb 1.5.9 (PyPI) server, contract of chromadb/chroma:1.5.9
 #                                  (only when asked for by name: `build.sh chroma`, or WITH_CHROMA=1)
+#   stackgen-real/litellm:test     litellm[proxy] 1.83.14 (PyPI), the release in
+#                                  ghcr.io/berriai/litellm:v1.83.14-stable, as a config checker
+#                                  (litellm/check_config.py; `build.sh litellm`, or WITH_LITELLM=1)
 #
 # Each service image is a small generated Dockerfile on top of the base plus the entrypoint
 # script in <service>/ next to this file. See README.md for the contracts.
@@ -18,7 +21,7 @@
 # inputs (the base recipe; for a service image the base image id, its Dockerfile and its files).
 # FORCE=1 rebuilds everything that is selected.
 #
-# Usage: tests/images/real/build.sh [SERVICE...]   (default: base and all services except chroma)
+# Usage: tests/images/real/build.sh [SERVICE...]   (default: base and all but chroma and litellm)
 # Needs root (mmdebstrap builds the root fs as root) and a running Docker engine.
 set -euo pipefail
 
@@ -30,8 +33,9 @@ LABEL=org.stackgen.real.hash
 SUITE=trixie
 BASE=$PREFIX/base:$TAG
 DEFAULT_SERVICES=(postgres redis squid prometheus caddy)
-ALL_SERVICES=(postgres redis squid prometheus caddy chroma)
+ALL_SERVICES=(postgres redis squid prometheus caddy chroma litellm)
 CHROMA_VERSION=1.5.9
+LITELLM_VERSION=1.83.14
 
 PACKAGES=(
   postgresql-17 postgresql-17-pgvector
@@ -76,6 +80,7 @@ want=("$@")
 if [[ ${#want[@]} -eq 0 ]]; then
   want=("${DEFAULT_SERVICES[@]}")
   [[ ${WITH_CHROMA:-0} == 1 ]] && want+=(chroma)
+  [[ ${WITH_LITELLM:-0} == 1 ]] && want+=(litellm)
 fi
 for s in "${want[@]}"; do
   [[ $s == base || " ${ALL_SERVICES[*]} " == *" $s "* ]] || die "no such image: $s (one of: base ${ALL_SERVICES[*]})"
@@ -278,6 +283,29 @@ ENTRYPOINT ["dumb-init", "--", "chroma"]
 CMD ["run", "/config.yaml"]
 EOF
   ;;
+  litellm) cat <<EOF
+# Stage 1: litellm with its proxy extra from PyPI into a venv, like chroma's (pip alone trusts
+# host-ca.crt). The freeze records the dependencies that resolved (the wheel pins only its own).
+FROM $BASE AS pip
+LABEL org.stackgen.real.stage=litellm-pip
+COPY host-ca.crt /tmp/host-ca.crt
+RUN python3 -m venv /opt/litellm \\
+ && PIP_CERT=/tmp/host-ca.crt /opt/litellm/bin/pip install --no-cache-dir --disable-pip-version-check -q "litellm[proxy]==$LITELLM_VERSION" \\
+ && /opt/litellm/bin/pip freeze --all >/opt/litellm/pip-freeze.txt
+
+# A validator, not a stand-in for the service: check_config.py loads a config through litellm's
+# own proxy loader (ProxyConfig.load_config), offline. validate.sh litellm FILE runs it.
+FROM $BASE
+COPY --from=pip /opt/litellm /opt/litellm
+RUN rm -f /usr/bin/busybox /usr/bin/redis-cli /usr/bin/psql /usr/bin/pg_isready /usr/bin/promtool /usr/bin/squidclient \\
+ && ln -s /opt/litellm/bin/litellm /usr/local/bin/litellm \\
+ && mkdir -p /app /usr/local/lib/stackgen
+COPY check_config.py /usr/local/lib/stackgen/check_config.py
+ENV PATH=/opt/litellm/bin:$PATH_ENV
+WORKDIR /app
+CMD ["python3", "/usr/local/lib/stackgen/check_config.py", "/app/config.yaml"]
+EOF
+  ;;
   *) die "no Dockerfile for $1" ;;
   esac
 }
@@ -287,7 +315,9 @@ service_hash() { # SERVICE
     printf 'base=%s\n' "$base_id"
     dockerfile "$1"
     local f
-    for f in "$HERE/$1"/*; do [[ -f $f ]] && { printf '%s\n' "${f##*/}"; cat "$f"; }; done
+    # Top-level files only (litellm/selftest/ is not an input); `|| continue` keeps a trailing
+    # directory from failing the function under set -e.
+    for f in "$HERE/$1"/*; do [[ -f $f ]] || continue; printf '%s\n' "${f##*/}"; cat "$f"; done
   } | sha
 }
 
@@ -295,7 +325,7 @@ build_service() { # SERVICE HASH
   local s=$1 h=$2 ctx=$WORK/ctx-$1 t0=$SECONDS
   mkdir -p "$ctx"
   [[ -d $HERE/$s ]] && cp -a "$HERE/$s"/. "$ctx"/
-  if [[ $s == chroma ]]; then
+  if [[ $s == chroma || $s == litellm ]]; then
     cp "${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" "$ctx/host-ca.crt" || die "no CA bundle for pip"
   fi
   dockerfile "$s" >"$ctx/Dockerfile"
@@ -305,7 +335,7 @@ build_service() { # SERVICE HASH
   # The legacy builder: no buildx on these machines, and it keeps file capabilities (setcap).
   DOCKER_BUILDKIT=0 docker build --force-rm --network "${BUILD_NETWORK:-default}" -t "$PREFIX/$s:$TAG" "$ctx" >"$WORK/build-$s.log" 2>&1 \
     || { tail -n 40 "$WORK/build-$s.log" >&2; die "docker build $s failed"; }
-  # The untagged intermediate image of a multi-stage build (chroma's pip stage): ours, by label.
+  # The untagged intermediate image of a multi-stage build (a pip stage): ours, by label.
   docker image prune -f --filter label=org.stackgen.real.stage >/dev/null 2>&1 || :
   log "built $PREFIX/$s:$TAG in $((SECONDS - t0))s"
 }

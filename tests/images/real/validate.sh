@@ -4,19 +4,21 @@
 #   validate.sh prometheus FILE   promtool check config   (mounted at /etc/prometheus/prometheus.yml)
 #   validate.sh squid FILE        squid -k parse -f       (mounted at /etc/squid/squid.conf)
 #   validate.sh caddy FILE        caddy validate --adapter caddyfile --config (at /etc/caddy/Caddyfile)
+#   validate.sh litellm FILE      litellm's proxy loader, ProxyConfig.load_config (at /app/config.yaml;
+#                                 image stackgen-real/litellm:test, see litellm/check_config.py)
 #   validate.sh sql FILE          a throwaway postgres container (stackgen-real/postgres:test, no
 #                                 network, temporary password); the file runs with
 #                                 psql -v ON_ERROR_STOP=1 as POSTGRES_USER on POSTGRES_DB
 #                                 (both default to postgres; set them like the stack does)
 #
 # The file is bind-mounted read-only where the stack mounts it. Exit status: the validator's
-# (2 for bad usage, 125 when the throwaway postgres server does not come up). Build the images first:
-# tests/images/real/build.sh
+# (2 for bad usage, 125 when the throwaway postgres server does not come up or the litellm image
+# is missing). Build the images first: tests/images/real/build.sh (and `build.sh litellm`)
 set -euo pipefail
 
 PREFIX=stackgen-real
 TAG=test
-usage() { printf 'usage: %s prometheus|squid|caddy|sql FILE\n' "${0##*/}" >&2; exit 2; }
+usage() { printf 'usage: %s prometheus|squid|caddy|litellm|sql FILE\n' "${0##*/}" >&2; exit 2; }
 [[ $# -eq 2 ]] || usage
 kind=$1
 file=$(readlink -f -- "$2") || { printf 'validate: no such file: %s\n' "$2" >&2; exit 2; }
@@ -37,6 +39,15 @@ case $kind in
   caddy | caddyfile)
     exec_status=0
     run /etc/caddy/Caddyfile caddy validate --adapter caddyfile --config /etc/caddy/Caddyfile || exec_status=$?
+    exit "$exec_status" ;;
+  litellm)
+    # litellm's own proxy loader (ProxyConfig.load_config) in stackgen-real/litellm:test
+    # (build.sh litellm); the file is where the stack mounts it. Exit 1: the loader rejects it.
+    docker image inspect "$PREFIX/litellm:$TAG" >/dev/null 2>&1 ||
+      { printf 'validate: no %s image: run tests/images/real/build.sh litellm\n' "$PREFIX/litellm:$TAG" >&2; exit 125; }
+    exec_status=0
+    docker run --rm --network none -v "$file:/app/config.yaml:ro" "$PREFIX/litellm:$TAG" \
+      python3 /usr/local/lib/stackgen/check_config.py /app/config.yaml || exec_status=$?
     exit "$exec_status" ;;
   sql | postgres | psql)
     user=${POSTGRES_USER:-postgres}
