@@ -34,16 +34,18 @@ pub enum Command {
     /// Load a tenant's AppArmor profiles into the host kernel
     #[command(subcommand)]
     Apparmor(ApparmorCommand),
-    /// Check the host, prepare the data, then `docker compose up --wait` a tenant
+    /// Check the host, prepare the data, then `docker compose up --wait` tenants
     Up(UpArgs),
-    /// Stop and remove a tenant's containers and networks; its data is kept
+    /// Stop and remove tenants' containers and networks; their data is kept
     Down(DownArgs),
-    /// Restart a tenant's services (all, or the ones named)
+    /// Restart a tenant's services (all, or the ones named), or several tenants
     Restart(RestartArgs),
-    /// Show a tenant's logs (all services, or one)
+    /// Show a tenant's logs (all services, or the ones named)
     Logs(LogsArgs),
-    /// Every service of every tenant (or one): state, health, ports, image
+    /// Every service of every tenant (or the ones named): state, health, ports, image
     Status(StatusArgs),
+    /// Run any `docker compose` command on a tenant's project: `stackgen compose TENANT -- ps`
+    Compose(ComposeArgs),
     /// Re-render a tenant's Caddyfile and reload caddy in place
     ReloadProxy(ReloadProxyArgs),
     /// Store a new tailscale auth key and re-authenticate the sidecar (state kept)
@@ -93,6 +95,10 @@ pub struct InitArgs {
     /// Where tenant data lives (BASE_DIR/tenants/<tenant>/data/<service>)
     #[arg(long, value_name = "DIR")]
     pub base_dir: Option<String>,
+    /// The new tenant's host ports (32 or more); refused if a tenant or a process on this host
+    /// holds any of them. Default: the first run of 100 from 20000 that is free in both
+    #[arg(long, value_name = "START-END")]
+    pub port_range: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -136,17 +142,26 @@ pub struct ApparmorLoadArgs {
 
 // ---- running the stacks (issue 4) -------------------------------------------------------------
 
+/// Shown under `up`, `down` and `restart`: how several tenants run.
+const MANY_TENANTS_HELP: &str = "Several tenants (or --all) run concurrently, --jobs at a time; each tenant's output is printed in one piece when it finishes, and the exit status is the highest of the tenants' statuses.";
+
+/// How many tenants run at once when several are named (each is one stackgen process).
+pub const DEFAULT_JOBS: u16 = 4;
+
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Refuses (exit 1, with the diff) when the committed stack files differ from what the manifest renders, unless --render writes them first. Every preflight check runs before any container is touched."
+    after_help = "Refuses (exit 1, with the diff) when the committed stack files differ from what the manifest renders, unless --render writes them first. Every preflight check runs before any container is touched.\n\nThe words are tenants as long as they name tenants of the manifest; the rest are services of the one tenant named (`up team-a litellm`). Several tenants (or --all) run concurrently, --jobs at a time; each tenant's output is printed in one piece when it finishes, and the exit status is the highest of the tenants' statuses."
 )]
 pub struct UpArgs {
-    /// The tenant to start
-    #[arg(value_name = "TENANT")]
-    pub tenant: String,
-    /// Start only these services (and what they wait for)
-    #[arg(value_name = "SERVICE")]
-    pub services: Vec<String>,
+    /// The tenant(s) to start; after a single tenant, only these services (and what they wait for)
+    #[arg(value_name = "TENANT|SERVICE", required_unless_present = "all")]
+    pub words: Vec<String>,
+    /// Every tenant in the manifest
+    #[arg(long, conflicts_with = "words")]
+    pub all: bool,
+    /// How many tenants to start at once
+    #[arg(long, short = 'j', value_name = "N", default_value_t = DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     /// Write the rendered files first when they differ from the manifest
     #[arg(long)]
     pub render: bool,
@@ -159,23 +174,36 @@ pub struct UpArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = MANY_TENANTS_HELP)]
 pub struct DownArgs {
-    /// The tenant to stop
-    #[arg(value_name = "TENANT")]
-    pub tenant: String,
+    /// The tenant(s) to stop
+    #[arg(value_name = "TENANT", required_unless_present = "all")]
+    pub tenants: Vec<String>,
+    /// Every tenant in the manifest
+    #[arg(long, conflicts_with = "tenants")]
+    pub all: bool,
+    /// How many tenants to stop at once
+    #[arg(long, short = 'j', value_name = "N", default_value_t = DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     /// Print the command, run nothing
     #[arg(long)]
     pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status 4 when the tenant is not running (no container of it runs, or a named service has no container): nothing is restarted; start it with `stackgen up`.\n\nThe words are tenants as long as they name tenants of the manifest; the rest are services of the one tenant named (`restart team-a litellm caddy`). Several tenants (or --all) run concurrently, --jobs at a time; each tenant's output is printed in one piece when it finishes, and the exit status is the highest of the tenants' statuses."
+)]
 pub struct RestartArgs {
-    /// The tenant
-    #[arg(value_name = "TENANT")]
-    pub tenant: String,
-    /// Services to restart (default: all)
-    #[arg(value_name = "SERVICE")]
-    pub services: Vec<String>,
+    /// The tenant(s); after a single tenant, the services to restart (default: all)
+    #[arg(value_name = "TENANT|SERVICE", required_unless_present = "all")]
+    pub words: Vec<String>,
+    /// Every tenant in the manifest
+    #[arg(long, conflicts_with = "words")]
+    pub all: bool,
+    /// How many tenants to restart at once
+    #[arg(long, short = 'j', value_name = "N", default_value_t = DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     /// Print the command, run nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -186,25 +214,56 @@ pub struct LogsArgs {
     /// The tenant
     #[arg(value_name = "TENANT")]
     pub tenant: String,
-    /// One service (default: all)
+    /// Services (default: all)
     #[arg(value_name = "SERVICE")]
-    pub service: Option<String>,
+    pub services: Vec<String>,
     /// Keep printing new lines
     #[arg(short, long)]
     pub follow: bool,
+    /// Only the last N lines of each service (`all`: every line)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub tail: Option<String>,
+    /// Only lines since T: a timestamp (2026-01-02T13:23:37Z) or a duration (42m, 1h30m)
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Prefix each line with its timestamp
+    #[arg(short, long)]
+    pub timestamps: bool,
     /// Print the command, run nothing
     #[arg(long)]
     pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 every tenant shown is running and healthy; 3 a tenant is degraded or still starting (some service is not running, unhealthy or not yet healthy); 4 a tenant is not running (none of its services runs); 1 docker failed; 2 bad input. With several tenants, the highest applies. The table fits the terminal's width (PORTS and IMAGE are cut, marked …); piped, it is printed whole."
+)]
 pub struct StatusArgs {
-    /// One tenant (default: every tenant in the manifest)
+    /// Tenants (default: every tenant in the manifest)
     #[arg(value_name = "TENANT")]
-    pub tenant: Option<String>,
+    pub tenants: Vec<String>,
+    /// Every tenant in the manifest (the default)
+    #[arg(long, conflicts_with = "tenants")]
+    pub all: bool,
     /// JSON for scripts instead of the table
     #[arg(long)]
     pub json: bool,
+    /// Print the command, run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Runs `docker compose -p TENANT --env-file MANIFEST -f STACK COMPOSE_ARGS...` with the environment the other commands use (the manifest's keys removed from it), after the same ownership checks as `down`; the exit status is compose's. Examples: `stackgen compose team-a -- ps`, `stackgen compose team-a -- exec postgres psql -U team_a`, `stackgen compose team-a -- pull`, `stackgen compose team-a -- config`. No drift check and no tenant lock: what the arguments do is up to you."
+)]
+pub struct ComposeArgs {
+    /// The tenant whose compose project to use
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
+    /// What to pass to `docker compose`, after `--`
+    #[arg(value_name = "COMPOSE_ARGS", last = true, required = true)]
+    pub args: Vec<std::ffi::OsString>,
     /// Print the command, run nothing
     #[arg(long)]
     pub dry_run: bool,

@@ -122,3 +122,25 @@ impl fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
+
+/// `status` found a tenant degraded or still starting: exit status 3.
+pub const EXIT_DEGRADED: u8 = 3;
+/// `status` found a tenant not running, or `restart` was asked to restart one: exit status 4.
+pub const EXIT_NOT_RUNNING: u8 = 4;
+
+/// An outcome a script must be able to tell apart (a tenant's state, or the worst status of
+/// several tenants run at once): the exit status is `code`, and `message` is printed as is
+/// (it is not a failure of stackgen, so without `error:`).
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: u8,
+    pub message: String,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Outcome {}

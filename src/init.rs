@@ -36,6 +36,9 @@ pub struct NewTenant {
     pub gid: Option<u32>,
     /// The operator's tailscale auth key, when the tenant runs openclaw (empty: set it later).
     pub tailscale_auth_key: Option<String>,
+    /// `START-END` from `--port-range` or the menu; `None` takes the first run of 100 ports
+    /// from 20000 that no tenant uses and nothing on the host holds (see [`port_free_on_host`]).
+    pub port_range: Option<String>,
 }
 
 impl NewTenant {
@@ -48,6 +51,7 @@ impl NewTenant {
             uid: None,
             gid: None,
             tailscale_auth_key: None,
+            port_range: None,
         }
     }
 }
@@ -71,6 +75,8 @@ pub struct InitOptions {
     pub changes: Vec<TenantChange>,
     pub domain: Option<String>,
     pub base_dir: Option<String>,
+    /// `TLS_MODE` of a new manifest (`acme` when `None`); an existing manifest keeps its own.
+    pub tls_mode: Option<String>,
 }
 
 /// The outcome, for the command's report.
@@ -243,6 +249,7 @@ fn build(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result<(Str
             values::domain as fn(&str) -> Result<(), values::Invalid>,
         ),
         ("BASE_DIR (--base-dir)", &opts.base_dir, values::base_dir),
+        ("TLS_MODE", &opts.tls_mode, tls_mode),
     ] {
         if let Some(v) = value {
             check(v).map_err(|(m, h)| {
@@ -319,7 +326,7 @@ fn build(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result<(Str
             continue;
         }
         let components = expand_services(&t.services, &t.vector_db)?;
-        out.push_str(&tenant_block(t, &components, &mut alloc));
+        out.push_str(&tenant_block(t, &components, &mut alloc)?);
         report.added_tenants.push(t.name.clone());
     }
 
@@ -522,11 +529,12 @@ fn platform_block(opts: &InitOptions) -> String {
          DOMAIN={}\n\
          BASE_DIR={}\n\
          # acme: public certificates (forward the tenant's ports 80/443); internal: caddy's own CA\n\
-         TLS_MODE=acme\n\
+         TLS_MODE={}\n\
          # IMAGE_REGISTRY=mirror.internal:5000\n",
         deployment_lines(),
         opts.domain.as_deref().unwrap_or("example.com"),
         opts.base_dir.as_deref().unwrap_or("/srv/ai-platform"),
+        opts.tls_mode.as_deref().unwrap_or("acme"),
     )
 }
 
@@ -541,7 +549,7 @@ fn deployment_lines() -> String {
     )
 }
 
-fn tenant_block(t: &NewTenant, components: &[String], alloc: &mut Allocator) -> String {
+fn tenant_block(t: &NewTenant, components: &[String], alloc: &mut Allocator) -> Result<String> {
     let name = &t.name;
     let p = values::env_prefix(name);
     let uid = match t.uid {
@@ -549,7 +557,12 @@ fn tenant_block(t: &NewTenant, components: &[String], alloc: &mut Allocator) -> 
         None => alloc.next_id(20001),
     };
     let gid = alloc.reserve(t.gid.unwrap_or(uid));
-    let (start, end) = alloc.next_range();
+    let (start, end) = match &t.port_range {
+        Some(v) => alloc.claim_range(v, name).map_err(|(m, h)| {
+            UsageError::plain(format!("--port-range {v} (tenant {name}): {m}\n  fix: {h}"))
+        })?,
+        None => alloc.next_range(name)?,
+    };
     let mut b = String::new();
     let _ = writeln!(b, "\n# ---- tenant {name} ----");
     let _ = writeln!(b, "TENANT={name}");
@@ -582,14 +595,54 @@ fn tenant_block(t: &NewTenant, components: &[String], alloc: &mut Allocator) -> 
     for (s, _) in needed.iter().filter(|(_, op)| !*op) {
         let _ = writeln!(b, "{p}__{s}={}", secrets::generate());
     }
-    b
+    Ok(b)
 }
 
-/// Hands out UIDs and port ranges that no declared tenant uses.
+/// `TLS_MODE`'s two values, checked before the line is written.
+fn tls_mode(v: &str) -> Result<(), values::Invalid> {
+    match v {
+        "acme" | "internal" => Ok(()),
+        _ => Err((
+            format!("`{v}` is not a TLS mode"),
+            "use acme (public certificates) or internal (caddy's own CA)".into(),
+        )),
+    }
+}
+
+/// Whether nothing on this host holds `port` right now: it binds on 0.0.0.0 for TCP and for
+/// UDP (the tenant's ports are published on every address, both protocols). The probe sockets
+/// close at once. A port that is busy only later is still `up`'s preflight to catch.
+pub fn port_free_on_host(port: u16) -> bool {
+    use std::net::{TcpListener, UdpSocket};
+    TcpListener::bind(("0.0.0.0", port)).is_ok() && UdpSocket::bind(("0.0.0.0", port)).is_ok()
+}
+
+/// The range the next tenant added to `text` would get: the menu's default.
+pub fn suggested_port_range(path: &Path, text: &str) -> Result<(u32, u32)> {
+    let (parsed, _) = parse::parse(path, text);
+    Allocator::from(&parsed).next_range("")
+}
+
+/// Checks a range the operator typed against the tenants in `text` and the host, as `init`
+/// will: the menu's validator, so a refused range is asked again instead of failing the plan.
+pub fn check_port_range(path: &Path, text: &str, value: &str) -> Result<(), values::Invalid> {
+    let (parsed, _) = parse::parse(path, text);
+    Allocator::from(&parsed).claim_range(value, "").map(|_| ())
+}
+
+/// Hands out UIDs and port ranges that no declared tenant uses (and ranges the host has free).
 struct Allocator {
     ids: Vec<u32>,
-    ranges: Vec<(u32, u32)>,
+    /// (start, end, the key that holds it), to name the owner in an overlap error.
+    ranges: Vec<(u32, u32, String)>,
+    /// Whether a port is free on the host: [`port_free_on_host`]; a fake in unit tests.
+    probe: fn(u16) -> bool,
 }
+
+/// Every new tenant's range is this long; the manifest accepts any range of 32 or more.
+const RANGE_LEN: u32 = 100;
+/// Where the search for a free range starts (below it are well-known and common service ports).
+const RANGE_FROM: u32 = 20000;
 
 impl Allocator {
     fn from(parsed: &Parsed) -> Self {
@@ -603,11 +656,21 @@ impl Allocator {
             }
             if key.ends_with("__PORT_RANGE") {
                 if let Ok((a, b)) = values::port_range(e.value.trim()) {
-                    ranges.push((u32::from(a), u32::from(b)));
+                    ranges.push((u32::from(a), u32::from(b), key.clone()));
                 }
             }
         }
-        Allocator { ids, ranges }
+        Allocator {
+            ids,
+            ranges,
+            // Unit tests plan manifests on whatever host runs them: the same ranges everywhere.
+            // The integration tests (tests/integration/init.rs) probe the real host.
+            probe: if cfg!(test) {
+                |_| true
+            } else {
+                port_free_on_host
+            },
+        }
     }
 
     /// Records an ID chosen by the operator, so later allocations skip it.
@@ -625,17 +688,61 @@ impl Allocator {
         n
     }
 
-    fn next_range(&mut self) -> (u32, u32) {
-        let mut start = 20000;
-        while self
-            .ranges
+    fn overlapping(&self, start: u32, end: u32) -> Option<&(u32, u32, String)> {
+        self.ranges
             .iter()
-            .any(|(a, b)| start <= *b && *a <= start + 99)
-        {
-            start += 100;
+            .find(|(a, b, _)| start <= *b && *a <= end)
+    }
+
+    /// The first aligned run of 100 ports from 20000 that overlaps no tenant and whose every
+    /// port is free on the host (one busy port skips the whole run).
+    fn next_range(&mut self, owner: &str) -> Result<(u32, u32)> {
+        let mut start = RANGE_FROM;
+        while start + RANGE_LEN - 1 <= u32::from(u16::MAX) {
+            let end = start + RANGE_LEN - 1;
+            if self.overlapping(start, end).is_none()
+                && (start..=end).all(|p| (self.probe)(p as u16))
+            {
+                self.ranges
+                    .push((start, end, format!("new tenant `{owner}`")));
+                return Ok((start, end));
+            }
+            start += RANGE_LEN;
         }
-        self.ranges.push((start, start + 99));
-        (start, start + 99)
+        Err(UsageError::plain(format!(
+            "no run of {RANGE_LEN} ports from {RANGE_FROM} to 65535 is free on this host and unused by the manifest's tenants\n  fix: free some ports, or pass --port-range START-END (32 ports or more)"
+        ))
+        .into())
+    }
+
+    /// A range the operator chose: valid as a `PORT_RANGE`, overlapping no tenant, and free
+    /// on the host port by port.
+    fn claim_range(&mut self, value: &str, owner: &str) -> Result<(u32, u32), values::Invalid> {
+        let (a, b) = values::port_range(value.trim())?;
+        let (a, b) = (u32::from(a), u32::from(b));
+        if let Some((x, y, key)) = self.overlapping(a, b) {
+            return Err((
+                format!("overlaps {x}-{y} of {key}"),
+                "choose a range no tenant uses, or leave it out and init picks a free one".into(),
+            ));
+        }
+        let busy: Vec<String> = (a..=b)
+            .filter(|p| !(self.probe)(*p as u16))
+            .map(|p| p.to_string())
+            .collect();
+        if !busy.is_empty() {
+            let shown = busy.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+            let more = if busy.len() > 5 { ", ..." } else { "" };
+            return Err((
+                format!(
+                    "{} port(s) already in use on this host (TCP or UDP): {shown}{more}",
+                    busy.len()
+                ),
+                "choose a free range (`ss -tulpn` shows what holds them), or leave it out and init picks a free one".into(),
+            ));
+        }
+        self.ranges.push((a, b, format!("new tenant `{owner}`")));
+        Ok((a, b))
     }
 }
 
@@ -649,6 +756,62 @@ mod tests {
             ..InitOptions::default()
         };
         plan(Path::new(".env"), None, &opts).unwrap()
+    }
+
+    #[test]
+    fn ranges_skip_tenants_and_busy_host_ports_and_chosen_ones_are_checked() {
+        fn busy_20005_and_20150(p: u16) -> bool {
+            p != 20005 && p != 20150
+        }
+        let text = "TENANT=a\nA__PORT_RANGE=20200-20299\n";
+        let (parsed, _) = parse::parse(Path::new(".env"), text);
+        let mut alloc = Allocator {
+            probe: busy_20005_and_20150,
+            ..Allocator::from(&parsed)
+        };
+        // 20000-20099 holds 20005, 20100-20199 holds 20150, 20200-20299 is the tenant's.
+        assert_eq!(alloc.next_range("b").unwrap(), (20300, 20399));
+        assert_eq!(alloc.next_range("c").unwrap(), (20400, 20499));
+        let (m, _) = alloc.claim_range("20250-20349", "d").unwrap_err();
+        assert!(m.contains("overlaps 20200-20299 of A__PORT_RANGE"), "{m}");
+        let (m, _) = alloc.claim_range("20450-20549", "d").unwrap_err();
+        assert!(m.contains("new tenant `c`"), "{m}");
+        let (m, h) = alloc.claim_range("20000-20199", "d").unwrap_err();
+        assert!(
+            m.contains("2 port(s) already in use") && m.contains("20005, 20150"),
+            "{m}"
+        );
+        assert!(h.contains("leave it out"), "{h}");
+        // The manifest's own rule: 32 ports or more.
+        let (m, _) = alloc.claim_range("30000-30010", "d").unwrap_err();
+        assert!(m.contains("fewer than 32"), "{m}");
+        assert_eq!(
+            alloc.claim_range("30000-30031", "d").unwrap(),
+            (30000, 30031)
+        );
+    }
+
+    #[test]
+    fn a_bad_chosen_range_or_tls_mode_plans_nothing() {
+        let opts = |range: &str, tls: &str| InitOptions {
+            tenants: vec![NewTenant {
+                port_range: Some(range.into()),
+                ..NewTenant::new("team-a", "qdrant", DEFAULT_SERVICES)
+            }],
+            tls_mode: Some(tls.into()),
+            ..InitOptions::default()
+        };
+        let err = plan(Path::new(".env"), None, &opts("1-10", "acme")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--port-range 1-10 (tenant team-a)"),
+            "{err}"
+        );
+        let err = plan(Path::new(".env"), None, &opts("40000-40099", "self")).unwrap_err();
+        assert!(
+            err.to_string().contains("`self` is not a TLS mode"),
+            "{err}"
+        );
     }
 
     #[test]

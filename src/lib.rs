@@ -37,12 +37,14 @@ pub mod yaml;
 
 use std::process::ExitCode;
 
-use error::{CommandFailed, Drift, Interrupted, UsageError};
+use error::{CommandFailed, Drift, Interrupted, Outcome, UsageError};
 
 /// Maps an error to the documented exit status: 2 bad input, 1 drift or failed command, 130 a
-/// prompt interrupted with Ctrl-C.
+/// prompt interrupted with Ctrl-C, 3 and 4 a tenant degraded or not running (`error::Outcome`).
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<UsageError>().is_some() {
+    if let Some(o) = err.downcast_ref::<Outcome>() {
+        o.code
+    } else if err.downcast_ref::<UsageError>().is_some() {
         2
     } else if err.downcast_ref::<Drift>().is_some() {
         1
@@ -60,7 +62,9 @@ pub fn run(cli: cli::Cli) -> ExitCode {
     match commands::dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            if err.downcast_ref::<Drift>().is_none() {
+            if err.downcast_ref::<Outcome>().is_some() {
+                eprintln!("stackgen: {err}");
+            } else if err.downcast_ref::<Drift>().is_none() {
                 eprintln!("stackgen: error: {err:#}");
             } else {
                 eprintln!("stackgen: {err}");

@@ -163,6 +163,56 @@ pub fn json(report: &[TenantStatus]) -> String {
 
 /// One block per tenant: a heading line, then an aligned row per service.
 pub fn table(report: &[TenantStatus]) -> String {
+    table_fit(report, None)
+}
+
+/// The width of the terminal stdout is, or `None` when stdout is not a terminal (piped output
+/// stays whole, so scripts and `grep` see every port). `COLUMNS` is used when the terminal does
+/// not say.
+pub fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size()
+        .map(|(w, _)| usize::from(w.0))
+        .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
+        .filter(|w| *w > 0)
+}
+
+/// `cell` cut to `width` characters, the last one `…` when something was cut.
+fn cut(cell: &str, width: usize) -> String {
+    if cell.chars().count() <= width {
+        return cell.to_string();
+    }
+    let mut s: String = cell.chars().take(width.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
+/// Narrows the PORTS and IMAGE columns (4th and 5th) so a row is at most `width` characters:
+/// they are the long ones, and SERVICE, STATE and HEALTH are what an operator scans for. Each
+/// keeps at least a few characters; on a terminal narrower than that, lines wrap.
+fn fit_widths(widths: &mut [usize; 5], width: usize) {
+    // "  " indent, then two spaces after each of the first four columns.
+    let fixed = 2 + widths[..3].iter().map(|w| w + 2).sum::<usize>() + 2;
+    let budget = width.saturating_sub(fixed);
+    if widths[3] + widths[4] <= budget {
+        return;
+    }
+    const MIN: usize = 8;
+    let (ports, image) = (widths[3], widths[4]);
+    // The image gets half the room (more when the ports need less), the ports the rest.
+    let image_w = image.min(budget.saturating_sub(ports.min(budget / 2)).max(MIN));
+    let ports_w = ports
+        .min(budget.saturating_sub(image_w))
+        .max(MIN.min(ports));
+    widths[3] = ports_w;
+    widths[4] = image_w;
+}
+
+/// [`table`], with the PORTS and IMAGE columns cut (marked `…`) to fit `width` when given.
+pub fn table_fit(report: &[TenantStatus], width: Option<usize>) -> String {
     let mut out = String::new();
     for (i, t) in report.iter().enumerate() {
         if i > 0 {
@@ -210,11 +260,15 @@ pub fn table(report: &[TenantStatus]) -> String {
                 *w = (*w).max(cell.chars().count());
             }
         }
+        if let Some(width) = width {
+            fit_widths(&mut widths, width);
+        }
         for row in std::iter::once(&header).chain(rows.iter()) {
             let mut line = String::from("  ");
             for (k, (cell, w)) in row.iter().zip(widths).enumerate() {
+                let cell = if k >= 3 { cut(cell, w) } else { cell.clone() };
                 if k == 4 {
-                    line.push_str(cell);
+                    line.push_str(&cell);
                 } else {
                     line.push_str(&format!("{cell:<w$}  "));
                 }
@@ -303,5 +357,40 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&json(&report)).unwrap();
         assert_eq!(json["tenants"][0]["services"][0]["service"], "postgres");
         assert_eq!(json["tenants"][0]["services"][0]["health"], "healthy");
+    }
+
+    #[test]
+    fn the_table_fits_a_narrow_terminal_and_is_whole_otherwise() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
+        let m = Manifest::from_text(Path::new(".env"), &text).unwrap();
+        let tenants = m.select(&["team-b".into()]).unwrap();
+        let ports = "127.0.0.1:20100->80/tcp, 127.0.0.1:20101->443/tcp, 127.0.0.1:20102->443/udp";
+        let containers = vec![container(
+            "team-b",
+            "caddy",
+            "running",
+            "Up 1 minute",
+            ports,
+        )];
+        let report = build(&m, &tenants, &containers, false);
+        let whole = table_fit(&report, None);
+        assert_eq!(whole, table(&report));
+        assert!(whole.contains("127.0.0.1:20102->443/udp"), "{whole}");
+        assert!(whole.lines().any(|l| l.chars().count() > 80), "{whole}");
+        let narrow = table_fit(&report, Some(80));
+        for line in narrow.lines().skip(1) {
+            assert!(
+                line.chars().count() <= 80,
+                "{} chars: {line}",
+                line.chars().count()
+            );
+        }
+        assert!(narrow.contains('…'), "{narrow}");
+        // The columns an operator scans for are never cut.
+        assert!(narrow.contains("  caddy "), "{narrow}");
+        assert!(narrow.contains(" running "), "{narrow}");
+        // Wide enough: nothing changes.
+        assert_eq!(table_fit(&report, Some(1000)), whole);
     }
 }

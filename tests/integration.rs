@@ -11,6 +11,7 @@ mod integration {
     mod deployment;
     mod e2e_catalog;
     mod e2e_run;
+    mod e2e_verbs;
     mod extend;
     mod hostile_fs;
     mod hostile_input;
@@ -22,4 +23,5 @@ mod integration {
     mod run_cli;
     mod security;
     mod teardown;
+    mod verbs;
 }

@@ -23,6 +23,7 @@ pub fn cmd_init(cli: &Cli, args: &InitArgs) -> Result<()> {
         let defaults = menu::Defaults {
             domain: args.domain.clone(),
             base_dir: args.base_dir.clone(),
+            port_range: args.port_range.clone(),
         };
         let Some(report) = menu::run(&cli.env_file, &defaults)? else {
             println!("nothing written");
@@ -38,11 +39,16 @@ pub fn cmd_init(cli: &Cli, args: &InitArgs) -> Result<()> {
         tenants: args
             .tenants
             .iter()
-            .map(|t| init::NewTenant::new(t, &args.vector_db, &args.services))
+            .map(|t| init::NewTenant {
+                // Given to every tenant: a second one overlaps the first and is refused.
+                port_range: args.port_range.clone(),
+                ..init::NewTenant::new(t, &args.vector_db, &args.services)
+            })
             .collect(),
         changes: Vec::new(),
         domain: args.domain.clone(),
         base_dir: args.base_dir.clone(),
+        tls_mode: None,
     };
     let report = init::run(&cli.env_file, &opts)?;
     print_init_report(cli, &report);

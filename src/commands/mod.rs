@@ -4,6 +4,7 @@
 mod catalog;
 mod extend;
 mod generate;
+mod many;
 mod ops;
 mod run;
 mod security;
@@ -27,6 +28,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Restart(args) => run::cmd_restart(&cli, args),
         Command::Logs(args) => run::cmd_logs(&cli, args),
         Command::Status(args) => run::cmd_status(&cli, args),
+        Command::Compose(args) => run::cmd_compose(&cli, args),
         Command::ReloadProxy(args) => ops::cmd_reload_proxy(&cli, args),
         Command::RefreshTailscaleKey(args) => ops::cmd_refresh_tailscale_key(&cli, args),
         Command::RotateSecrets(args) => ops::cmd_rotate_secrets(&cli, args),

@@ -10,10 +10,10 @@ use anyhow::{bail, Result};
 
 use super::{display, shown};
 use crate::apparmor::{self, HostApparmor};
-use crate::cli::{Cli, DownArgs, LogsArgs, RestartArgs, StatusArgs, UpArgs};
+use crate::cli::{Cli, ComposeArgs, DownArgs, LogsArgs, RestartArgs, StatusArgs, UpArgs};
 use crate::compose::argv::{self, Select};
 use crate::compose::{containers, exec, Cmd, Container, Project, Tools};
-use crate::error::{Drift, UsageError};
+use crate::error::{Drift, Outcome, UsageError, EXIT_DEGRADED, EXIT_NOT_RUNNING};
 use crate::manifest::{Manifest, Tenant};
 use crate::model::{self, ResolvedService};
 use crate::output::{self, Comparison};
@@ -21,6 +21,8 @@ use crate::policy::TENANT_LABEL;
 use crate::preflight::{self, Check, PreflightFailed};
 use crate::render::{self, RenderedFile};
 use crate::{deployment, prepare, status};
+
+use super::many;
 
 /// The manifest and the one tenant named on the command line.
 pub(super) fn load_one(cli: &Cli, name: &str) -> Result<(Manifest, usize)> {
@@ -192,15 +194,40 @@ fn emit(tenant: &Tenant, check: Check) -> Result<()> {
     Ok(())
 }
 
-/// `stackgen up`: drift check, preflight, AppArmor, data directories, `compose up --wait`.
+/// `--dry-run` as a flag for the per-tenant children of a several-tenant run.
+fn dry_flag(dry_run: bool) -> Vec<std::ffi::OsString> {
+    if dry_run {
+        vec!["--dry-run".into()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// `stackgen up`: one tenant here; several (or `--all`) each in its own child process.
 pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
-    let _lock = crate::lock::tenant_if(cli, &args.tenant, !args.dry_run)?;
+    let manifest = Manifest::load(&cli.env_file)?;
+    let t = many::targets(&manifest, &args.words, args.all)?;
+    if t.tenants.len() == 1 && !args.all {
+        return up_one(cli, args, &t.tenants[0], &t.services);
+    }
+    let mut flags = vec!["--timeout".into(), args.timeout.to_string().into()];
+    if args.render {
+        flags.push("--render".into());
+    }
+    flags.extend(dry_flag(args.dry_run));
+    many::fan_out(cli, "up", &t.tenants, &flags, args.jobs)
+}
+
+/// `stackgen up TENANT [SERVICE...]`: drift check, preflight, AppArmor, data directories,
+/// `compose up --wait`.
+fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()> {
+    let _lock = crate::lock::tenant_if(cli, name, !args.dry_run)?;
     let manifest_lock = crate::lock::manifest_if(cli, args.render && !args.dry_run)?;
-    let (manifest, i) = load_one(cli, &args.tenant)?;
+    let (manifest, i) = load_one(cli, name)?;
     let tenant = &manifest.tenants[i];
     let services = model::services(&manifest.platform, tenant);
-    check_services(tenant, &services, &args.services)?;
-    let starting = preflight::closure(tenant, &services, &args.services);
+    check_services(tenant, &services, wanted)?;
+    let starting = preflight::closure(tenant, &services, wanted);
     let project = project(cli, tenant);
     let dry = args.dry_run;
 
@@ -360,7 +387,7 @@ pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
     }
 
     drop(manifest_lock); // files written; the wait for health checks must not block renders
-    let up = argv::up(&tools, &project, &args.services, args.timeout);
+    let up = argv::up(&tools, &project, wanted, args.timeout);
     if dry {
         println!("+ {up}");
         return Ok(());
@@ -377,17 +404,36 @@ pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
     result
 }
 
-/// `stackgen down`: containers and networks go, data stays.
+/// `stackgen down`: containers and networks go, data stays. Several tenants run concurrently.
 pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
-    let _lock = crate::lock::tenant_if(cli, &args.tenant, !args.dry_run)?;
-    let (manifest, i) = load_one(cli, &args.tenant)?;
+    let manifest = Manifest::load(&cli.env_file)?;
+    let names = if args.all {
+        manifest.tenants.iter().map(|t| t.name.clone()).collect()
+    } else {
+        let mut names: Vec<String> = Vec::new();
+        for t in manifest.select(&args.tenants)? {
+            if !names.contains(&t.name) {
+                names.push(t.name.clone());
+            }
+        }
+        names
+    };
+    if names.len() == 1 && !args.all {
+        return down_one(cli, &names[0], args.dry_run);
+    }
+    many::fan_out(cli, "down", &names, &dry_flag(args.dry_run), args.jobs)
+}
+
+fn down_one(cli: &Cli, name: &str, dry_run: bool) -> Result<()> {
+    let _lock = crate::lock::tenant_if(cli, name, !dry_run)?;
+    let (manifest, i) = load_one(cli, name)?;
     let tenant = &manifest.tenants[i];
-    let tools = tools(args.dry_run)?;
-    if !args.dry_run {
+    let tools = tools(dry_run)?;
+    if !dry_run {
         guard_project(cli, &tools, tenant)?;
     }
-    perform(&argv::down(&tools, &project(cli, tenant)), args.dry_run)?;
-    if !args.dry_run {
+    perform(&argv::down(&tools, &project(cli, tenant)), dry_run)?;
+    if !dry_run {
         println!(
             "{}: containers and networks removed; data under {} is kept",
             tenant.name,
@@ -397,9 +443,80 @@ pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
     Ok(())
 }
 
-/// `stackgen restart`: the named services (or all) restart in place.
+/// `stackgen restart`: one tenant here; several (or `--all`) each in its own child process.
 pub fn cmd_restart(cli: &Cli, args: &RestartArgs) -> Result<()> {
-    let _lock = crate::lock::tenant_if(cli, &args.tenant, !args.dry_run)?;
+    let manifest = Manifest::load(&cli.env_file)?;
+    let t = many::targets(&manifest, &args.words, args.all)?;
+    if t.tenants.len() == 1 && !args.all {
+        return restart_one(cli, &t.tenants[0], &t.services, args.dry_run);
+    }
+    many::fan_out(
+        cli,
+        "restart",
+        &t.tenants,
+        &dry_flag(args.dry_run),
+        args.jobs,
+    )
+}
+
+/// The named services (or all) restart in place; a tenant that is not running is refused
+/// (exit 4): `docker compose restart` would do nothing and succeed.
+fn restart_one(cli: &Cli, name: &str, services: &[String], dry_run: bool) -> Result<()> {
+    let _lock = crate::lock::tenant_if(cli, name, !dry_run)?;
+    let (manifest, i) = load_one(cli, name)?;
+    let tenant = &manifest.tenants[i];
+    check_services(
+        tenant,
+        &model::services(&manifest.platform, tenant),
+        services,
+    )?;
+    let tools = tools(dry_run)?;
+    if !dry_run {
+        let own = guard_project(cli, &tools, tenant)?;
+        not_running(tenant, &own, services)?;
+    }
+    perform(
+        &argv::restart(&tools, &project(cli, tenant), services),
+        dry_run,
+    )?;
+    if !dry_run {
+        let what = if services.is_empty() {
+            "every service".to_string()
+        } else {
+            services.join(", ")
+        };
+        println!("{}: restarted {what}", tenant.name);
+    }
+    Ok(())
+}
+
+/// Refuses a restart that would do nothing: no container of the tenant runs, or a named
+/// service has no container at all (compose restarts existing containers only, and says nothing).
+fn not_running(tenant: &Tenant, own: &[Container], services: &[String]) -> Result<()> {
+    let missing: Vec<&str> = services
+        .iter()
+        .filter(|s| !own.iter().any(|c| c.service_name() == s.as_str()))
+        .map(String::as_str)
+        .collect();
+    let reason = if !own.iter().any(|c| c.state == "running") {
+        "no container of it is running".to_string()
+    } else if !missing.is_empty() {
+        format!("no container of {} exists", missing.join(", "))
+    } else {
+        return Ok(());
+    };
+    Err(Outcome {
+        code: EXIT_NOT_RUNNING,
+        message: format!(
+            "{t}: not running ({reason}); nothing was restarted. Start it with `stackgen up {t}`",
+            t = tenant.name
+        ),
+    }
+    .into())
+}
+
+/// `stackgen logs`: compose's logs of the named services (or all), with compose's own filters.
+pub fn cmd_logs(cli: &Cli, args: &LogsArgs) -> Result<()> {
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     check_services(
@@ -407,53 +524,68 @@ pub fn cmd_restart(cli: &Cli, args: &RestartArgs) -> Result<()> {
         &model::services(&manifest.platform, tenant),
         &args.services,
     )?;
+    if let Some(n) = &args.tail {
+        if n != "all" && n.parse::<u64>().is_err() {
+            return Err(UsageError::plain(format!(
+                "--tail {n}: expected a number of lines or `all`"
+            ))
+            .into());
+        }
+    }
+    let options = argv::LogOptions {
+        follow: args.follow,
+        tail: args.tail.clone(),
+        since: args.since.clone(),
+        timestamps: args.timestamps,
+    };
+    let tools = tools(args.dry_run)?;
+    perform(
+        &argv::logs(&tools, &project(cli, tenant), &options, &args.services),
+        args.dry_run,
+    )
+}
+
+/// `stackgen compose TENANT -- ARGS...`: any compose command on the tenant's project, after the
+/// ownership checks of the other run commands; compose's exit status is stackgen's.
+pub fn cmd_compose(cli: &Cli, args: &ComposeArgs) -> Result<()> {
+    let (manifest, i) = load_one(cli, &args.tenant)?;
+    let tenant = &manifest.tenants[i];
     let tools = tools(args.dry_run)?;
     if !args.dry_run {
         guard_project(cli, &tools, tenant)?;
     }
     perform(
-        &argv::restart(&tools, &project(cli, tenant), &args.services),
-        args.dry_run,
-    )?;
-    if !args.dry_run {
-        let what = if args.services.is_empty() {
-            "every service".to_string()
-        } else {
-            args.services.join(", ")
-        };
-        println!("{}: restarted {what}", tenant.name);
-    }
-    Ok(())
-}
-
-/// `stackgen logs`: compose's logs, optionally followed.
-pub fn cmd_logs(cli: &Cli, args: &LogsArgs) -> Result<()> {
-    let (manifest, i) = load_one(cli, &args.tenant)?;
-    let tenant = &manifest.tenants[i];
-    if let Some(s) = &args.service {
-        check_services(
-            tenant,
-            &model::services(&manifest.platform, tenant),
-            std::slice::from_ref(s),
-        )?;
-    }
-    let tools = tools(args.dry_run)?;
-    perform(
-        &argv::logs(
-            &tools,
-            &project(cli, tenant),
-            args.follow,
-            args.service.as_deref(),
-        ),
+        &argv::passthrough(&tools, &project(cli, tenant), &args.args),
         args.dry_run,
     )
 }
 
-/// `stackgen status`: one `docker ps` for every tenant, as a table or JSON.
+/// The exit status `status` reports for the declared tenants it shows (the worst one).
+pub fn status_code(report: &[status::TenantStatus]) -> Option<(u8, String)> {
+    let mut worst: Option<(u8, String)> = None;
+    for t in report.iter().filter(|t| t.declared) {
+        let code = match t.state.as_str() {
+            "running" => continue,
+            "not running" => EXIT_NOT_RUNNING,
+            _ => EXIT_DEGRADED,
+        };
+        let line = format!("{}: {}", t.tenant, t.state);
+        worst = match worst {
+            Some((c, mut msg)) => {
+                msg.push_str(&format!(", {line}"));
+                Some((c.max(code), msg))
+            }
+            None => Some((code, line)),
+        };
+    }
+    worst
+}
+
+/// `stackgen status`: one `docker ps` for every tenant, as a table or JSON; the exit status
+/// says whether every tenant shown runs and is healthy (0), is degraded (3) or not running (4).
 pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
-    let names: Vec<String> = args.tenant.iter().cloned().collect();
-    let tenants = manifest.select(&names)?;
+    let tenants = manifest.select(&args.tenants)?;
     // `docker ps` is enough here: compose is not needed to read labels, and one call covers
     // every tenant.
     let docker = if args.dry_run {
@@ -461,20 +593,60 @@ pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
     } else {
         Tools::fixed(&crate::compose::find::find_docker()?.to_string_lossy())
     };
-    let select = match &args.tenant {
-        Some(t) => Select::Tenant(t),
-        None => Select::AllTenants,
+    let select = match args.tenants.as_slice() {
+        [one] => Select::Tenant(one),
+        _ => Select::AllTenants,
     };
     if args.dry_run {
         println!("+ {}", argv::containers(&docker, &select));
         return Ok(());
     }
     let list = containers::query(&docker, &select)?;
-    let report = status::build(&manifest, &tenants, &list, args.tenant.is_none());
+    let report = status::build(&manifest, &tenants, &list, args.tenants.is_empty());
     if args.json {
         print!("{}", status::json(&report));
     } else {
-        print!("{}", status::table(&report));
+        print!("{}", status::table_fit(&report, status::terminal_width()));
     }
-    Ok(())
+    match status_code(&report) {
+        None => Ok(()),
+        Some((code, message)) => Err(Outcome { code, message }.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::TenantStatus;
+
+    fn tenant(name: &str, state: &str, declared: bool) -> TenantStatus {
+        TenantStatus {
+            tenant: name.into(),
+            declared,
+            state: state.into(),
+            running: 0,
+            healthy: 0,
+            services: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn status_exits_with_the_worst_declared_tenants_code() {
+        assert_eq!(status_code(&[tenant("a", "running", true)]), None);
+        let (code, msg) =
+            status_code(&[tenant("a", "running", true), tenant("b", "starting", true)]).unwrap();
+        assert_eq!((code, msg.as_str()), (EXIT_DEGRADED, "b: starting"));
+        let (code, msg) = status_code(&[
+            tenant("a", "not running", true),
+            tenant("b", "degraded", true),
+        ])
+        .unwrap();
+        assert_eq!(code, EXIT_NOT_RUNNING);
+        assert_eq!(msg, "a: not running, b: degraded");
+        // Another manifest's tenant, shown apart, does not decide this manifest's status.
+        assert_eq!(status_code(&[tenant("x", "degraded", false)]), None);
+        // The codes do not collide with drift/failure (1) or bad input (2).
+        assert!(![0, 1, 2].contains(&EXIT_DEGRADED) && ![0, 1, 2].contains(&EXIT_NOT_RUNNING));
+        assert_ne!(EXIT_DEGRADED, EXIT_NOT_RUNNING);
+    }
 }

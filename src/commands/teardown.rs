@@ -75,7 +75,7 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
     }
     if args.purge_data {
         println!(
-            "note: the manifest still declares {}: `stackgen render` would write the stack and profiles again; delete the tenant's lines to retire it",
+            "note: the manifest still declares {}; its generated files under the stacks directory are kept (they are not data, and `render --check` stays clean): to retire the tenant, delete its lines and its generated files in one commit",
             work.iter()
                 .map(|(p, _)| p.tenant.as_str())
                 .collect::<Vec<_>>()
@@ -108,20 +108,11 @@ fn print_plan(plan: &Plan, opts: &Options) {
             if let (Some(d), true) = (&plan.data, plan.data_entries.is_empty()) {
                 println!("    {:>10}  {} (empty)", disk::human(0), d.display());
             }
-            for (p, loaded) in &plan.profiles {
-                let note = if *loaded {
-                    " (loaded: unloaded first)"
-                } else {
-                    ""
-                };
-                println!(
-                    "    {:>10}  {}{note}",
-                    disk::human(p.bytes),
-                    p.path.display()
-                );
-            }
         } else {
-            println!("  no data directory or rendered profile to delete");
+            println!("  no data directory to delete");
+        }
+        for p in &plan.loaded_profiles {
+            println!("  AppArmor profile unloaded from the kernel: {}", p.display());
         }
     } else if let Some(d) = &plan.data {
         println!("  data kept: {}", d.display());

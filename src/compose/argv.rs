@@ -89,13 +89,45 @@ pub fn restart(tools: &Tools, p: &Project, services: &[String]) -> Cmd {
     compose(tools, p, &["restart"], services, "docker compose restart")
 }
 
-pub fn logs(tools: &Tools, p: &Project, follow: bool, service: Option<&str>) -> Cmd {
+/// The filters of `stackgen logs`, passed to `docker compose logs` as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    pub follow: bool,
+    /// A number of lines or `all` (checked by the caller).
+    pub tail: Option<String>,
+    /// A timestamp or a duration; compose checks it.
+    pub since: Option<String>,
+    pub timestamps: bool,
+}
+
+/// `logs [-f] [--tail N] [--since T] [--timestamps] [SERVICE...]`
+pub fn logs(tools: &Tools, p: &Project, o: &LogOptions, services: &[String]) -> Cmd {
     let mut args = vec!["logs"];
-    if follow {
+    if o.follow {
         args.push("-f");
     }
-    let services: Vec<String> = service.into_iter().map(str::to_string).collect();
-    compose(tools, p, &args, &services, "docker compose logs")
+    if let Some(n) = &o.tail {
+        args.extend(["--tail", n]);
+    }
+    if let Some(t) = &o.since {
+        args.extend(["--since", t]);
+    }
+    if o.timestamps {
+        args.push("--timestamps");
+    }
+    compose(tools, p, &args, services, "docker compose logs")
+}
+
+/// `docker compose -p ... --env-file ... -f ... ARGS...`: the operator's own compose command
+/// (`stackgen compose`), scoped to the tenant's project, files and manifest.
+pub fn passthrough(tools: &Tools, p: &Project, args: &[OsString]) -> Cmd {
+    let mut v = project(tools, p);
+    v.extend(args.iter().cloned());
+    let what = args
+        .first()
+        .map(|a| format!("docker compose {}", a.to_string_lossy()))
+        .unwrap_or_else(|| "docker compose".into());
+    Cmd::new(v, what)
 }
 
 /// `ps --all --format json`: what compose itself knows about the project.
@@ -260,8 +292,28 @@ mod tests {
             down(&t, &p),
             restart(&t, &p, &[]),
             restart(&t, &p, &svc(&["litellm"])),
-            logs(&t, &p, false, None),
-            logs(&t, &p, true, Some("caddy")),
+            logs(&t, &p, &LogOptions::default(), &[]),
+            logs(
+                &t,
+                &p,
+                &LogOptions {
+                    follow: true,
+                    ..LogOptions::default()
+                },
+                &svc(&["caddy"]),
+            ),
+            logs(
+                &t,
+                &p,
+                &LogOptions {
+                    follow: true,
+                    tail: Some("50".into()),
+                    since: Some("10m".into()),
+                    timestamps: true,
+                },
+                &svc(&["postgres", "redis"]),
+            ),
+            passthrough(&t, &p, &["exec".into(), "postgres".into(), "true".into()]),
             ps(&t, &p),
             caddy_reload(&t, &p),
             postgres_set_password(&t, &p, "stackgen", "NEWSECRET"),

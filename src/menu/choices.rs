@@ -28,6 +28,40 @@ impl fmt::Display for Choice {
     }
 }
 
+/// The choices with each summary cut to fit one row of a `cols`-wide terminal: a wrapped row
+/// pushes the list (and the question above it) off a small screen. The list's own marks
+/// (`> [x] `) take 6 columns; the last column stays free so no row touches the edge.
+pub fn fit(choices: Vec<Choice>, cols: usize) -> Vec<Choice> {
+    let room = cols.saturating_sub(6 + 21 + 1);
+    choices
+        .into_iter()
+        .map(|mut c| {
+            if c.summary.chars().count() > room {
+                let cut: String = c.summary.chars().take(room.saturating_sub(1)).collect();
+                c.summary = format!("{}…", cut.trim_end());
+            }
+            c
+        })
+        .collect()
+}
+
+/// The TLS modes of a new manifest, `acme` first (the default).
+pub fn tls_modes() -> Vec<Choice> {
+    [
+        (
+            "acme",
+            "public certificates from Let's Encrypt (forward ports 80/443)",
+        ),
+        ("internal", "caddy's own CA: for a LAN or a test host"),
+    ]
+    .into_iter()
+    .map(|(name, summary)| Choice {
+        name: name.into(),
+        summary: summary.into(),
+    })
+    .collect()
+}
+
 /// The vector DBs, in the order of `VECTOR_DBS`.
 pub fn vector_dbs() -> Vec<Choice> {
     let catalog = Catalog::get();
@@ -98,5 +132,24 @@ mod tests {
         // Every default is offered, preselected; openclaw (it needs a key) is not among them.
         assert_eq!(indices(&services(), &defaults).len(), defaults.len());
         assert!(!defaults.iter().any(|d| d == "openclaw" || d == "dify"));
+    }
+
+    #[test]
+    fn every_row_fits_80_columns() {
+        let fitted = fit(services(), 80);
+        assert!(
+            fitted.iter().any(|c| c.summary.ends_with('…')),
+            "nothing was cut"
+        );
+        for c in fitted.iter().chain(&fit(vector_dbs(), 80)) {
+            // `> [x] ` before the row; one column stays free.
+            assert!(6 + c.to_string().chars().count() < 80, "{c}");
+        }
+        // A wide terminal keeps the whole text.
+        let dify = fit(services(), 300)
+            .into_iter()
+            .find(|c| c.name == "dify")
+            .unwrap();
+        assert!(dify.summary.ends_with("plugin daemon)"));
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod ask;
 pub mod choices;
+pub mod line;
 pub mod summary;
 
 use std::io::IsTerminal;
@@ -26,6 +27,8 @@ use choices::Choice;
 pub struct Defaults {
     pub domain: Option<String>,
     pub base_dir: Option<String>,
+    /// `--port-range`: the first new tenant's default instead of the free range found.
+    pub port_range: Option<String>,
 }
 
 const ADD: &str = "Add a tenant";
@@ -65,8 +68,11 @@ pub fn run(path: &Path, defaults: &Defaults) -> Result<Option<InitReport>> {
                 base,
                 values::base_dir,
             )?);
+            opts.tls_mode = Some(
+                ask::select_choice("TLS certificates (TLS_MODE):", choices::tls_modes(), 0)?.name,
+            );
             loop {
-                let t = new_tenant(path, None, &opts)?;
+                let t = new_tenant(path, None, &opts, defaults)?;
                 opts.tenants.push(t);
                 if !ask::confirm("Add another tenant?", false)? {
                     break;
@@ -90,7 +96,7 @@ pub fn run(path: &Path, defaults: &Defaults) -> Result<Option<InitReport>> {
                     0,
                 )? {
                     ADD => {
-                        let t = new_tenant(path, Some(text), &opts)?;
+                        let t = new_tenant(path, Some(text), &opts, defaults)?;
                         opts.tenants.push(t);
                     }
                     CHANGE => {
@@ -120,7 +126,12 @@ pub fn run(path: &Path, defaults: &Defaults) -> Result<Option<InitReport>> {
 
 /// Asks for one new tenant. UIDs default to the allocator's next free one, counting the
 /// tenants already added in this session.
-fn new_tenant(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result<NewTenant> {
+fn new_tenant(
+    path: &Path,
+    existing: Option<&str>,
+    opts: &InitOptions,
+    given: &Defaults,
+) -> Result<NewTenant> {
     let so_far = init::draft(path, existing, opts)?;
     let taken: Vec<String> = manifest::parse::parse(path, &so_far)
         .0
@@ -145,6 +156,20 @@ fn new_tenant(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result
         ids.clone(),
     )?;
     let gid = ask::id(&format!("GID of {name}'s services:"), uid, ids)?;
+    // `--port-range` is offered to the first new tenant only: a second one would overlap it.
+    let default_range = match &given.port_range {
+        Some(r) if opts.tenants.is_empty() => r.clone(),
+        _ => {
+            let (a, b) = init::suggested_port_range(path, &so_far)?;
+            format!("{a}-{b}")
+        }
+    };
+    let (p, text) = (path.to_path_buf(), so_far.clone());
+    let port_range = ask::text(
+        &format!("Host ports of {name} (free on this host now):"),
+        &default_range,
+        move |v| init::check_port_range(&p, &text, v),
+    )?;
     let tailscale_auth_key = if chose(&picked, "openclaw") {
         Some(ask::tailscale_key()?)
     } else {
@@ -157,6 +182,7 @@ fn new_tenant(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result
         uid: Some(uid),
         gid: Some(gid),
         tailscale_auth_key,
+        port_range: Some(port_range),
     })
 }
 

@@ -32,6 +32,15 @@ pub fn render(path: &Path, plan: &Plan) -> Result<String> {
             "  platform: domain {}, data under {}/tenants/<tenant>/",
             new.platform.domain, new.platform.base_dir
         );
+        // Its own row: an 80-column terminal does not wrap it.
+        let _ = writeln!(
+            out,
+            "  platform: TLS {}",
+            match new.platform.tls {
+                crate::manifest::TlsMode::Acme => "acme (public certificates)",
+                crate::manifest::TlsMode::Internal => "internal (caddy's own CA)",
+            }
+        );
     }
     for t in &new.tenants {
         match old.as_ref().and_then(|m| m.tenant(&t.name)) {
@@ -170,6 +179,7 @@ mod tests {
             changes,
             domain: Some("example.org".into()),
             base_dir: Some("/srv/x".into()),
+            tls_mode: None,
         }
     }
 
@@ -182,6 +192,7 @@ mod tests {
         let plan = init::plan(path, None, &opts(vec![t], vec![])).unwrap();
         let s = render(path, &plan).unwrap();
         assert!(s.contains("platform: domain example.org"), "{s}");
+        assert!(s.contains("TLS acme (public certificates)"), "{s}");
         assert!(s.contains("+ tenant acme (acme.example.org)"), "{s}");
         assert!(s.contains("vector DB  chroma"), "{s}");
         assert!(

@@ -60,18 +60,6 @@ pub fn remove_tree(dir: &Path) -> Result<()> {
     fs::remove_dir_all(dir).with_context(|| format!("deleting {}", dir.display()))
 }
 
-/// Deletes one rendered file, `<stacks>/<tenant>/apparmor/<profile>`, refusing when the file's
-/// folder or the tenant's folder is a symbolic link (fsafe): a committed link must not make
-/// teardown delete a file elsewhere. A link in the file's own place is removed as a link.
-pub fn remove_generated(path: &Path) -> Result<()> {
-    for dir in path.ancestors().skip(1).take(2) {
-        if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(crate::fsafe::link_error(dir));
-        }
-    }
-    fs::remove_file(path).with_context(|| format!("deleting {}", path.display()))
-}
-
 /// Removes `dir` only if it is empty (a tenant root left with nothing in it).
 pub fn remove_if_empty(dir: &Path) {
     let _ = fs::remove_dir(dir);
@@ -98,25 +86,6 @@ mod tests {
         assert!(e[1].bytes < 1000, "the link was followed: {}", e[1].bytes);
         remove_tree(&d).unwrap();
         assert!(!d.exists() && big.exists());
-    }
-
-    #[test]
-    fn a_generated_file_behind_a_linked_folder_is_not_deleted() {
-        let tmp = tempfile::tempdir().unwrap();
-        let outside = tmp.path().join("outside");
-        fs::create_dir_all(&outside).unwrap();
-        fs::write(outside.join("ai-platform-t"), "keep").unwrap();
-        let stacks = tmp.path().join("stacks/t");
-        fs::create_dir_all(&stacks).unwrap();
-        std::os::unix::fs::symlink(&outside, stacks.join("apparmor")).unwrap();
-        let err = remove_generated(&stacks.join("apparmor/ai-platform-t")).unwrap_err();
-        assert!(err.downcast_ref::<crate::error::UsageError>().is_some());
-        assert!(!format!("{err:#}").contains("outside"), "{err:#}");
-        assert!(outside.join("ai-platform-t").exists());
-        fs::remove_file(stacks.join("apparmor")).unwrap();
-        fs::create_dir(stacks.join("apparmor")).unwrap();
-        fs::write(stacks.join("apparmor/ai-platform-t"), "x").unwrap();
-        remove_generated(&stacks.join("apparmor/ai-platform-t")).unwrap();
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! `stackgen teardown`: removes one tenant's containers and networks — only those that carry
 //! both its stackgen label and its compose project — and, with `--purge-data`, its data
-//! directory and rendered AppArmor profiles. Nothing else on the host is ever listed, stopped
+//! directory (and unloads its AppArmor profiles from the kernel; their files under the stacks
+//! directory are generated, not data, and stay). Nothing else on the host is ever listed, stopped
 //! or deleted (the design's script 0 removed every container and pruned every network).
 //!
 //! The work is a list of [`Step`]s computed up front by [`plan`] and [`steps`]: `--dry-run`
 //! prints that list, a real run performs exactly it. The order matters:
 //! dump postgres (it must be running) → stop → archive the data (consistent, nothing writes)
-//! → remove containers → remove networks → unload and delete profiles → delete the data.
+//! → remove containers → remove networks → unload profiles → delete the data.
 //! A failing step stops the run, so data is never deleted after something unexpected happened.
 
 pub mod backup;
@@ -50,8 +51,10 @@ pub struct Plan {
     pub data: Option<PathBuf>,
     /// With `--purge-data`: each entry of the data directory with its size.
     pub data_entries: Vec<Measured>,
-    /// With `--purge-data`: the tenant's rendered profile files, and whether each is loaded.
-    pub profiles: Vec<(Measured, bool)>,
+    /// With `--purge-data`: the tenant's rendered profiles loaded in the kernel, which are
+    /// unloaded. Their files under the stacks directory are generated, not data: they stay, so
+    /// `render --check` keeps passing until the tenant leaves the manifest.
+    pub loaded_profiles: Vec<PathBuf>,
     /// With `--backup`: whether a postgres dump is part of it (the tenant runs postgres).
     pub dump: bool,
 }
@@ -60,12 +63,11 @@ impl Plan {
     /// Bytes a purge deletes.
     pub fn purge_bytes(&self) -> u64 {
         self.data_entries.iter().map(|e| e.bytes).sum::<u64>()
-            + self.profiles.iter().map(|(p, _)| p.bytes).sum::<u64>()
     }
 
     /// Whether the purge deletes anything (an empty data directory still counts).
     pub fn deletes_anything(&self) -> bool {
-        self.data.is_some() || !self.profiles.is_empty()
+        self.data.is_some()
     }
 }
 
@@ -123,7 +125,7 @@ pub fn plan(
     }
 
     let mut data_entries = Vec::new();
-    let mut profiles = Vec::new();
+    let mut loaded_profiles = Vec::new();
     if opts.purge_data {
         if let Some(d) = &data {
             data_entries = disk::entries(d)?;
@@ -134,9 +136,9 @@ pub fn plan(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let loaded = enabled && apparmor::is_loaded(&name).unwrap_or(false);
-            let bytes = disk::size(&file)?;
-            profiles.push((Measured { path: file, bytes }, loaded));
+            if enabled && apparmor::is_loaded(&name).unwrap_or(false) {
+                loaded_profiles.push(file);
+            }
         }
     }
     Ok(Plan {
@@ -148,7 +150,7 @@ pub fn plan(
         tenant_root,
         data,
         data_entries,
-        profiles,
+        loaded_profiles,
         dump,
     })
 }
@@ -174,7 +176,6 @@ pub enum Step {
         verb: &'static str,
         what: String,
     },
-    DeleteFile(PathBuf),
     /// Deletes the tenant's data directory, after checking it again.
     DeleteData {
         base_dir: String,
@@ -193,7 +194,6 @@ impl fmt::Display for Step {
                 write!(f, "+ {cmd}   # then renamed to {}", to.display())
             }
             Step::Run { cmd, what, .. } => write!(f, "+ {cmd}   # {what}"),
-            Step::DeleteFile(p) => write!(f, "delete {}", p.display()),
             Step::DeleteData { path, bytes, .. } => {
                 write!(f, "delete {} ({})", path.display(), disk::human(*bytes))
             }
@@ -246,15 +246,12 @@ pub fn steps(plan: &Plan, tools: &Tools, opts: &Options, stamp: &str) -> Vec<Ste
         });
     }
     if opts.purge_data {
-        for (p, loaded) in &plan.profiles {
-            if *loaded {
-                out.push(Step::Run {
-                    cmd: docker::unload_profile(&p.path),
-                    verb: "unloaded the AppArmor profile",
-                    what: p.path.display().to_string(),
-                });
-            }
-            out.push(Step::DeleteFile(p.path.clone()));
+        for p in &plan.loaded_profiles {
+            out.push(Step::Run {
+                cmd: docker::unload_profile(p),
+                verb: "unloaded the AppArmor profile",
+                what: p.display().to_string(),
+            });
         }
         if let Some(d) = &plan.data {
             out.push(Step::DeleteData {
@@ -286,11 +283,6 @@ pub fn execute(steps: &[Step], log: &mut dyn FnMut(String)) -> Result<()> {
             Step::Run { cmd, verb, what } => {
                 exec::capture_ok(cmd)?;
                 log(format!("{verb} {what}"));
-                continue;
-            }
-            Step::DeleteFile(p) => {
-                disk::remove_generated(p)?;
-                log(format!("deleted {}", p.display()));
                 continue;
             }
             Step::DeleteData {

@@ -20,7 +20,8 @@ pub struct Tty {
 }
 
 impl Tty {
-    /// Runs `stackgen ARGS` in `dir` on a 200x50 terminal. The pane stays after the program
+    /// Runs `stackgen ARGS` in `dir` on an 80x24 terminal (the smallest usual one: what fits
+    /// there fits everywhere). The pane stays after the program
     /// exits (`remain-on-exit`), so its last screen can still be read. The variables reach the
     /// pane because this call starts the (private) tmux server, which inherits them.
     pub fn start(dir: &Path, args: &[&str]) -> Tty {
@@ -36,17 +37,7 @@ impl Tty {
         let status = Command::new("tmux")
             .args(["-S", &socket, "-f"])
             .arg(&conf_file)
-            .args([
-                "new-session",
-                "-d",
-                "-x",
-                "200",
-                "-y",
-                "50",
-                "-s",
-                "t",
-                "-c",
-            ])
+            .args(["new-session", "-d", "-x", "80", "-y", "24", "-s", "t", "-c"])
             .arg(dir)
             // The status goes to a file through `sh`: tmux's own #{pane_dead_status} stayed
             // empty now and then under parallel load. The program and its arguments are
@@ -83,6 +74,27 @@ impl Tty {
     /// The whole screen and scrollback, as text.
     pub fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"])
+    }
+
+    /// Only the rows on screen now (no scrollback), one string per row, as the operator sees them.
+    pub fn visible(&self) -> Vec<String> {
+        self.tmux(&["capture-pane", "-p", "-t", "t"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The pane's (columns, rows).
+    pub fn size(&self) -> (usize, usize) {
+        let out = self.tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            "t",
+            "#{pane_width} #{pane_height}",
+        ]);
+        let mut it = out.split_whitespace().map(|n| n.parse().unwrap());
+        (it.next().unwrap(), it.next().unwrap())
     }
 
     /// Waits until the screen shows `needle`; fails the test with the screen otherwise.

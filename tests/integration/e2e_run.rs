@@ -23,18 +23,18 @@ const FULL: [&str; 8] = [
     "tailscale",
 ];
 /// `init` adds the tenant's vector DB (qdrant by default) to whatever is selected.
-const SMALL: [&str; 4] = ["postgres", "redis", "qdrant", "caddy"];
+pub(crate) const SMALL: [&str; 4] = ["postgres", "redis", "qdrant", "caddy"];
 
 /// A sandbox whose manifest declares `tenants` (name, services), with BASE_DIR inside it, free
 /// port ranges, internal TLS, a tailscale key and every image overridden to its stand-in.
 /// Dropping it takes the tenants down and removes whatever carries their label.
-struct Deployment {
-    s: Sandbox,
+pub(crate) struct Deployment {
+    pub(crate) s: Sandbox,
     tenants: Vec<String>,
 }
 
 impl Deployment {
-    fn new(tenants: &[(&str, &[&str])]) -> Deployment {
+    pub(crate) fn new(tenants: &[(&str, &[&str])]) -> Deployment {
         let s = Sandbox::new();
         let base = s.path("base");
         let mut names = Vec::new();
@@ -141,9 +141,18 @@ fn fingerprint(tenant: &str, services: &[&str]) -> Vec<(String, String, String)>
         .collect()
 }
 
+/// `status TENANT --json`, and its exit status checked against the state it reports.
 fn status_json(s: &Sandbox, tenant: &str) -> serde_json::Value {
-    let run = s.run(&["status", tenant, "--json"]).ok();
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+    let run = s.run(&["status", tenant, "--json"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    let want = match json["tenants"][0]["state"].as_str() {
+        Some("running") => 0,
+        Some("not running") => 4,
+        _ => 3,
+    };
+    assert_eq!(run.code, want, "{json}\n{}", run.stderr);
+    json
 }
 
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
@@ -432,7 +441,8 @@ fn e2e_two_tenants_side_by_side() {
         assert_eq!(run.code, 0, "up {t}\n{}\n{}", run.stdout, run.stderr);
     }
     // status without a tenant: every tenant of the manifest, the idle one as not running.
-    let run = s.run(&["status", "--json"]).ok();
+    // Exit 4: a tenant of the manifest (the idle one) is not running.
+    let run = s.run(&["status", "--json"]).code(4);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let states: Vec<(String, String)> = json["tenants"]
         .as_array()

@@ -30,7 +30,9 @@ fn creates_a_private_manifest_with_every_secret_the_services_need() {
     let env = s.read(".env");
     assert!(env.contains("\nTENANT=acme\n"));
     assert!(env.contains("\nDOMAIN=example.org\n") && env.contains("\nBASE_DIR=/srv/x\n"));
-    assert!(env.contains("ACME__PORT_RANGE=20000-20099"));
+    // The first free run of 100 from 20000 (which one depends on what this host holds).
+    let (a, b) = port_range(&env, "ACME");
+    assert!(a >= 20000 && b - a == 99 && a % 100 == 0, "{a}-{b}");
     let secrets: Vec<&str> = env
         .lines()
         .filter(|l| {
@@ -72,7 +74,12 @@ fn adding_a_tenant_keeps_every_existing_line_byte_for_byte() {
     let after = s.read(".env");
     assert!(after.starts_with(&before), "existing lines changed");
     let added = &after[before.len()..];
-    assert!(added.contains("TENANT=globex\n") && added.contains("GLOBEX__PORT_RANGE=20100-20199"));
+    assert!(added.contains("TENANT=globex\n"));
+    let (acme, globex) = (port_range(&after, "ACME"), port_range(&after, "GLOBEX"));
+    assert!(
+        globex.0 > acme.1 || globex.1 < acme.0,
+        "{acme:?} {globex:?}"
+    );
     assert!(added.contains("GLOBEX__UID=20002"), "{added}");
     // Re-running for an existing tenant changes nothing at all.
     let run = s
@@ -172,4 +179,142 @@ fn requirements_are_added_and_bad_choices_write_nothing() {
         .code(2);
     assert!(run.stderr.contains("DOMAIN"), "{}", run.stderr);
     assert!(s.snapshot_tree().is_empty(), "nothing may be written");
+}
+
+/// A tenant's `PORT_RANGE` in the manifest text.
+fn port_range(env: &str, prefix: &str) -> (u32, u32) {
+    let key = format!("{prefix}__PORT_RANGE=");
+    let v = env
+        .lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .unwrap_or_else(|| panic!("no {key} in:\n{env}"));
+    let (a, b) = v.split_once('-').unwrap();
+    (a.parse().unwrap(), b.parse().unwrap())
+}
+
+#[test]
+fn init_picks_a_range_no_process_on_the_host_holds() {
+    // Held for the whole test (if something else already holds it, it is busy all the same).
+    let _tcp = std::net::TcpListener::bind(("0.0.0.0", 20005));
+    assert!(std::net::TcpListener::bind(("0.0.0.0", 20005)).is_err());
+    let s = Sandbox::new();
+    s.run(&["init", "--non-interactive", "--tenant", "acme"])
+        .ok();
+    let (a, b) = port_range(&s.read(".env"), "ACME");
+    assert!(
+        !(a..=b).contains(&20005),
+        "{a}-{b} holds the busy port 20005"
+    );
+    assert_eq!(b - a, 99);
+    // A second tenant gets another free run, apart from the first.
+    s.run(&["init", "--non-interactive", "--tenant", "globex"])
+        .ok();
+    let (c, d) = port_range(&s.read(".env"), "GLOBEX");
+    assert!((c > b || d < a) && !(c..=d).contains(&20005), "{c}-{d}");
+    s.run(&["render"]).ok();
+}
+
+#[test]
+fn a_chosen_port_range_that_overlaps_or_is_busy_is_refused_and_nothing_written() {
+    let base = free_port_range(100);
+    let range = |a: u16, len: u16| format!("{a}-{}", a + len - 1);
+    // A fresh directory: a range that is not a range creates nothing.
+    let s = Sandbox::new();
+    let run = s
+        .run(&[
+            "init",
+            "--non-interactive",
+            "--tenant",
+            "acme",
+            "--port-range",
+            "40000-40010",
+        ])
+        .code(2);
+    assert!(
+        run.stderr
+            .contains("--port-range 40000-40010 (tenant acme)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("fewer than 32 ports"), "{}", run.stderr);
+    assert!(s.snapshot_tree().is_empty());
+
+    // A chosen free range is written as given (32 ports is the manifest's minimum).
+    s.run(&[
+        "init",
+        "--non-interactive",
+        "--tenant",
+        "acme",
+        "--port-range",
+        &range(base, 32),
+    ])
+    .ok();
+    assert_eq!(
+        port_range(&s.read(".env"), "ACME"),
+        (u32::from(base), u32::from(base) + 31)
+    );
+    let before = s.snapshot_tree();
+
+    // Overlapping a tenant.
+    let run = s
+        .run(&[
+            "init",
+            "--non-interactive",
+            "--tenant",
+            "globex",
+            "--port-range",
+            &range(base + 16, 32),
+        ])
+        .code(2);
+    assert!(
+        run.stderr
+            .contains(&format!("overlaps {} of ACME__PORT_RANGE", range(base, 32))),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("fix:"), "{}", run.stderr);
+    assert_eq!(s.snapshot_tree(), before);
+
+    // Busy on the host: a TCP listener and a UDP socket the test holds.
+    let _tcp = std::net::TcpListener::bind(("0.0.0.0", base + 40)).unwrap();
+    let _udp = std::net::UdpSocket::bind(("0.0.0.0", base + 50)).unwrap();
+    let run = s
+        .run(&[
+            "init",
+            "--non-interactive",
+            "--tenant",
+            "globex",
+            "--port-range",
+            &range(base + 32, 68),
+        ])
+        .code(2);
+    assert!(
+        run.stderr.contains("2 port(s) already in use on this host"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("{}, {}", base + 40, base + 50)),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(s.snapshot_tree(), before);
+
+    // Two tenants cannot share one chosen range.
+    let other = Sandbox::new();
+    let run = other
+        .run(&[
+            "init",
+            "--non-interactive",
+            "--tenant",
+            "a",
+            "--tenant",
+            "b",
+            "--port-range",
+            &range(base + 60, 32),
+        ])
+        .code(2);
+    assert!(run.stderr.contains("new tenant `a`"), "{}", run.stderr);
+    assert!(other.snapshot_tree().is_empty());
 }

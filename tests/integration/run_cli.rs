@@ -636,6 +636,7 @@ fn help_of_the_run_commands_is_reviewed() {
             "restart",
             "logs",
             "status",
+            "compose",
             "reload-proxy",
             "refresh-tailscale-key",
             "rotate-secrets",
