@@ -339,6 +339,48 @@ fn postgres_user(stack_yaml: &str) -> String {
 }
 
 /// `stackgen doctor`: every host check, one line each; exit 1 when one failed.
+/// The manifest holds every secret: it must be readable by its owner only.
+fn manifest_mode(path: &std::path::Path) -> Check {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => Check::warn(
+            "secrets",
+            format!(
+                "{} is mode {:04o}: other users of this host can read every secret in it; fix: chmod 600 {}",
+                shown(path),
+                meta.permissions().mode() & 0o7777,
+                shown(path)
+            ),
+        ),
+        Ok(_) => Check::ok("secrets", format!("{} is readable by its owner only", shown(path))),
+        Err(e) => Check::skip("secrets", format!("{}: {e}", shown(path))),
+    }
+}
+
+/// Whether the stacks directory still matches what the manifest renders (what `up` refuses on).
+fn stacks_drift(cli: &Cli, m: &Manifest) -> Check {
+    let mut drifted = Vec::new();
+    for t in &m.tenants {
+        match compare(cli, m, t) {
+            Ok((_, cmp)) if cmp.is_clean() => {}
+            Ok(_) => drifted.push(t.name.clone()),
+            Err(e) => return Check::warn("stacks", format!("{e:#}")),
+        }
+    }
+    if drifted.is_empty() {
+        Check::ok("stacks", format!("{} matches the manifest", shown(&cli.stacks_dir)))
+    } else {
+        Check::warn(
+            "stacks",
+            format!(
+                "{} differs from the manifest for {} (`up` refuses them); `stackgen render --check` shows the diff, `stackgen render` writes it",
+                shown(&cli.stacks_dir),
+                drifted.join(", ")
+            ),
+        )
+    }
+}
+
 pub fn cmd_doctor(cli: &Cli) -> Result<()> {
     let mut checks = Vec::new();
     let manifest = match Manifest::load(&cli.env_file) {
@@ -369,6 +411,12 @@ pub fn cmd_doctor(cli: &Cli) -> Result<()> {
         }
     };
     print_last(&checks);
+    checks.push(manifest_mode(&cli.env_file));
+    print_last(&checks);
+    if let Some(m) = &manifest {
+        checks.push(stacks_drift(cli, m));
+        print_last(&checks);
+    }
 
     let docker = find::find_docker();
     let engine_ok = match &docker {

@@ -18,7 +18,7 @@ pub mod guard;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::apparmor;
 use crate::compose::{exec, Cmd, Container, Project, Tools};
@@ -266,24 +266,52 @@ pub fn steps(plan: &Plan, tools: &Tools, opts: &Options, stamp: &str) -> Vec<Ste
 }
 
 /// Performs the steps in order, stopping at the first failure. `log` gets one line per step.
+/// A failure keeps the underlying error (compose's or docker's own message) and says which step
+/// failed and what had already been done, so the operator knows what state the tenant is in.
 pub fn execute(steps: &[Step], log: &mut dyn FnMut(String)) -> Result<()> {
-    for step in steps {
+    for (i, step) in steps.iter().enumerate() {
+        perform(step, log).with_context(|| {
+            let done: Vec<String> = steps[..i].iter().map(Step::to_string).collect();
+            let deleted = steps[..i]
+                .iter()
+                .any(|s| matches!(s, Step::DeleteData { .. }));
+            format!(
+                "teardown stopped at: {step}\n  done before it: {}\n  {}",
+                if done.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    done.join("; ")
+                },
+                if deleted {
+                    "data was deleted before the failure"
+                } else {
+                    "nothing was deleted"
+                }
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// One step of [`execute`].
+fn perform(step: &Step, log: &mut dyn FnMut(String)) -> Result<()> {
+    {
         match step {
             Step::MakeDir(d) => backup::make_dir(d)?,
             Step::Dump { cmd, to } => {
                 let bytes = backup::run_to_file(cmd, to)?;
                 log(format!("wrote {} ({})", to.display(), disk::human(bytes)));
-                continue;
+                return Ok(());
             }
             Step::Archive { cmd, to } => {
                 let bytes = backup::run_archive(cmd, to)?;
                 log(format!("wrote {} ({})", to.display(), disk::human(bytes)));
-                continue;
+                return Ok(());
             }
             Step::Run { cmd, verb, what } => {
                 exec::capture_ok(cmd)?;
                 log(format!("{verb} {what}"));
-                continue;
+                return Ok(());
             }
             Step::DeleteData {
                 base_dir,
@@ -305,15 +333,60 @@ pub fn execute(steps: &[Step], log: &mut dyn FnMut(String)) -> Result<()> {
                     disk::remove_if_empty(root);
                 }
                 log(format!("deleted {}", path.display()));
-                continue;
+                return Ok(());
             }
         }
-        log(step.to_string());
     }
+    log(step.to_string());
     Ok(())
 }
 
 /// `a, b` for the log.
 fn joined<'a>(items: impl Iterator<Item = &'a str>) -> String {
     items.collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(argv: &[&str]) -> Cmd {
+        Cmd {
+            argv: argv.iter().map(Into::into).collect(),
+            purpose: "test".into(),
+            stdin: None,
+        }
+    }
+
+    /// A failed step keeps the program's own error and says what was done and that nothing was
+    /// deleted (a failed `teardown --backup` used to leave the operator guessing).
+    #[test]
+    fn a_failed_step_shows_its_error_and_what_was_done() {
+        let tmp = tempfile::tempdir().unwrap();
+        let steps = vec![
+            Step::Run {
+                cmd: cmd(&["true"]),
+                verb: "stopped",
+                what: "postgres".into(),
+            },
+            Step::Run {
+                cmd: cmd(&["sh", "-c", "echo 'Error response from daemon: it broke' >&2; exit 3"]),
+                verb: "removed",
+                what: "postgres".into(),
+            },
+            Step::DeleteData {
+                base_dir: tmp.path().display().to_string(),
+                tenant: "t".into(),
+                path: tmp.path().join("tenants/t/data"),
+                bytes: 0,
+            },
+        ];
+        let mut log = Vec::new();
+        let err = execute(&steps, &mut |l| log.push(l)).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("Error response from daemon: it broke"), "{text}");
+        assert!(text.contains("teardown stopped at:"), "{text}");
+        assert!(text.contains("nothing was deleted"), "{text}");
+        assert_eq!(log, ["stopped postgres"]);
+    }
 }
