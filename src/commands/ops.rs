@@ -368,7 +368,10 @@ fn stacks_drift(cli: &Cli, m: &Manifest) -> Check {
         }
     }
     if drifted.is_empty() {
-        Check::ok("stacks", format!("{} matches the manifest", shown(&cli.stacks_dir)))
+        Check::ok(
+            "stacks",
+            format!("{} matches the manifest", shown(&cli.stacks_dir)),
+        )
     } else {
         Check::warn(
             "stacks",

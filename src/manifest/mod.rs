@@ -145,6 +145,7 @@ impl Manifest {
                     .as_ref()
                     .is_some_and(|k| parsed.unreadable.contains(k))
         });
+        root_causes_only(&mut problems);
         if !problems.is_empty() {
             for p in &mut problems {
                 p.message = crate::redact::text(&p.message);
@@ -191,6 +192,41 @@ impl Manifest {
 pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 
 /// Reads the manifest file with errors that say what to do.
+/// One typo, one message: a misspelt key (`DOMIAN`) is also reported as the missing key it
+/// should have been (`DOMAIN`), and a missing or invalid platform `DOMAIN` makes every tenant's
+/// derived domain collide. Keep the root cause: the unknown key, named as the missing one's typo.
+fn root_causes_only(problems: &mut Vec<ManifestProblem>) {
+    let typo_of: Vec<(String, String)> = problems
+        .iter()
+        .filter(|p| p.message == "unknown key")
+        .filter_map(|p| {
+            let meant = p.hint.strip_prefix("did you mean `")?.strip_suffix("`?")?;
+            Some((p.key.clone()?, meant.to_string()))
+        })
+        .filter(|(_, meant)| {
+            problems
+                .iter()
+                .any(|q| q.message == "is missing" && q.key.as_deref() == Some(meant))
+        })
+        .collect();
+    let domain_broken = problems.iter().any(|p| p.key.as_deref() == Some("DOMAIN"))
+        || typo_of.iter().any(|(_, meant)| meant == "DOMAIN");
+    problems.retain(|p| {
+        let missing_typo = p.message == "is missing"
+            && typo_of
+                .iter()
+                .any(|(_, meant)| p.key.as_deref() == Some(meant.as_str()));
+        let domain_cascade = domain_broken && p.message.contains("has the same domain as tenant");
+        !missing_typo && !domain_cascade
+    });
+    for p in problems.iter_mut() {
+        if let Some((_, meant)) = typo_of.iter().find(|(k, _)| p.key.as_ref() == Some(k)) {
+            p.message = format!("unknown key, and `{meant}` is missing: a typo?");
+            p.hint = format!("rename it to `{meant}`");
+        }
+    }
+}
+
 pub fn read(path: &Path) -> Result<String, UsageError> {
     let fail = |what: String, hint: &str| {
         UsageError::problems(vec![ManifestProblem {

@@ -370,7 +370,11 @@ mod tests {
                 what: "postgres".into(),
             },
             Step::Run {
-                cmd: cmd(&["sh", "-c", "echo 'Error response from daemon: it broke' >&2; exit 3"]),
+                cmd: cmd(&[
+                    "sh",
+                    "-c",
+                    "echo 'Error response from daemon: it broke' >&2; exit 3",
+                ]),
                 verb: "removed",
                 what: "postgres".into(),
             },
@@ -384,7 +388,10 @@ mod tests {
         let mut log = Vec::new();
         let err = execute(&steps, &mut |l| log.push(l)).unwrap_err();
         let text = format!("{err:#}");
-        assert!(text.contains("Error response from daemon: it broke"), "{text}");
+        assert!(
+            text.contains("Error response from daemon: it broke"),
+            "{text}"
+        );
         assert!(text.contains("teardown stopped at:"), "{text}");
         assert!(text.contains("nothing was deleted"), "{text}");
         assert_eq!(log, ["stopped postgres"]);

@@ -59,6 +59,16 @@ fn cases() -> Vec<Case> {
             &[".env:14: DOMIAN: unknown key", "did you mean `DOMAIN`?"],
         ),
         c(
+            // One typo, one message: not also "DOMAIN is missing" and its cascades.
+            "misspelt platform key",
+            replaced("DOMAIN=example.com", "DOMIAN=example.com"),
+            2,
+            &[
+                "stackgen: error: ./.env:2: DOMIAN: unknown key, and `DOMAIN` is missing: a typo?",
+                "fix: rename it to `DOMAIN`",
+            ],
+        ),
+        c(
             "unknown tenant key",
             with("ACME__VECTORDB=qdrant\n"),
             2,
