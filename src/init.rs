@@ -342,7 +342,11 @@ fn build(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result<(Str
                 .map(|e| e.value.clone())
                 .unwrap_or_default()
         };
-        let Ok(comps) = expand_services(&value_of("SERVICES"), &value_of("VECTOR_DB")) else {
+        let vector_db = value_of("VECTOR_DB");
+        let Ok(comps) = expand_services(
+            &without_other_vector_dbs(&value_of("SERVICES"), &vector_db),
+            &vector_db,
+        ) else {
             continue;
         };
         let key_for = opts
@@ -433,6 +437,22 @@ pub fn suggested_uid(path: &Path, text: &str) -> u32 {
 pub fn ids_in_use(path: &Path, text: &str) -> Vec<u32> {
     let (parsed, _) = parse::parse(path, text);
     Allocator::from(&parsed).ids
+}
+
+/// The SERVICES list without the vector DBs VECTOR_DB no longer names: the manifest reads them
+/// that way (switching the vector DB is one edit), so the secrets init adds follow suit.
+fn without_other_vector_dbs(list: &str, vector_db: &str) -> String {
+    let catalog = Catalog::get();
+    let own = if vector_db == "pgvector" { "postgres" } else { vector_db };
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| {
+            catalog
+                .component(item)
+                .is_none_or(|c| !c.vector_db || c.name == own)
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `all` or a comma list → components in catalog order, with requirements and the vector DB.

@@ -657,23 +657,9 @@ impl Builder<'_> {
                     );
                 }
             }
-            if all {
-                selected.retain(|c| !others.contains(c));
-            } else {
-                for o in others {
-                    self.problem(
-                        &key("SERVICES"),
-                        (
-                            format!("`{o}` is a vector DB but {} is `{vdb}`", key("VECTOR_DB")),
-                            format!(
-                                "remove `{o}` from {} or change {}",
-                                key("SERVICES"),
-                                key("VECTOR_DB")
-                            ),
-                        ),
-                    );
-                }
-            }
+            // VECTOR_DB alone decides: a vector DB that SERVICES still names from before a
+            // switch is left out, so switching is one edit (then `init` adds any new secret).
+            selected.retain(|c| !others.contains(c));
             selected.push(vdb_component.to_string());
         }
         for c in selected.clone() {

@@ -183,12 +183,6 @@ fn cases() -> Vec<Case> {
             ],
         ),
         c(
-            "second vector DB",
-            replaced("redis,openwebui", "redis,chroma,openwebui"),
-            2,
-            &["`chroma` is a vector DB but ACME__VECTOR_DB is `qdrant`"],
-        ),
-        c(
             "unquoted dollar",
             replaced("DOMAIN=example.com", "DOMAIN=ex$ample.com"),
             2,

@@ -563,3 +563,41 @@ fn the_template_cache_changes_no_byte() {
         }
     }
 }
+
+/// Switching a tenant's vector DB is one edit: VECTOR_DB decides, and a vector DB that SERVICES
+/// still names from before is left out (pgvector needs no new secret; a switch that does is
+/// told to run `init`, which adds it).
+#[test]
+fn switching_the_vector_db_is_one_edit() {
+    let s = Sandbox::new();
+    s.write(
+        ".env",
+        &crate::common::minimal_manifest!().replace(
+            "ACME__SERVICES=postgres,redis,openwebui,caddy",
+            "ACME__SERVICES=postgres,redis,qdrant,openwebui,caddy",
+        ),
+    );
+    s.run(&["render"]).ok();
+    s.set_env_line("ACME__VECTOR_DB", "pgvector");
+    s.run(&["render"]).ok();
+    let stack: serde_yaml::Value = serde_yaml::from_str(&s.read("stacks/acme-stack.yml")).unwrap();
+    assert!(
+        stack["services"]["qdrant"].is_null(),
+        "qdrant is still rendered"
+    );
+    assert_eq!(
+        stack["services"]["openwebui"]["environment"]["VECTOR_DB"],
+        "pgvector"
+    );
+    // To weaviate: its API key is new, and the error says how to get it.
+    s.set_env_line("ACME__VECTOR_DB", "weaviate");
+    let run = s.run(&["render"]).code(2);
+    assert!(run.stderr.contains("WEAVIATE_API_KEY"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("stackgen init --non-interactive"),
+        "{}",
+        run.stderr
+    );
+    s.run(&["init", "--non-interactive"]).ok();
+    s.run(&["render"]).ok();
+}
