@@ -443,7 +443,11 @@ pub fn ids_in_use(path: &Path, text: &str) -> Vec<u32> {
 /// that way (switching the vector DB is one edit), so the secrets init adds follow suit.
 fn without_other_vector_dbs(list: &str, vector_db: &str) -> String {
     let catalog = Catalog::get();
-    let own = if vector_db == "pgvector" { "postgres" } else { vector_db };
+    let own = if vector_db == "pgvector" {
+        "postgres"
+    } else {
+        vector_db
+    };
     list.split(',')
         .map(str::trim)
         .filter(|item| {

@@ -112,7 +112,10 @@ fn print_plan(plan: &Plan, opts: &Options) {
             println!("  no data directory to delete");
         }
         for p in &plan.loaded_profiles {
-            println!("  AppArmor profile unloaded from the kernel: {}", p.display());
+            println!(
+                "  AppArmor profile unloaded from the kernel: {}",
+                p.display()
+            );
         }
     } else if let Some(d) = &plan.data {
         println!("  data kept: {}", d.display());

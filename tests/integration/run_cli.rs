@@ -527,6 +527,8 @@ fn doctor_prints_one_line_per_check_and_fails_on_a_failed_check() {
         names,
         [
             "manifest",
+            "secrets",
+            "stacks",
             "engine",
             "compose",
             "apparmor",
@@ -555,6 +557,31 @@ fn doctor_prints_one_line_per_check_and_fails_on_a_failed_check() {
     let run = s.run_env(&["doctor"], &env_refs(&env));
     let ports = run.stdout.lines().filter(|l| l.contains(" ports ")).count();
     assert_eq!(ports, 4, "{}", run.stdout);
+    assert!(run.stdout.contains("ok    stacks"), "{}", run.stdout);
+
+    // A manifest others can read, and stacks that drifted from it, are named (never a secret).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(s.path(".env"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let caddyfile = s.path("stacks/team-a/caddy/Caddyfile");
+    let mut text = std::fs::read_to_string(&caddyfile).unwrap();
+    text.push_str("# edited by hand\n");
+    std::fs::write(&caddyfile, text).unwrap();
+    let run = s.run_env(&["doctor"], &env_refs(&env));
+    assert!(
+        run.stdout.contains("WARN  secrets") && run.stdout.contains("chmod 600"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("WARN  stacks") && run.stdout.contains("team-a"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("example-postgres-password"),
+        "{}",
+        run.stdout
+    );
 
     // An invalid manifest is one failed line, not an abort.
     s.set_env_line("DOMAIN", "Not A Domain");
