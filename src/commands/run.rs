@@ -392,7 +392,11 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         println!("+ {up}");
         return Ok(());
     }
-    let result = exec::run(&up);
+    // The whole `up` is bounded by --timeout, including the waits for each dependency's health
+    // before its dependants start (compose's --wait-timeout covers only the last wait); a few
+    // seconds more than compose's own limit, so compose's message wins when it fires first.
+    let limit = std::time::Duration::from_secs(u64::from(args.timeout) + 5);
+    let result = exec::run_within(&up, limit);
     // The summary also when compose failed: it shows which services did not become healthy.
     match containers::query(&tools, &Select::Tenant(&tenant.name)) {
         Ok(list) => print!(

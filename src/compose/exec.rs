@@ -123,6 +123,40 @@ pub fn run(cmd: &Cmd) -> Result<()> {
     check(cmd, &out)
 }
 
+/// `run`, bounded: when the child is still running after `limit` it is killed and the result is
+/// an error saying so. `docker compose up --wait-timeout` bounds only the final wait, not the
+/// waits for each dependency's health before its dependants start; this bounds the whole run.
+pub fn run_within(cmd: &Cmd, limit: std::time::Duration) -> Result<()> {
+    let handle = expression(cmd).start().with_context(|| spawn_error(cmd))?;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(out) = handle.try_wait().with_context(|| spawn_error(cmd))? {
+            return check(cmd, out);
+        }
+        if std::time::Instant::now() >= deadline {
+            // SIGTERM first: the docker CLI forwards it to the compose plugin it runs (a
+            // SIGKILL would leave the plugin waiting in the background); SIGKILL if it lingers.
+            for pid in handle.pids() {
+                // SAFETY: kill(2) on a child we started and have not reaped; no memory involved.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGTERM);
+                }
+            }
+            let grace = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::time::Instant::now() < grace && matches!(handle.try_wait(), Ok(None)) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = handle.kill();
+            anyhow::bail!(
+                "{} did not finish within {} s (--timeout): stopped waiting; the services started so far keep running",
+                cmd.purpose,
+                limit.as_secs()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Runs and captures stdout and stderr, whatever the status.
 pub fn capture(cmd: &Cmd) -> Result<Output> {
     expression(cmd)
@@ -169,6 +203,20 @@ pub fn first_line(text: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_run_is_stopped_at_its_limit() {
+        let cmd = Cmd::new(vec!["sleep".into(), "30".into()], "docker compose up");
+        let start = std::time::Instant::now();
+        let err = run_within(&cmd, std::time::Duration::from_secs(1)).unwrap_err();
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+        assert!(
+            format!("{err:#}").contains("did not finish within 1 s (--timeout)"),
+            "{err:#}"
+        );
+        let ok = Cmd::new(vec!["true".into()], "t");
+        run_within(&ok, std::time::Duration::from_secs(5)).unwrap();
+    }
 
     #[test]
     fn the_childs_status_is_passed_through() {

@@ -408,6 +408,8 @@ case "$1" in
       fi
       echo "${FAKE_COMPOSE_VERSION:-2.26.1}"; exit 0
     fi
+    # A compose `up` that hangs (a dependency that never turns healthy).
+    case "$*" in *" up "*) [ -n "$FAKE_COMPOSE_UP_SLEEP" ] && exec sleep "$FAKE_COMPOSE_UP_SLEEP" ;; esac
     exit "${FAKE_COMPOSE_RC:-0}" ;;
 esac
 exit 0

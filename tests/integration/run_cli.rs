@@ -508,6 +508,37 @@ fn refresh_tailscale_key_changes_one_line_and_keeps_mode_0600() {
     assert_untouched(&s);
 }
 
+/// `up --timeout` bounds the whole run, not only compose's last wait: a compose `up` that hangs
+/// (a dependency that never turns healthy before its dependants start) is stopped.
+#[test]
+fn up_timeout_bounds_the_whole_run() {
+    if !is_root() {
+        eprintln!("SKIPPED up_timeout_bounds_the_whole_run: prepare needs root to chown");
+        return;
+    }
+    let (s, env) = prepared();
+    let base = free_port_range(100);
+    s.set_env_line("TEAM_A__PORT_RANGE", &format!("{base}-{}", base + 99));
+    s.run(&["render", "team-a"]).ok();
+    let start = std::time::Instant::now();
+    let run = s
+        .run_env(
+            &["up", "team-a", "--timeout", "1"],
+            &env_refs(&with(&env, &[("FAKE_COMPOSE_UP_SLEEP", "120")])),
+        )
+        .code(1);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        run.stderr.contains("did not finish within 6 s (--timeout)"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn doctor_prints_one_line_per_check_and_fails_on_a_failed_check() {
     let (s, env) = prepared();
