@@ -31,8 +31,12 @@ pub struct ServiceStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct TenantStatus {
     pub tenant: String,
-    /// False for a label seen on containers of a tenant the manifest does not declare.
+    /// False for a label seen on containers of a tenant the manifest does not declare, or of a
+    /// tenant of the same name that another manifest (deployment) runs.
     pub declared: bool,
+    /// The deployment ID its containers carry (`com.stackgen.deployment`), when one does.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub deployment: String,
     /// `running`, `starting`, `degraded` or `not running`.
     pub state: String,
     pub running: usize,
@@ -90,6 +94,7 @@ fn summarize(tenant: String, declared: bool, services: Vec<ServiceStatus>) -> Te
     TenantStatus {
         tenant,
         declared,
+        deployment: String::new(),
         state: state.to_string(),
         running,
         healthy,
@@ -107,8 +112,19 @@ pub fn build(
     include_undeclared: bool,
 ) -> Vec<TenantStatus> {
     let mut out = Vec::new();
+    // A container is this manifest's when it carries this manifest's deployment ID (or none:
+    // from before deployment IDs); a tenant of the same name another manifest runs is not.
+    // The deployment ID is the manifest's, kept on every tenant.
+    let id = manifest.tenants.first().and_then(|t| t.deployment.clone());
+    let ours = |c: &Container| match id.as_deref() {
+        Some(id) => c.deployment.is_empty() || c.deployment == id,
+        None => true,
+    };
     for t in tenants {
-        let mine: Vec<&Container> = containers.iter().filter(|c| c.tenant == t.name).collect();
+        let mine: Vec<&Container> = containers
+            .iter()
+            .filter(|c| c.tenant == t.name && ours(c))
+            .collect();
         let mut services = Vec::new();
         for s in model::services(&manifest.platform, t) {
             let found: Vec<&&Container> =
@@ -132,22 +148,30 @@ pub fn build(
                 .filter(|c| !known.iter().any(|k| k == c.service_name()))
                 .map(|c| from_container(c, false)),
         );
-        out.push(summarize(t.name.clone(), true, services));
+        let mut status = summarize(t.name.clone(), true, services);
+        status.deployment = id.clone().unwrap_or_default();
+        out.push(status);
     }
     if include_undeclared {
-        let mut others: Vec<&str> = containers
+        // Everything else that carries a tenant label: tenants this manifest does not declare,
+        // and same-named tenants of other deployments, each kept apart by (tenant, deployment).
+        let mut others: Vec<(&str, &str)> = containers
             .iter()
-            .map(|c| c.tenant.as_str())
-            .filter(|t| !t.is_empty() && manifest.tenant(t).is_none())
+            .filter(|c| !c.tenant.is_empty())
+            .filter(|c| manifest.tenant(&c.tenant).is_none() || !ours(c))
+            .map(|c| (c.tenant.as_str(), c.deployment.as_str()))
             .collect();
+        others.sort_unstable();
         others.dedup();
-        for name in others {
+        for (name, deployment) in others {
             let services = containers
                 .iter()
-                .filter(|c| c.tenant == name)
+                .filter(|c| c.tenant == name && c.deployment == deployment)
                 .map(|c| from_container(c, false))
                 .collect();
-            out.push(summarize(name.to_string(), false, services));
+            let mut status = summarize(name.to_string(), false, services);
+            status.deployment = deployment.to_string();
+            out.push(status);
         }
     }
     out
@@ -214,19 +238,25 @@ fn fit_widths(widths: &mut [usize; 5], width: usize) {
 /// [`table`], with the PORTS and IMAGE columns cut (marked `…`) to fit `width` when given.
 pub fn table_fit(report: &[TenantStatus], width: Option<usize>) -> String {
     let mut out = String::new();
+    let mut apart = false;
     for (i, t) in report.iter().enumerate() {
         if i > 0 {
             out.push('\n');
+        }
+        if !t.declared && !apart && i > 0 {
+            // This manifest's tenants first; whatever else runs on the engine after a rule.
+            out.push_str("-- not this manifest's: other deployments, or tenants it no longer declares --\n\n");
+            apart = true;
         }
         let total = if t.declared {
             t.services.iter().filter(|s| s.declared).count()
         } else {
             t.services.len()
         };
-        let note = if t.declared {
-            String::new()
-        } else {
-            " — not declared in the manifest".to_string()
+        let note = match (t.declared, t.deployment.is_empty()) {
+            (true, _) => String::new(),
+            (false, true) => " — not declared in the manifest".to_string(),
+            (false, false) => format!(" — deployment {}, not this manifest's", t.deployment),
         };
         out.push_str(&format!(
             "{}: {} ({} of {} running, {} healthy){note}\n",
@@ -302,6 +332,46 @@ mod tests {
             status: status.into(),
             ports: ports.into(),
         }
+    }
+
+    /// Another manifest's tenant of the same name, and tenants this manifest does not declare,
+    /// are shown apart after a rule, never mixed into this manifest's tenants.
+    #[test]
+    fn other_deployments_are_shown_apart() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
+        let m = Manifest::from_text(Path::new(".env"), &text).unwrap();
+        let own_id = m.tenants[0].deployment.clone().unwrap();
+        let tenants = m.select(&["team-b".into()]).unwrap();
+        let mut ours = container("team-b", "postgres", "running", "Up 1 minute (healthy)", "");
+        ours.deployment = own_id.clone();
+        let mut theirs = container("team-b", "redis", "running", "Up 1 minute (healthy)", "");
+        theirs.deployment = "0123456789abcdef".into();
+        let gone = container("gone", "redis", "running", "Up 1 minute", "");
+        let report = build(&m, &tenants, &[ours, theirs, gone], true);
+        assert_eq!(report.len(), 3);
+        assert!(report[0].declared && report[0].deployment == own_id);
+        let redis = report[0]
+            .services
+            .iter()
+            .find(|s| s.service == "redis")
+            .unwrap();
+        assert_eq!(
+            redis.state, "not created",
+            "another deployment's redis is not ours"
+        );
+        let apart: Vec<(&str, &str)> = report[1..]
+            .iter()
+            .map(|t| (t.tenant.as_str(), t.deployment.as_str()))
+            .collect();
+        assert_eq!(apart, [("gone", ""), ("team-b", "0123456789abcdef")]);
+        let text = table(&report);
+        let rule = text.find("-- not this manifest's").unwrap();
+        assert!(text.find("team-b: ").unwrap() < rule, "{text}");
+        assert!(
+            text.contains("team-b: running (1 of 1 running, 1 healthy) — deployment 0123456789abcdef, not this manifest's"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -627,6 +627,7 @@ mod tests {
         TenantStatus {
             tenant: name.into(),
             declared,
+            deployment: String::new(),
             state: state.into(),
             running: 0,
             healthy: 0,
