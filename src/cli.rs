@@ -19,6 +19,18 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", default_value = "./stacks")]
     pub stacks_dir: PathBuf,
 
+    /// Print only errors and what was asked for (`render` prints nothing on success)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail (`render`: which services do not run as the tenant's own UID, and why)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// Colour check lines and diffs; auto: only on a terminal, and not when NO_COLOR is set
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: crate::style::ColorChoice,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -53,7 +65,7 @@ pub enum Command {
     /// Generate new secrets, apply them, and recreate the services that use them
     RotateSecrets(RotateSecretsArgs),
     /// Check engine, compose, AppArmor, validators, ports, disk and the manifest
-    Doctor,
+    Doctor(DoctorArgs),
     /// Add a service that is not in the catalog to one tenant, and start it if the tenant runs
     AddService(AddServiceArgs),
     /// Remove a service added with add-service (its data is kept unless --purge-data)
@@ -62,6 +74,30 @@ pub enum Command {
     Teardown(TeardownArgs),
     /// The built-in catalog: each service's pinned image and its image contract
     Catalog(CatalogArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    #[command(
+        after_help = "Example: `stackgen completions bash > /etc/bash_completion.d/stackgen`, then open a new shell."
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    #[command(
+        after_help = "Example: `stackgen man > /usr/local/share/man/man1/stackgen.1`, then `man stackgen`."
+    )]
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the checks as a JSON array of {check, status (ok|warn|fail|skip), detail, fix}
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +145,9 @@ pub struct RenderArgs {
     /// Write nothing; exit 1 with a diff when files on disk differ from the manifest
     #[arg(long)]
     pub check: bool,
+    /// With --check: per tenant, the changed and stale files as JSON (never a diff body)
+    #[arg(long, requires = "check")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

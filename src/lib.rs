@@ -30,6 +30,7 @@ pub mod render;
 pub mod rotate;
 pub mod secrets;
 pub mod status;
+pub mod style;
 pub mod teardown;
 pub mod templates;
 pub mod vectordb;

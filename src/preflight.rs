@@ -80,13 +80,21 @@ impl Check {
 
 impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (tag, text) = match &self.outcome {
-            Outcome::Ok(d) => ("ok", d.as_str()),
-            Outcome::Warn(d) => ("WARN", d.as_str()),
-            Outcome::Fail { reason, .. } => ("FAIL", reason.as_str()),
-            Outcome::Skip(d) => ("skip", d.as_str()),
+        use crate::style;
+        let (tag, code, text) = match &self.outcome {
+            Outcome::Ok(d) => ("ok", style::GREEN, d.as_str()),
+            Outcome::Warn(d) => ("WARN", style::YELLOW, d.as_str()),
+            Outcome::Fail { reason, .. } => ("FAIL", style::RED, reason.as_str()),
+            Outcome::Skip(d) => ("skip", "", d.as_str()),
         };
-        write!(f, "  {tag:<5} {:<10} {text}", self.name)?;
+        // Padded first, then painted: the escapes must not count towards the column width.
+        let tag = format!("{tag:<5}");
+        let tag = if code.is_empty() {
+            tag
+        } else {
+            style::paint(code, &tag)
+        };
+        write!(f, "  {tag} {:<10} {text}", self.name)?;
         if let Outcome::Fail { hint, .. } = &self.outcome {
             if !hint.is_empty() {
                 write!(f, "\n  {:<5} {:<10} fix: {hint}", "", "")?;

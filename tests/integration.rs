@@ -8,6 +8,7 @@ mod integration {
     mod bad_input_more;
     mod check;
     mod cli_help;
+    mod conventions;
     mod deployment;
     mod e2e_catalog;
     mod e2e_run;

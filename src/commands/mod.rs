@@ -2,6 +2,7 @@
 //! file. Turns CLI arguments into calls to the library and prints the human-readable result.
 
 mod catalog;
+mod conventions;
 mod extend;
 mod generate;
 mod many;
@@ -18,6 +19,7 @@ use crate::cli::{Cli, Command};
 use crate::render::Display;
 
 pub fn dispatch(cli: Cli) -> Result<()> {
+    crate::style::init(cli.color);
     match &cli.command {
         Command::Init(args) => generate::cmd_init(&cli, args),
         Command::Render(args) => generate::cmd_render(&cli, args),
@@ -32,11 +34,13 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::ReloadProxy(args) => ops::cmd_reload_proxy(&cli, args),
         Command::RefreshTailscaleKey(args) => ops::cmd_refresh_tailscale_key(&cli, args),
         Command::RotateSecrets(args) => ops::cmd_rotate_secrets(&cli, args),
-        Command::Doctor => ops::cmd_doctor(&cli),
+        Command::Doctor(args) => ops::cmd_doctor(&cli, args),
         Command::AddService(args) => extend::cmd_add_service(&cli, args),
         Command::RemoveService(args) => extend::cmd_remove_service(&cli, args),
         Command::Teardown(args) => teardown::cmd_teardown(&cli, args),
         Command::Catalog(args) => catalog::cmd_catalog(args),
+        Command::Completions(args) => conventions::cmd_completions(args),
+        Command::Man => conventions::cmd_man(),
     }
 }
 

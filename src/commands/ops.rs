@@ -13,7 +13,7 @@ use serde_yaml::Value;
 use super::run::{compare, drift_error, guard_project, load_one, perform, project, tools};
 use super::shown;
 use crate::apparmor::{self, HostApparmor};
-use crate::cli::{Cli, RefreshTailscaleKeyArgs, ReloadProxyArgs, RotateSecretsArgs};
+use crate::cli::{Cli, DoctorArgs, RefreshTailscaleKeyArgs, ReloadProxyArgs, RotateSecretsArgs};
 use crate::compose::argv::{self, Select};
 use crate::compose::{containers, exec, find, Container, Tools};
 use crate::error::UsageError;
@@ -384,7 +384,7 @@ fn stacks_drift(cli: &Cli, m: &Manifest) -> Check {
     }
 }
 
-pub fn cmd_doctor(cli: &Cli) -> Result<()> {
+pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
     let mut checks = Vec::new();
     let manifest = match Manifest::load(&cli.env_file) {
         Ok(m) => {
@@ -413,12 +413,12 @@ pub fn cmd_doctor(cli: &Cli) -> Result<()> {
             None
         }
     };
-    print_last(&checks);
+    print_last(&checks, cli, args.json);
     checks.push(manifest_mode(&cli.env_file));
-    print_last(&checks);
+    print_last(&checks, cli, args.json);
     if let Some(m) = &manifest {
         checks.push(stacks_drift(cli, m));
-        print_last(&checks);
+        print_last(&checks, cli, args.json);
     }
 
     let docker = find::find_docker();
@@ -434,7 +434,7 @@ pub fn cmd_doctor(cli: &Cli) -> Result<()> {
             false
         }
     };
-    print_last(&checks);
+    print_last(&checks, cli, args.json);
     let tools = match &docker {
         Ok(d) => match find::find_compose(d) {
             Ok(compose) => {
@@ -454,7 +454,7 @@ pub fn cmd_doctor(cli: &Cli) -> Result<()> {
             None
         }
     };
-    print_last(&checks);
+    print_last(&checks, cli, args.json);
 
     let host = apparmor::host_state();
     checks.push(match (&host, &manifest) {
@@ -482,19 +482,19 @@ pub fn cmd_doctor(cli: &Cli) -> Result<()> {
         }
         (HostApparmor::Enabled, None) => Check::ok("apparmor", "enabled"),
     });
-    print_last(&checks);
+    print_last(&checks, cli, args.json);
     checks.push(preflight::validator(
         "caddy",
         &["version"],
         "Caddyfiles are not validated before a reload",
     ));
-    print_last(&checks);
+    print_last(&checks, cli, args.json);
     checks.push(preflight::validator(
         "apparmor_parser",
         &["--version"],
         "AppArmor profiles cannot be checked or loaded",
     ));
-    print_last(&checks);
+    print_last(&checks, cli, args.json);
 
     match (&manifest, &tools, engine_ok) {
         (Some(m), Some(t), true) => {
@@ -513,7 +513,7 @@ pub fn cmd_doctor(cli: &Cli) -> Result<()> {
                 let mut c = preflight::ports(tenant, &wanted, &mine, &holders);
                 prefix_tenant(&mut c, &tenant.name);
                 checks.push(c);
-                print_last(&checks);
+                print_last(&checks, cli, args.json);
             }
         }
         _ => {
@@ -521,26 +521,50 @@ pub fn cmd_doctor(cli: &Cli) -> Result<()> {
                 "ports",
                 "needs a valid manifest and a reachable engine",
             ));
-            print_last(&checks);
+            print_last(&checks, cli, args.json);
         }
     }
     if let Some(m) = &manifest {
         checks.push(preflight::disk(&m.platform.base_dir));
-        print_last(&checks);
+        print_last(&checks, cli, args.json);
     }
 
+    if args.json {
+        let list: Vec<serde_json::Value> = checks.iter().map(check_json).collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    }
     let failed = checks.iter().filter(|c| c.failed()).count();
     if failed > 0 {
         bail!("doctor: {failed} check(s) failed");
     }
-    println!("doctor: no check failed");
+    if !args.json && !cli.quiet {
+        println!("doctor: no check failed");
+    }
     Ok(())
 }
 
-fn print_last(checks: &[Check]) {
+/// Prints the check just made, as it is made (a slow engine query shows what came before it).
+/// With --json nothing is printed until the end; with -q only WARN and FAIL lines.
+fn print_last(checks: &[Check], cli: &Cli, json: bool) {
+    use crate::preflight::Outcome;
     if let Some(c) = checks.last() {
-        println!("{c}");
+        let worth_reading = matches!(c.outcome, Outcome::Warn(_) | Outcome::Fail { .. });
+        if !json && (!cli.quiet || worth_reading) {
+            println!("{c}");
+        }
     }
+}
+
+/// One check as `doctor --json` prints it: `fix` is null unless the check failed with a hint.
+fn check_json(c: &Check) -> serde_json::Value {
+    use crate::preflight::Outcome;
+    let (status, detail, fix) = match &c.outcome {
+        Outcome::Ok(d) => ("ok", d, None),
+        Outcome::Warn(d) => ("warn", d, None),
+        Outcome::Skip(d) => ("skip", d, None),
+        Outcome::Fail { reason, hint } => ("fail", reason, Some(hint).filter(|h| !h.is_empty())),
+    };
+    serde_json::json!({ "check": c.name, "status": status, "detail": detail, "fix": fix })
 }
 
 fn prefix_tenant(check: &mut Check, tenant: &str) {

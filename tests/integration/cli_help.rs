@@ -16,6 +16,7 @@ fn help_texts_are_reviewed() {
             ("help_remove_service", vec!["remove-service", "--help"]),
             ("help_teardown", vec!["teardown", "--help"]),
             ("help_catalog", vec!["catalog", "--help"]),
+            ("help_completions", vec!["completions", "--help"]),
         ] {
             let run = s.run(&args).ok();
             insta::assert_snapshot!(name, run.stdout);

@@ -524,7 +524,7 @@ fn data_of_root_services_belongs_to_root_and_openclaw_data_to_openclaw() {
 #[test]
 fn render_prints_a_policy_summary_per_tenant() {
     let s = Sandbox::with_example();
-    let run = s.run(&["render"]).ok();
+    let run = s.run(&["render", "-v"]).ok();
     let out = &run.stdout;
     let start = out
         .find("  team-a: 13 of 23 services run as the tenant's own UID; the others:\n")
