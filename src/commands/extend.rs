@@ -35,12 +35,26 @@ fn caddy_runs(list: &[Container]) -> bool {
         .any(|c| c.service_name() == "caddy" && c.is_running())
 }
 
-/// Writes the new manifest and the tenant's re-rendered files; returns how many changed.
+/// Writes the new manifest and the tenant's re-rendered files; returns how many changed. All or
+/// nothing: `output::apply` restores the stacks when it fails, and then the manifest is put
+/// back too, so a failed add/remove leaves both exactly as they were.
 fn write_all(cli: &Cli, text: &str, next: &Manifest, tenant: &Tenant) -> Result<usize> {
     let (files, cmp) = compare(cli, next, tenant)?;
+    let original = crate::manifest::read(&cli.env_file)?;
     edit::write(&cli.env_file, text)?;
-    let written = output::apply(&cmp, &files, &cli.stacks_dir)?;
-    Ok(written.len() + cmp.stale.len())
+    match output::apply(&cmp, &files, &cli.stacks_dir) {
+        Ok(written) => Ok(written.len() + cmp.stale.len()),
+        Err(e) => Err(match edit::write(&cli.env_file, &original) {
+            Ok(()) => e.context(format!(
+                "nothing was changed: {} was put back as it was",
+                super::shown(&cli.env_file)
+            )),
+            Err(back) => e.context(format!(
+                "{} holds the new service but its stack files could not be written, and putting the manifest back failed too ({back:#}): remove the service's lines by hand",
+                super::shown(&cli.env_file)
+            )),
+        }),
+    }
 }
 
 pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {

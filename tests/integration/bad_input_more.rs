@@ -1141,3 +1141,62 @@ fn manifest_replaced_while_rendering_gives_the_output_of_one_version() {
     assert!(swaps > 40, "the manifest was replaced only {swaps} times");
     eprintln!("40 renders during {swaps} manifest replacements: {seen_a} × version A, {seen_b} × version B");
 }
+
+/// A multi-step command that fails half-way changes nothing: `add-service` writes the manifest,
+/// then the stack files; when the disk is full for the second step, the manifest is put back.
+#[test]
+fn add_service_on_a_full_disk_leaves_manifest_and_stacks_as_they_were() {
+    let test = "add_service_on_a_full_disk_leaves_manifest_and_stacks_as_they_were";
+    if !is_root() {
+        assert!(
+            !tools_required(),
+            "{test}: needs root to mount a small tmpfs"
+        );
+        eprintln!("SKIPPED {test}: needs root to mount a small tmpfs");
+        return;
+    }
+    let s = Sandbox::new();
+    let stacks = s.path("stacks");
+    let Some(_mount) = Mount::tmpfs(&stacks, "size=64k") else {
+        assert!(!tools_required(), "{test}: cannot mount a tmpfs as root");
+        eprintln!("SKIPPED {test}: cannot mount a tmpfs");
+        return;
+    };
+    s.write(".env", BASE);
+    s.run(&["render"]).ok();
+    // Fill what is left of the tmpfs (a file render never touches).
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(stacks.join("filler.bin")).unwrap();
+        while f.write_all(&[0u8; 512]).is_ok() {}
+    }
+    let manifest_before = s.read(".env");
+    let before = tree_with_dirs(&stacks);
+    let run = s.run(&[
+        "add-service",
+        "acme",
+        "my-app",
+        "--image",
+        "ghcr.io/me/app:1.2",
+        "--port",
+        "8080",
+    ]);
+    assert_ne!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("No space left on device"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+    assert_eq!(
+        manifest_before,
+        s.read(".env"),
+        "the manifest was left changed"
+    );
+    assert_eq!(
+        before,
+        tree_with_dirs(&stacks),
+        "the stacks were left changed"
+    );
+    assert_no_temporary_files(&stacks);
+}
