@@ -472,6 +472,35 @@ pub fn host(cmd: &str, args: &[&str]) -> Run {
     )
 }
 
+/// Plain `docker compose --env-file .env -f stacks/<tenant>-stack.yml up -d --wait` in the
+/// sandbox, as an operator without stackgen would deploy the committed stack; panics with
+/// compose's stderr when it fails.
+pub fn plain_compose_up(s: &Sandbox, tenant: &str) {
+    let stack = format!("stacks/{tenant}-stack.yml");
+    let cmd = compose_command().expect("compose v2");
+    let out = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .args([
+            "--env-file",
+            ".env",
+            "-f",
+            &stack,
+            "up",
+            "-d",
+            "--wait",
+            "--wait-timeout",
+            "120",
+        ])
+        .current_dir(s.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "compose up: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Takes a test tenant down (`stackgen down`) and removes whatever still carries its label (a
 /// failed run): containers by label only, never by name, then its two networks.
 pub fn remove_tenant(s: &Sandbox, tenant: &str) {

@@ -311,29 +311,7 @@ fn on_a_running_tenant_only_the_new_service_starts_and_stops() {
     // Data directories owned by the tenant's UID (caddy cannot write root-owned ones).
     s.run(&["prepare", &t]).ok();
     let _down = Down(t.clone());
-    let cmd = compose_command().unwrap();
-    let stack = format!("stacks/{t}-stack.yml");
-    let out = std::process::Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .args([
-            "--env-file",
-            ".env",
-            "-f",
-            &stack,
-            "up",
-            "-d",
-            "--wait",
-            "--wait-timeout",
-            "120",
-        ])
-        .current_dir(s.dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    plain_compose_up(&s, &t);
     let started = |service: &str| -> String {
         host(
             "docker",

@@ -68,31 +68,10 @@ impl World {
         w
     }
 
+    /// `--wait` matters: the real postgres takes a few seconds to initialise before it can be
+    /// dumped.
     fn compose_up(&self) {
-        let stack = format!("stacks/{}-stack.yml", self.tenant);
-        let cmd = compose_command().expect("compose v2");
-        let out = std::process::Command::new(&cmd[0])
-            .args(&cmd[1..])
-            // --wait: the real postgres takes a few seconds to initialise before it can be dumped.
-            .args([
-                "--env-file",
-                ".env",
-                "-f",
-                &stack,
-                "up",
-                "-d",
-                "--wait",
-                "--wait-timeout",
-                "120",
-            ])
-            .current_dir(self.s.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "compose up: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        plain_compose_up(&self.s, &self.tenant);
     }
 
     /// A container with only the tenant's compose project label and one with only its stackgen
