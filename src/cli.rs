@@ -193,14 +193,14 @@ pub const DEFAULT_JOBS: u16 = 4;
 )]
 pub struct UpArgs {
     /// The tenant(s) to start; after a single tenant, only these services (and what they wait for)
-    #[arg(value_name = "TENANT|SERVICE", required_unless_present = "all")]
+    #[arg(
+        value_name = "TENANT|SERVICE",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
     pub words: Vec<String>,
-    /// Every tenant in the manifest
-    #[arg(long, conflicts_with = "words")]
-    pub all: bool,
-    /// How many tenants to start at once
-    #[arg(long, short = 'j', value_name = "N", default_value_t = DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
+    #[command(flatten)]
+    pub fleet: Fleet,
     /// Write the rendered files first when they differ from the manifest
     #[arg(long)]
     pub render: bool,
@@ -212,18 +212,29 @@ pub struct UpArgs {
     pub dry_run: bool,
 }
 
+/// Every tenant at once, and how many run concurrently: shared by up, down and restart.
+#[derive(Debug, Args)]
+pub struct Fleet {
+    /// Every tenant in the manifest
+    #[arg(long)]
+    pub all: bool,
+    /// How many tenants to run at once
+    #[arg(long, short = 'j', value_name = "N", default_value_t = DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+}
+
 #[derive(Debug, Args)]
 #[command(after_help = MANY_TENANTS_HELP)]
 pub struct DownArgs {
     /// The tenant(s) to stop
-    #[arg(value_name = "TENANT", required_unless_present = "all")]
+    #[arg(
+        value_name = "TENANT",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
     pub tenants: Vec<String>,
-    /// Every tenant in the manifest
-    #[arg(long, conflicts_with = "tenants")]
-    pub all: bool,
-    /// How many tenants to stop at once
-    #[arg(long, short = 'j', value_name = "N", default_value_t = DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
+    #[command(flatten)]
+    pub fleet: Fleet,
     /// Print the command, run nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -235,14 +246,14 @@ pub struct DownArgs {
 )]
 pub struct RestartArgs {
     /// The tenant(s); after a single tenant, the services to restart (default: all)
-    #[arg(value_name = "TENANT|SERVICE", required_unless_present = "all")]
+    #[arg(
+        value_name = "TENANT|SERVICE",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
     pub words: Vec<String>,
-    /// Every tenant in the manifest
-    #[arg(long, conflicts_with = "words")]
-    pub all: bool,
-    /// How many tenants to restart at once
-    #[arg(long, short = 'j', value_name = "N", default_value_t = DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
+    #[command(flatten)]
+    pub fleet: Fleet,
     /// Print the command, run nothing
     #[arg(long)]
     pub dry_run: bool,

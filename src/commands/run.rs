@@ -206,8 +206,8 @@ fn dry_flag(dry_run: bool) -> Vec<std::ffi::OsString> {
 /// `stackgen up`: one tenant here; several (or `--all`) each in its own child process.
 pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
-    let t = many::targets(&manifest, &args.words, args.all)?;
-    if t.tenants.len() == 1 && !args.all {
+    let t = many::targets(&manifest, &args.words, args.fleet.all)?;
+    if t.tenants.len() == 1 && !args.fleet.all {
         return up_one(cli, args, &t.tenants[0], &t.services);
     }
     let mut flags = vec!["--timeout".into(), args.timeout.to_string().into()];
@@ -215,7 +215,7 @@ pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
         flags.push("--render".into());
     }
     flags.extend(dry_flag(args.dry_run));
-    many::fan_out(cli, "up", &t.tenants, &flags, args.jobs)
+    many::fan_out(cli, "up", &t.tenants, &flags, args.fleet.jobs)
 }
 
 /// `stackgen up TENANT [SERVICE...]`: drift check, preflight, AppArmor, data directories,
@@ -411,7 +411,7 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
 /// `stackgen down`: containers and networks go, data stays. Several tenants run concurrently.
 pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
-    let names = if args.all {
+    let names = if args.fleet.all {
         manifest.tenants.iter().map(|t| t.name.clone()).collect()
     } else {
         let mut names: Vec<String> = Vec::new();
@@ -422,10 +422,16 @@ pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
         }
         names
     };
-    if names.len() == 1 && !args.all {
+    if names.len() == 1 && !args.fleet.all {
         return down_one(cli, &names[0], args.dry_run);
     }
-    many::fan_out(cli, "down", &names, &dry_flag(args.dry_run), args.jobs)
+    many::fan_out(
+        cli,
+        "down",
+        &names,
+        &dry_flag(args.dry_run),
+        args.fleet.jobs,
+    )
 }
 
 fn down_one(cli: &Cli, name: &str, dry_run: bool) -> Result<()> {
@@ -450,8 +456,8 @@ fn down_one(cli: &Cli, name: &str, dry_run: bool) -> Result<()> {
 /// `stackgen restart`: one tenant here; several (or `--all`) each in its own child process.
 pub fn cmd_restart(cli: &Cli, args: &RestartArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
-    let t = many::targets(&manifest, &args.words, args.all)?;
-    if t.tenants.len() == 1 && !args.all {
+    let t = many::targets(&manifest, &args.words, args.fleet.all)?;
+    if t.tenants.len() == 1 && !args.fleet.all {
         return restart_one(cli, &t.tenants[0], &t.services, args.dry_run);
     }
     many::fan_out(
@@ -459,7 +465,7 @@ pub fn cmd_restart(cli: &Cli, args: &RestartArgs) -> Result<()> {
         "restart",
         &t.tenants,
         &dry_flag(args.dry_run),
-        args.jobs,
+        args.fleet.jobs,
     )
 }
 

@@ -1020,24 +1020,33 @@ fn many_tenants() -> String {
     m
 }
 
-#[test]
-fn full_disk_fails_with_advice_and_leaves_every_file_as_it_was() {
-    let test = "full_disk_fails_with_advice_and_leaves_every_file_as_it_was";
+/// A sandbox whose stacks directory is a 64 KiB tmpfs (unmounted when the `Mount` drops);
+/// `None`, after saying it skipped, where no tmpfs can be mounted (fails in CI).
+fn sandbox_with_a_64k_stacks_dir(test: &str) -> Option<(Sandbox, Mount)> {
     if !is_root() {
         assert!(
             !tools_required(),
             "{test}: needs root to mount a small tmpfs"
         );
         eprintln!("SKIPPED {test}: needs root to mount a small tmpfs");
-        return;
+        return None;
     }
     let s = Sandbox::new();
-    let stacks = s.path("stacks");
-    let Some(_mount) = Mount::tmpfs(&stacks, "size=64k") else {
+    let Some(mount) = Mount::tmpfs(&s.path("stacks"), "size=64k") else {
         assert!(!tools_required(), "{test}: cannot mount a tmpfs as root");
         eprintln!("SKIPPED {test}: cannot mount a tmpfs");
+        return None;
+    };
+    Some((s, mount))
+}
+
+#[test]
+fn full_disk_fails_with_advice_and_leaves_every_file_as_it_was() {
+    let test = "full_disk_fails_with_advice_and_leaves_every_file_as_it_was";
+    let Some((s, _mount)) = sandbox_with_a_64k_stacks_dir(test) else {
         return;
     };
+    let stacks = s.path("stacks");
     s.write(".env", BASE);
     s.run(&["render"]).ok();
     // acme's new files alone would fit; all the new tenants' do not. A render that replaced
@@ -1147,21 +1156,10 @@ fn manifest_replaced_while_rendering_gives_the_output_of_one_version() {
 #[test]
 fn add_service_on_a_full_disk_leaves_manifest_and_stacks_as_they_were() {
     let test = "add_service_on_a_full_disk_leaves_manifest_and_stacks_as_they_were";
-    if !is_root() {
-        assert!(
-            !tools_required(),
-            "{test}: needs root to mount a small tmpfs"
-        );
-        eprintln!("SKIPPED {test}: needs root to mount a small tmpfs");
-        return;
-    }
-    let s = Sandbox::new();
-    let stacks = s.path("stacks");
-    let Some(_mount) = Mount::tmpfs(&stacks, "size=64k") else {
-        assert!(!tools_required(), "{test}: cannot mount a tmpfs as root");
-        eprintln!("SKIPPED {test}: cannot mount a tmpfs");
+    let Some((s, _mount)) = sandbox_with_a_64k_stacks_dir(test) else {
         return;
     };
+    let stacks = s.path("stacks");
     s.write(".env", BASE);
     s.run(&["render"]).ok();
     // Fill what is left of the tmpfs (a file render never touches).
