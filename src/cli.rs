@@ -72,6 +72,10 @@ pub enum Command {
     RemoveService(RemoveServiceArgs),
     /// Remove a tenant's containers and networks (only its own); --purge-data also deletes its data
     Teardown(TeardownArgs),
+    /// Back up a tenant (running or stopped) into one checksummed archive
+    Backup(BackupArgs),
+    /// Restore a tenant's data from an archive `stackgen backup` wrote
+    Restore(RestoreArgs),
     /// The built-in catalog: each service's pinned image and its image contract
     Catalog(CatalogArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
@@ -376,10 +380,61 @@ pub struct TeardownArgs {
     /// Do not ask for confirmation (for scripts; without a terminal teardown refuses otherwise)
     #[arg(long)]
     pub yes: bool,
-    /// First write a postgres dump and a tar archive of the data directory into DIR
+    /// First take a backup (as `stackgen backup --to DIR`) into DIR
     #[arg(long, value_name = "DIR")]
     pub backup: Option<PathBuf>,
     /// Print what would be removed and the commands, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "One archive per run, <tenant>-<UTC stamp>.tar.gz, mode 0600 in a 0700 folder: postgres is dumped with pg_dumpall inside its container, redis snapshotted with SAVE, every other data folder copied while its services are briefly stopped (the output says for how long). The archive lists every file with its SHA-256 and the tenant's manifest settings, never a secret value. Example schedule (cron): `17 3 * * * cd /srv/platform && stackgen backup --all --keep 14`."
+)]
+pub struct BackupArgs {
+    /// The tenant to back up
+    #[arg(
+        value_name = "TENANT",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub tenant: Option<String>,
+    /// Every tenant in the manifest, one after the other
+    #[arg(long)]
+    pub all: bool,
+    /// Where the archive goes [default: BACKUP_DIR/<tenant>, else BASE_DIR/backups/<tenant>]
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// After a successful backup, delete the tenant's older archives in that folder but N
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
+    /// Print how each data folder would be captured, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Every checksum is verified before anything changes. The tenant must be stopped (`stackgen down TENANT`) and its data folder empty, unless --replace, which takes a safety backup of what is there first. Afterwards `stackgen up TENANT` starts it on the restored data."
+)]
+pub struct RestoreArgs {
+    /// The tenant to restore into
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
+    /// The archive
+    #[arg(long, value_name = "ARCHIVE")]
+    pub from: PathBuf,
+    /// The archive is of this other tenant (its paths and owners are rewritten for TENANT)
+    #[arg(long, value_name = "NAME")]
+    pub from_tenant: Option<String>,
+    /// Replace a non-empty data folder (after a safety backup of it)
+    #[arg(long)]
+    pub replace: bool,
+    /// Do not ask before replacing data (for scripts)
+    #[arg(long)]
+    pub yes: bool,
+    /// Verify the archive and print what would be restored, change nothing
     #[arg(long)]
     pub dry_run: bool,
 }

@@ -5,6 +5,7 @@
 //! → `output` (atomic writes or `--check`). `cli` parses; `commands` dispatch.
 
 pub mod apparmor;
+pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod commands;

@@ -4,6 +4,7 @@ mod common;
 
 mod integration {
     mod apparmor;
+    mod backup;
     mod bad_input;
     mod bad_input_more;
     mod check;

@@ -1,6 +1,7 @@
 //! One function per subcommand, dispatched from one `match`; each group of commands has its own
 //! file. Turns CLI arguments into calls to the library and prints the human-readable result.
 
+mod backup;
 mod catalog;
 mod conventions;
 mod extend;
@@ -38,6 +39,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::AddService(args) => extend::cmd_add_service(&cli, args),
         Command::RemoveService(args) => extend::cmd_remove_service(&cli, args),
         Command::Teardown(args) => teardown::cmd_teardown(&cli, args),
+        Command::Backup(args) => backup::cmd_backup(&cli, args),
+        Command::Restore(args) => backup::cmd_restore(&cli, args),
         Command::Catalog(args) => catalog::cmd_catalog(args),
         Command::Completions(args) => conventions::cmd_completions(args),
         Command::Man => conventions::cmd_man(),

@@ -3,6 +3,7 @@
 //! what is selected and in which order it is removed lives in `crate::teardown`.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{bail, Result};
@@ -14,7 +15,7 @@ use crate::error::UsageError;
 use crate::manifest::{Manifest, Tenant};
 use crate::menu::ask;
 use crate::policy::TENANT_LABEL;
-use crate::teardown::{self, backup, disk, docker::PROJECT_LABEL, Options, Plan};
+use crate::teardown::{self, disk, docker::PROJECT_LABEL, Options, Plan};
 
 pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
@@ -36,7 +37,7 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
             guard_labelled(cli, &tools, t)?;
         }
     }
-    let stamp = backup::stamp(SystemTime::now());
+    let stamp = crate::backup::stamp::stamp(SystemTime::now());
     // As the operator typed it (no `./`): these paths are printed.
     let stacks_dir = std::path::PathBuf::from(shown(&cli.stacks_dir));
     let mut work = Vec::new();
@@ -61,7 +62,14 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
     }
     confirm(&work.iter().map(|(p, _)| p).collect::<Vec<_>>(), args)?;
     for (plan, steps) in &work {
-        teardown::execute(steps, &mut |line| println!("{line}"))?;
+        let t = tenants
+            .iter()
+            .find(|t| t.name == plan.tenant)
+            .expect("planned from these tenants");
+        let mut backup = |to: &Path, log: &mut dyn FnMut(String)| {
+            super::backup::backup_into(cli, &manifest, t, &tools, to.to_path_buf(), log).map(|_| ())
+        };
+        teardown::execute(steps, &mut backup, &mut |line| println!("{line}"))?;
         let kept = match (&plan.data, args.purge_data) {
             (Some(d), false) => format!("; data kept in {}", d.display()),
             _ => String::new(),
@@ -126,13 +134,11 @@ fn print_plan(plan: &Plan, opts: &Options) {
         );
     }
     if let Some(dir) = &opts.backup {
-        let what = match (plan.dump, plan.data.is_some()) {
-            (true, true) => "a postgres dump and a data archive",
-            (true, false) => "a postgres dump (no data directory to archive)",
-            (false, true) => "a data archive (the tenant runs no postgres)",
-            (false, false) => "nothing (no postgres, no data directory)",
-        };
-        println!("  backup first: {what} into {}", dir.display());
+        println!(
+            "  backup first, as `stackgen backup {} --to {}`",
+            plan.tenant,
+            dir.display()
+        );
     }
 }
 

@@ -21,7 +21,7 @@ pub use parse::Entry;
 use values::Invalid;
 
 /// Platform-wide keys (besides `<SERVICE>_IMAGE` overrides).
-pub const PLATFORM_KEYS: [&str; 8] = [
+pub const PLATFORM_KEYS: [&str; 9] = [
     "STACKGEN_MANIFEST_VERSION",
     "STACKGEN_DEPLOYMENT",
     "DOMAIN",
@@ -30,6 +30,7 @@ pub const PLATFORM_KEYS: [&str; 8] = [
     "IMAGE_REGISTRY",
     "TLS_MODE",
     "ACME_EMAIL",
+    "BACKUP_DIR",
 ];
 
 /// Per-tenant settings (besides secrets).
@@ -62,6 +63,8 @@ pub struct Platform {
     pub image_registry: Option<String>,
     pub tls: TlsMode,
     pub acme_email: Option<String>,
+    /// Where `stackgen backup` writes (`<BACKUP_DIR>/<tenant>`); `None`: `BASE_DIR/backups`.
+    pub backup_dir: Option<String>,
     /// `<SERVICE>_IMAGE` → image, as set in the manifest.
     pub image_overrides: IndexMap<String, String>,
 }
@@ -374,6 +377,13 @@ impl Builder<'_> {
         let base_dir = self
             .required("BASE_DIR", "/srv/ai-platform")
             .and_then(|d| self.check("BASE_DIR", &d, values::base_dir).map(|()| d));
+        let backup_dir = match self.get("BACKUP_DIR").map(str::trim) {
+            None | Some("") => None,
+            Some(d) => {
+                let d = d.to_string();
+                self.check("BACKUP_DIR", &d, values::base_dir).map(|()| d)
+            }
+        };
         let image_registry = match self.get("IMAGE_REGISTRY").map(str::trim) {
             None | Some("") => None,
             Some(r) => {
@@ -544,6 +554,7 @@ impl Builder<'_> {
                 image_registry,
                 tls,
                 acme_email,
+                backup_dir,
                 image_overrides,
             },
             tenants,

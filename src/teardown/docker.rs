@@ -9,9 +9,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::compose::argv;
 use crate::compose::containers::{self, FORMAT};
-use crate::compose::{exec, Cmd, Container, Project, Tools};
+use crate::compose::{exec, Cmd, Container, Tools};
 use crate::policy::TENANT_LABEL;
 
 /// Compose's own project label.
@@ -95,34 +94,6 @@ pub fn remove_networks(tools: &Tools, networks: &[Network]) -> Cmd {
     Cmd::new(v, "docker network rm")
 }
 
-/// `docker compose ... exec -T postgres pg_dumpall -U stackgen`: every database and role of the
-/// tenant's postgres, as SQL on stdout (the role name is the one templates/services/postgres
-/// creates).
-pub fn dump_postgres(tools: &Tools, project: &Project) -> Cmd {
-    argv::exec(
-        tools,
-        project,
-        "postgres",
-        &["pg_dumpall", "-U", "stackgen"],
-        "pg_dumpall",
-    )
-}
-
-/// `tar --numeric-owner -C <tenant root> -czf <archive> data`: numeric owners, because the
-/// tenants' UIDs usually have no name on the host, and a relative `data/` so it restores anywhere.
-pub fn archive(tenant_root: &Path, archive: &Path) -> Cmd {
-    let v = vec![
-        OsString::from("tar"),
-        "--numeric-owner".into(),
-        "-C".into(),
-        tenant_root.as_os_str().to_owned(),
-        "-czf".into(),
-        archive.as_os_str().to_owned(),
-        "data".into(),
-    ];
-    Cmd::new(v, "tar")
-}
-
 /// `apparmor_parser -R FILE`: removes a loaded profile from the kernel.
 pub fn unload_profile(file: &Path) -> Cmd {
     let v = vec![
@@ -178,11 +149,6 @@ mod tests {
     #[test]
     fn argument_vectors() {
         let t = Tools::fixed("docker");
-        let p = Project {
-            name: "team-a".into(),
-            env_file: ".env".into(),
-            stack: "stacks/team-a-stack.yml".into(),
-        };
         let cs = [container("c1"), container("c2")];
         let net = Network {
             id: "n1".into(),
@@ -203,17 +169,6 @@ mod tests {
         assert_eq!(line(remove(&t, &cs, false)), "docker rm c1 c2");
         assert_eq!(line(remove(&t, &cs, true)), "docker rm -v c1 c2");
         assert_eq!(line(remove_networks(&t, &[net])), "docker network rm n1");
-        assert_eq!(
-            line(dump_postgres(&t, &p)),
-            "docker compose -p team-a --env-file .env -f stacks/team-a-stack.yml exec -T postgres pg_dumpall -U stackgen"
-        );
-        assert_eq!(
-            line(archive(
-                &PathBuf::from("/srv/ai/tenants/team-a"),
-                &PathBuf::from("/backup/team-a-data.tar.gz")
-            )),
-            "tar --numeric-owner -C /srv/ai/tenants/team-a -czf /backup/team-a-data.tar.gz data"
-        );
         assert_eq!(
             line(unload_profile(&PathBuf::from(
                 "stacks/team-a/apparmor/ai-platform-team-a"

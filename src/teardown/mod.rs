@@ -6,11 +6,10 @@
 //!
 //! The work is a list of [`Step`]s computed up front by [`plan`] and [`steps`]: `--dry-run`
 //! prints that list, a real run performs exactly it. The order matters:
-//! dump postgres (it must be running) → stop → archive the data (consistent, nothing writes)
-//! → remove containers → remove networks → unload profiles → delete the data.
+//! back up (with `--backup`: the same archive `stackgen backup` writes, see `crate::backup`)
+//! → stop → remove containers → remove networks → unload profiles → delete the data.
 //! A failing step stops the run, so data is never deleted after something unexpected happened.
 
-pub mod backup;
 pub mod disk;
 pub mod docker;
 pub mod guard;
@@ -31,7 +30,7 @@ use docker::Network;
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub purge_data: bool,
-    /// Write a postgres dump and a data archive here first.
+    /// Take a backup into this folder first.
     pub backup: Option<PathBuf>,
 }
 
@@ -55,8 +54,6 @@ pub struct Plan {
     /// unloaded. Their files under the stacks directory are generated, not data: they stay, so
     /// `render --check` keeps passing until the tenant leaves the manifest.
     pub loaded_profiles: Vec<PathBuf>,
-    /// With `--backup`: whether a postgres dump is part of it (the tenant runs postgres).
-    pub dump: bool,
 }
 
 impl Plan {
@@ -92,7 +89,6 @@ pub fn plan(
     let containers = docker::containers_of(tools, &tenant.name)?;
     let networks = docker::networks_of(tools, &tenant.name)?;
 
-    let mut dump = false;
     if let Some(dir) = &opts.backup {
         if opts.purge_data && guard::is_inside(dir, &tenant_root) {
             return Err(UsageError::plain(format!(
@@ -101,26 +97,6 @@ pub fn plan(
                 tenant_root.display()
             ))
             .into());
-        }
-        if tenant.has("postgres") {
-            let running = containers
-                .iter()
-                .any(|c| c.service_name() == "postgres" && c.is_running());
-            if !running {
-                bail!(
-                    "--backup: the postgres of tenant `{}` is not running, so it cannot be dumped; nothing was done. Start it (`stackgen up {}`) or drop --backup",
-                    tenant.name,
-                    tenant.name
-                );
-            }
-            if !project.stack.exists() {
-                bail!(
-                    "--backup: {} is missing (the dump runs through docker compose); run `stackgen render {}`",
-                    project.stack.display(),
-                    tenant.name
-                );
-            }
-            dump = true;
         }
     }
 
@@ -151,24 +127,14 @@ pub fn plan(
         data,
         data_entries,
         loaded_profiles,
-        dump,
     })
 }
 
 /// One thing teardown does.
 #[derive(Debug, Clone)]
 pub enum Step {
-    MakeDir(PathBuf),
-    /// Runs the command with stdout to the file.
-    Dump {
-        cmd: Cmd,
-        to: PathBuf,
-    },
-    /// Runs the command, which writes `backup::partial_path(to)`; renamed on success.
-    Archive {
-        cmd: Cmd,
-        to: PathBuf,
-    },
+    /// Takes a backup into this archive (`crate::backup`), while the services still run.
+    Backup { to: PathBuf },
     /// Runs the command. `verb` and `what` make the log line ("stopped a, b") and, in a dry
     /// run, a comment naming what the IDs in the command are.
     Run {
@@ -188,10 +154,8 @@ pub enum Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Step::MakeDir(d) => write!(f, "+ mkdir -p -m 0700 {}", d.display()),
-            Step::Dump { cmd, to } => write!(f, "+ {cmd} > {}", to.display()),
-            Step::Archive { cmd, to } => {
-                write!(f, "+ {cmd}   # then renamed to {}", to.display())
+            Step::Backup { to } => {
+                write!(f, "back up into {} (as `stackgen backup`)", to.display())
             }
             Step::Run { cmd, what, .. } => write!(f, "+ {cmd}   # {what}"),
             Step::DeleteData { path, bytes, .. } => {
@@ -204,17 +168,9 @@ impl fmt::Display for Step {
 /// The steps for a plan, in the order they run. `stamp` names the backup files.
 pub fn steps(plan: &Plan, tools: &Tools, opts: &Options, stamp: &str) -> Vec<Step> {
     let mut out = Vec::new();
-    let names = opts
-        .backup
-        .as_ref()
-        .map(|dir| (dir, backup::names(dir, &plan.tenant, stamp)));
-    if let Some((dir, _)) = &names {
-        out.push(Step::MakeDir((*dir).clone()));
-    }
-    if let (Some((_, n)), true) = (&names, plan.dump) {
-        out.push(Step::Dump {
-            cmd: docker::dump_postgres(tools, &plan.project),
-            to: n.dump.clone(),
+    if let Some(dir) = &opts.backup {
+        out.push(Step::Backup {
+            to: dir.join(crate::backup::archive_name(&plan.tenant, stamp)),
         });
     }
     let containers = joined(plan.containers.iter().map(|c| c.name.as_str()));
@@ -223,12 +179,6 @@ pub fn steps(plan: &Plan, tools: &Tools, opts: &Options, stamp: &str) -> Vec<Ste
             cmd: docker::stop(tools, &plan.containers),
             verb: "stopped",
             what: containers.clone(),
-        });
-    }
-    if let (Some((_, n)), Some(_)) = (&names, &plan.data) {
-        out.push(Step::Archive {
-            cmd: docker::archive(&plan.tenant_root, &backup::partial_path(&n.archive)),
-            to: n.archive.clone(),
         });
     }
     if !plan.containers.is_empty() {
@@ -268,9 +218,9 @@ pub fn steps(plan: &Plan, tools: &Tools, opts: &Options, stamp: &str) -> Vec<Ste
 /// Performs the steps in order, stopping at the first failure. `log` gets one line per step.
 /// A failure keeps the underlying error (compose's or docker's own message) and says which step
 /// failed and what had already been done, so the operator knows what state the tenant is in.
-pub fn execute(steps: &[Step], log: &mut dyn FnMut(String)) -> Result<()> {
+pub fn execute(steps: &[Step], backup: BackupFn<'_>, log: &mut dyn FnMut(String)) -> Result<()> {
     for (i, step) in steps.iter().enumerate() {
-        perform(step, log).with_context(|| {
+        perform(step, backup, log).with_context(|| {
             let done: Vec<String> = steps[..i].iter().map(Step::to_string).collect();
             let deleted = steps[..i]
                 .iter()
@@ -293,52 +243,47 @@ pub fn execute(steps: &[Step], log: &mut dyn FnMut(String)) -> Result<()> {
     Ok(())
 }
 
+/// Takes the backup of a [`Step::Backup`] (the command layer supplies it: it needs the
+/// manifest and the compose project).
+pub type BackupFn<'a> = &'a mut dyn FnMut(&Path, &mut dyn FnMut(String)) -> Result<()>;
+
 /// One step of [`execute`].
-fn perform(step: &Step, log: &mut dyn FnMut(String)) -> Result<()> {
-    {
-        match step {
-            Step::MakeDir(d) => backup::make_dir(d)?,
-            Step::Dump { cmd, to } => {
-                let bytes = backup::run_to_file(cmd, to)?;
-                log(format!("wrote {} ({})", to.display(), disk::human(bytes)));
-                return Ok(());
+fn perform(step: &Step, backup: BackupFn<'_>, log: &mut dyn FnMut(String)) -> Result<()> {
+    match step {
+        Step::Backup { to } => {
+            if let Some(dir) = to.parent() {
+                crate::backup::make_dir(dir)?;
             }
-            Step::Archive { cmd, to } => {
-                let bytes = backup::run_archive(cmd, to)?;
-                log(format!("wrote {} ({})", to.display(), disk::human(bytes)));
-                return Ok(());
+            backup(to, log)
+        }
+        Step::Run { cmd, verb, what } => {
+            exec::capture_ok(cmd)?;
+            log(format!("{verb} {what}"));
+            Ok(())
+        }
+        Step::DeleteData {
+            base_dir,
+            tenant,
+            path,
+            ..
+        } => {
+            // Checked again right before deleting: the tree may have changed since the plan.
+            match guard::data_dir(base_dir, tenant)? {
+                Some(checked) if &checked == path => disk::remove_tree(path)?,
+                Some(other) => bail!(
+                    "refusing to delete {}: the data directory is now {}",
+                    path.display(),
+                    other.display()
+                ),
+                None => {}
             }
-            Step::Run { cmd, verb, what } => {
-                exec::capture_ok(cmd)?;
-                log(format!("{verb} {what}"));
-                return Ok(());
+            if let Some(root) = path.parent() {
+                disk::remove_if_empty(root);
             }
-            Step::DeleteData {
-                base_dir,
-                tenant,
-                path,
-                ..
-            } => {
-                // Checked again right before deleting: the tree may have changed since the plan.
-                match guard::data_dir(base_dir, tenant)? {
-                    Some(checked) if &checked == path => disk::remove_tree(path)?,
-                    Some(other) => bail!(
-                        "refusing to delete {}: the data directory is now {}",
-                        path.display(),
-                        other.display()
-                    ),
-                    None => {}
-                }
-                if let Some(root) = path.parent() {
-                    disk::remove_if_empty(root);
-                }
-                log(format!("deleted {}", path.display()));
-                return Ok(());
-            }
+            log(format!("deleted {}", path.display()));
+            Ok(())
         }
     }
-    log(step.to_string());
-    Ok(())
 }
 
 /// `a, b` for the log.
@@ -386,7 +331,7 @@ mod tests {
             },
         ];
         let mut log = Vec::new();
-        let err = execute(&steps, &mut |l| log.push(l)).unwrap_err();
+        let err = execute(&steps, &mut |_, _| Ok(()), &mut |l| log.push(l)).unwrap_err();
         let text = format!("{err:#}");
         assert!(
             text.contains("Error response from daemon: it broke"),

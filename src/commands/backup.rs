@@ -1,0 +1,195 @@
+//! `stackgen backup` and `stackgen restore`: locks, the ownership guard, the conversation and
+//! the printed lines. What is captured and how, and how it is put back, live in `crate::backup`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::{bail, Result};
+
+use super::run::{guard_project, project, tools};
+use crate::backup::{self, restore, retention, take};
+use crate::cli::{BackupArgs, Cli, RestoreArgs};
+use crate::compose::{Project, Tools};
+use crate::error::UsageError;
+use crate::manifest::{Manifest, Tenant};
+use crate::menu::ask;
+use crate::teardown::disk;
+
+pub fn cmd_backup(cli: &Cli, args: &BackupArgs) -> Result<()> {
+    let manifest = Manifest::load(&cli.env_file)?;
+    let tenants: Vec<&Tenant> = match &args.tenant {
+        Some(name) => manifest.select(std::slice::from_ref(name))?,
+        None => manifest.tenants.iter().collect(),
+    };
+    if args.all && args.to.is_some() && tenants.len() > 1 {
+        // One folder per tenant keeps retention per tenant simple and obvious.
+        return Err(UsageError::plain(
+            "--all with --to: every tenant's archives would share one folder; omit --to (each tenant gets BACKUP_DIR/<tenant>) or back up tenants one by one",
+        )
+        .into());
+    }
+    let tools = tools(args.dry_run)?;
+    let stamp = backup::stamp::stamp(SystemTime::now());
+    let mut failed = Vec::new();
+    for t in &tenants {
+        let dir = args
+            .to
+            .clone()
+            .unwrap_or_else(|| backup::default_dir(&manifest, t));
+        let result = backup_one(cli, &manifest, t, &tools, &dir, &stamp, args);
+        match result {
+            Ok(()) => {}
+            Err(e) if tenants.len() > 1 => {
+                eprintln!("{}: backup failed: {e:#}", t.name);
+                failed.push(t.name.clone());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "backup failed for {} (see above); the other tenants' backups were written",
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn backup_one(
+    cli: &Cli,
+    manifest: &Manifest,
+    tenant: &Tenant,
+    tools: &Tools,
+    dir: &std::path::Path,
+    stamp: &str,
+    args: &BackupArgs,
+) -> Result<()> {
+    let _lock = crate::lock::tenant_if(cli, &tenant.name, !args.dry_run)?;
+    let project = project(cli, tenant);
+    let containers = if args.dry_run {
+        crate::teardown::docker::containers_of(tools, &tenant.name).unwrap_or_default()
+    } else {
+        guard_project(cli, tools, tenant)?
+    };
+    let archive = dir.join(backup::archive_name(&tenant.name, stamp));
+    let plan = take::plan(manifest, tenant, &containers, &archive)?;
+    for line in take::describe(&plan) {
+        println!("{line}");
+    }
+    if args.dry_run {
+        println!("dry run: nothing was stopped or written");
+        return Ok(());
+    }
+    let taken = take::run(manifest, tenant, &plan, tools, &project, &mut |l| {
+        println!("{l}")
+    })?;
+    println!(
+        "{}: wrote {} ({})",
+        tenant.name,
+        taken.archive.display(),
+        disk::human(taken.bytes)
+    );
+    if let Some(keep) = args.keep {
+        for old in retention::prune(dir, &tenant.name, keep as usize)? {
+            println!("{}: deleted the older {}", tenant.name, old.display());
+        }
+    }
+    Ok(())
+}
+
+/// Takes a backup of `tenant` into `dir` with the given file name (teardown's `--backup`, and
+/// the safety backup of `restore --replace`). Returns the archive's path.
+pub(super) fn backup_into(
+    cli: &Cli,
+    manifest: &Manifest,
+    tenant: &Tenant,
+    tools: &Tools,
+    archive: PathBuf,
+    log: &mut dyn FnMut(String),
+) -> Result<PathBuf> {
+    let containers = crate::teardown::docker::containers_of(tools, &tenant.name)?;
+    let plan = take::plan(manifest, tenant, &containers, &archive)?;
+    let taken = take::run(manifest, tenant, &plan, tools, &project(cli, tenant), log)?;
+    log(format!(
+        "wrote {} ({})",
+        taken.archive.display(),
+        disk::human(taken.bytes)
+    ));
+    Ok(taken.archive)
+}
+
+pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
+    let manifest = Manifest::load(&cli.env_file)?;
+    let tenant = manifest.select(std::slice::from_ref(&args.tenant))?[0];
+    let _lock = crate::lock::tenant_if(cli, &tenant.name, !args.dry_run)?;
+    let tools = tools(args.dry_run)?;
+    let containers = if args.dry_run {
+        crate::teardown::docker::containers_of(&tools, &tenant.name).unwrap_or_default()
+    } else {
+        guard_project(cli, &tools, tenant)?
+    };
+    let opts = restore::Options {
+        from: args.from.clone(),
+        from_tenant: args.from_tenant.clone(),
+        replace: args.replace,
+    };
+    let checked = restore::check(&manifest, tenant, &opts, &containers)?;
+    for line in restore::describe(&checked, tenant, &opts) {
+        println!("{line}");
+    }
+    if args.dry_run {
+        println!("dry run: nothing was changed");
+        return Ok(());
+    }
+    if checked.replaces {
+        confirm_replace(tenant, args)?;
+    }
+    let project: Project = project(cli, tenant);
+    let safety_dir = backup::default_dir(&manifest, tenant);
+    let stamp = backup::stamp::stamp(SystemTime::now());
+    let mut safety = || {
+        backup::make_dir(&safety_dir)?;
+        let to = safety_dir.join(format!("{}-{stamp}-before-restore.tar.gz", tenant.name));
+        backup_into(cli, &manifest, tenant, &tools, to, &mut |l| println!("{l}"))
+    };
+    restore::run(
+        &manifest,
+        tenant,
+        &opts,
+        checked,
+        &tools,
+        &project,
+        &mut safety,
+        &mut |l| println!("{l}"),
+    )?;
+    println!(
+        "{}: restored; start it with `stackgen up {}`",
+        tenant.name, tenant.name
+    );
+    Ok(())
+}
+
+/// `--replace` deletes the current data (after a safety backup): `--yes`, or a question on a
+/// terminal; without either it is refused.
+fn confirm_replace(tenant: &Tenant, args: &RestoreArgs) -> Result<()> {
+    if args.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(UsageError::plain(
+            "restore --replace: stdin is not a terminal, so it cannot ask before replacing the data; nothing was changed. Pass --yes to confirm in a script",
+        )
+        .into());
+    }
+    if !ask::confirm(
+        &format!(
+            "Replace the data of {} (a safety backup is taken first)?",
+            tenant.name
+        ),
+        false,
+    )? {
+        bail!("aborted: nothing was changed");
+    }
+    Ok(())
+}
