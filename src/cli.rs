@@ -406,7 +406,7 @@ pub struct BackupArgs {
     /// Where the archive goes [default: BACKUP_DIR/<tenant>, else BASE_DIR/backups/<tenant>]
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
-    /// After a successful backup, delete the tenant's older archives in that folder but N
+    /// After a successful backup, keep only the tenant's N newest archives in that folder
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep: Option<u32>,
     /// Print how each data folder would be captured, change nothing

@@ -153,10 +153,21 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
         ));
     }
 
+    // A tmpfs belongs to the user the service runs as. Without `uid=`/`gid=` its root is
+    // root-owned 1777 on the first start only: on every restart (`stackgen restart`, a backup's
+    // stop and start, a reboot) runc chmods it to the mode of the mount point it created the
+    // first time, 0755, and a non-root service can no longer write its /tmp or cache
+    // (docs/upstream-notes.md, "tmpfs after a restart").
     let tmpfs = def
         .tmpfs
         .iter()
-        .map(|p| format!("{p}:rw,nosuid,nodev"))
+        .map(|p| match &user {
+            Some(ids) => {
+                let (uid, gid) = ids.split_once(':').unwrap_or((ids, ids));
+                format!("{p}:rw,nosuid,nodev,uid={uid},gid={gid},mode=0700")
+            }
+            None => format!("{p}:rw,nosuid,nodev"),
+        })
         .collect();
     let security_opt = vec![
         "no-new-privileges:true".to_string(),

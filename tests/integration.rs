@@ -11,6 +11,7 @@ mod integration {
     mod cli_help;
     mod conventions;
     mod deployment;
+    mod e2e_backup;
     mod e2e_catalog;
     mod e2e_run;
     mod e2e_verbs;

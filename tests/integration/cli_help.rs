@@ -15,6 +15,8 @@ fn help_texts_are_reviewed() {
             ("help_add_service", vec!["add-service", "--help"]),
             ("help_remove_service", vec!["remove-service", "--help"]),
             ("help_teardown", vec!["teardown", "--help"]),
+            ("help_backup", vec!["backup", "--help"]),
+            ("help_restore", vec!["restore", "--help"]),
             ("help_catalog", vec!["catalog", "--help"]),
             ("help_completions", vec!["completions", "--help"]),
         ] {

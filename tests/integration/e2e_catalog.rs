@@ -34,7 +34,7 @@ impl Drop for Tenants<'_> {
 }
 
 /// The container of one service of a tenant, by label.
-fn container(tenant: &str, service: &str) -> String {
+pub(crate) fn container(tenant: &str, service: &str) -> String {
     let out = host(
         "docker",
         &[
@@ -52,7 +52,7 @@ fn container(tenant: &str, service: &str) -> String {
 }
 
 /// The environment compose gave a container (interpolated, as the app sees it).
-fn container_env(id: &str) -> BTreeMap<String, String> {
+pub(crate) fn container_env(id: &str) -> BTreeMap<String, String> {
     let out = host("docker", &["inspect", "-f", "{{json .Config.Env}}", id]).ok();
     let list: Vec<String> = serde_json::from_str(out.stdout.trim()).unwrap();
     list.into_iter()
@@ -62,13 +62,13 @@ fn container_env(id: &str) -> BTreeMap<String, String> {
 
 /// A postgres connection an app is configured with.
 #[derive(Debug, PartialEq)]
-struct PgConn {
-    source: String,
-    host: String,
-    port: String,
-    user: String,
-    password: String,
-    database: String,
+pub(crate) struct PgConn {
+    pub(crate) source: String,
+    pub(crate) host: String,
+    pub(crate) port: String,
+    pub(crate) user: String,
+    pub(crate) password: String,
+    pub(crate) database: String,
 }
 
 /// `postgres[ql]://user:password@host:port/db` → its parts.
@@ -93,7 +93,7 @@ fn parse_url(source: &str, url: &str) -> Option<PgConn> {
 
 /// Every postgres connection in an app's environment: URLs, and HOST/PORT/USER/PASSWORD/DB
 /// groups under the prefixes the catalog's apps use (n8n, flowise, dify, grafana, pgvector).
-fn pg_connections(service: &str, env: &BTreeMap<String, String>) -> Vec<PgConn> {
+pub(crate) fn pg_connections(service: &str, env: &BTreeMap<String, String>) -> Vec<PgConn> {
     let mut out = Vec::new();
     for (k, v) in env {
         if v.starts_with("postgres://") || v.starts_with("postgresql://") {
