@@ -472,3 +472,58 @@ fn backup_refuses_a_linked_folder_and_a_full_disk_leaves_nothing() {
     assert!(run.stderr.contains("only"), "{}", run.stderr);
     assert_eq!(entries, 0, "a refused backup left files");
 }
+
+#[test]
+fn all_backs_up_every_tenant_into_its_own_folder_and_a_missing_secret_refuses_the_restore() {
+    let test =
+        "all_backs_up_every_tenant_into_its_own_folder_and_a_missing_secret_refuses_the_restore";
+    if !needs_root(test) {
+        return;
+    }
+    let w = World::new();
+    w.fill("a", uid_of(&w.s, "a"));
+    let run = w.run(&["backup", "--all"]).ok();
+    assert_eq!(run.stdout.matches(": wrote ").count(), 2, "{}", run.stdout);
+    for t in ["a", "b"] {
+        let dir = w.s.path(&format!("base/backups/{t}"));
+        assert_eq!(w.archives(&dir).len(), 1, "{t}");
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
+    let run = w
+        .run(&["backup", "--all", "--to", w.s.path("x").to_str().unwrap()])
+        .code(2);
+    assert!(run.stderr.contains("--all with --to"), "{}", run.stderr);
+
+    // A tenant on pgvector has no QDRANT_API_KEY: a's data (written with one) is refused.
+    w.s.run(&[
+        "init",
+        "--non-interactive",
+        "--tenant",
+        "c",
+        "--services",
+        "postgres,redis",
+        "--vector-db",
+        "pgvector",
+    ])
+    .ok();
+    let archive = &w.archives(&w.s.path("base/backups/a"))[0];
+    let run = w
+        .run(&[
+            "restore",
+            "c",
+            "--from",
+            archive.to_str().unwrap(),
+            "--from-tenant",
+            "a",
+        ])
+        .code(2);
+    assert!(
+        run.stderr.contains("C__QDRANT_API_KEY") && run.stderr.contains("nothing was restored"),
+        "{}",
+        run.stderr
+    );
+    assert!(!w.data("c").exists());
+}
