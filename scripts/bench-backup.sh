@@ -56,7 +56,7 @@ t0=$(date +%s.%N)
 "$bin" backup "$tenant" --to "$work/backups" > "$work/backup.log"
 t1=$(date +%s.%N)
 archive=$(ls "$work"/backups/*.tar.gz)
-downtime=$(grep -o 'down for [0-9.]* s' "$work/backup.log" | tr '\n' ' ')
+downtime=$(grep -o '[a-z0-9-]* down for [0-9.]* s' "$work/backup.log" | sed 's/ down for /: /' | paste -sd, -)
 "$bin" down "$tenant" >/dev/null
 "$bin" teardown "$tenant" --purge-data --yes >/dev/null
 t2=$(date +%s.%N)
