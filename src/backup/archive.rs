@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::{self, Read, Seek};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -444,13 +444,7 @@ pub fn for_each_member(
     Ok(())
 }
 
-/// Owner and mode of a path, for tests and messages.
-pub fn owner_of(path: &Path) -> io::Result<(u32, u32, u32)> {
-    let m = fs::symlink_metadata(path)?;
-    Ok((m.uid(), m.gid(), m.permissions().mode() & 0o7777))
-}
-
-/// Writes `bytes` as a new private file (0600, no link followed), for the dump while it is made.
+/// Creates a new private file (0600, no link followed): the dump while it is being made.
 pub fn create_private(path: &Path) -> Result<File> {
     OpenOptions::new()
         .write(true)
@@ -459,11 +453,4 @@ pub fn create_private(path: &Path) -> Result<File> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))
-}
-
-/// Flushes `file` to disk.
-pub fn sync(mut file: File) -> Result<()> {
-    file.flush()?;
-    file.sync_all()?;
-    Ok(())
 }

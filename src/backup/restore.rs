@@ -187,14 +187,16 @@ pub fn describe(checked: &Checked, tenant: &Tenant, opts: &Options) -> Vec<Strin
     out
 }
 
-/// Maps the backed-up tenant's owners onto this tenant's: a component's owner becomes the UID
-/// its service runs as here; the tenant's and openclaw's IDs become this tenant's; others stay.
 /// (component, its owner in the archive, its owner here)
 type ComponentOwner = (String, (u32, u32), (u32, u32));
 
+/// Maps the backed-up tenant's owners onto this tenant's: a component's owner becomes the UID
+/// its service runs as here; the tenant's and openclaw's IDs become this tenant's; others (root,
+/// an image's own user) stay.
 struct Owners {
     by_component: Vec<ComponentOwner>,
-    ids: Vec<(u32, u32)>,
+    uids: Vec<(u32, u32)>,
+    gids: Vec<(u32, u32)>,
 }
 
 impl Owners {
@@ -215,40 +217,27 @@ impl Owners {
         let src = &meta.ids;
         Owners {
             by_component,
-            ids: vec![
+            uids: vec![
                 (src.uid, tenant.uid),
                 (src.openclaw_uid, tenant.openclaw_uid),
             ],
+            gids: vec![
+                (src.gid, tenant.gid),
+                (src.openclaw_gid, tenant.openclaw_gid),
+            ],
         }
-        .with_gids(src.gid, tenant.gid, src.openclaw_gid, tenant.openclaw_gid)
-    }
-
-    fn with_gids(mut self, g: u32, tg: u32, og: u32, tog: u32) -> Owners {
-        // Kept in the same list, tagged by an offset no real ID reaches.
-        self.ids.push((g | 0x8000_0000, tg));
-        self.ids.push((og | 0x8000_0000, tog));
-        self
     }
 
     fn map(&self, component: &str, uid: u32, gid: u32) -> (u32, u32) {
         if let Some((_, from, to)) = self.by_component.iter().find(|(n, _, _)| n == component) {
-            let u = if uid == from.0 { Some(to.0) } else { None };
-            let g = if gid == from.1 { Some(to.1) } else { None };
-            if let (Some(u), Some(g)) = (u, g) {
-                return (u, g);
+            if (uid, gid) == *from {
+                return *to;
             }
         }
-        let u = self
-            .ids
-            .iter()
-            .find(|(f, _)| *f == uid)
-            .map_or(uid, |(_, t)| *t);
-        let g = self
-            .ids
-            .iter()
-            .find(|(f, _)| *f == (gid | 0x8000_0000))
-            .map_or(gid, |(_, t)| *t);
-        (u, g)
+        let lookup = |list: &[(u32, u32)], id: u32| {
+            list.iter().find(|(f, _)| *f == id).map_or(id, |(_, t)| *t)
+        };
+        (lookup(&self.uids, uid), lookup(&self.gids, gid))
     }
 }
 
