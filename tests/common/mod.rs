@@ -428,6 +428,14 @@ pub fn fake_docker(s: &Sandbox) -> Vec<(String, String)> {
     ]
 }
 
+/// Whether the tests run as root (chown, mount): some tests need it and say so otherwise.
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
 /// Borrowed form of an owned environment list, for `run_env`.
 pub fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()

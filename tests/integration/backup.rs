@@ -144,13 +144,6 @@ fn tree(dir: &Path) -> Vec<(String, u32, u32, u32, String)> {
     out
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 fn needs_root(test: &str) -> bool {
     if is_root() {
         return true;

@@ -831,13 +831,6 @@ fn tree_with_dirs(dir: &Path) -> Vec<(PathBuf, u32, Option<Vec<u8>>)> {
     out
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 /// A tmpfs mounted for one test, unmounted when dropped (also when the test panics).
 struct Mount(PathBuf);
 
