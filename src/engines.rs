@@ -165,7 +165,12 @@ pub fn check_not_elsewhere(tools: &Tools, manifest: &Manifest, tenant: &Tenant) 
         Some(id) => c.deployment.is_empty() || c.deployment == id,
         None => true,
     };
-    for other in engines(manifest).into_iter().filter(|e| *e != here) {
+    // The current context too: a tenant moved off it may be the only one that was there.
+    let mut all = engines(manifest);
+    if !all.contains(&None) {
+        all.insert(0, None);
+    }
+    for other in all.into_iter().filter(|e| *e != here) {
         let list = match containers::query(&tools.on(other), &Select::Tenant(&tenant.name)) {
             Ok(list) => list,
             Err(e) => {
