@@ -319,9 +319,9 @@ pub fn prepare_cmd(
     let image = helper_image(manifest, tenant)
         .ok_or_else(|| anyhow::anyhow!("tenant `{}` runs no service", tenant.name))?;
     let mut script = String::from("set -eu\numask 022\n");
-    script.push_str(&format!(
-        "refuse() {{ echo \"stackgen: refusing to prepare $1 on this engine's host: it is a symbolic link\" >&2; exit 3; }}\n"
-    ));
+    script.push_str(
+        "refuse() { echo \"stackgen: refusing to prepare $1 on this engine's host: it is a symbolic link\" >&2; exit 3; }\n",
+    );
     let mut checked: Vec<PathBuf> = Vec::new();
     for a in actions {
         let rel = a.path.strip_prefix(&root).map_err(|_| {
