@@ -27,7 +27,7 @@ fn cmd_apparmor_load(cli: &Cli, args: &ApparmorLoadArgs) -> Result<()> {
             tenant.name
         );
         println!(
-            "# Copy {} to that host (same relative path), then run there, as root:",
+            "# Copy {} to that host, then run there, as root, from the directory holding it:",
             dir.display()
         );
         for argv in &report.commands {

@@ -249,3 +249,283 @@ fn e2e_two_engines() {
     s.write(".env", &good);
     assert_eq!(containers(None, &local), local_before);
 }
+
+/// A fake `docker` that knows the contexts in `FAKE_CONTEXTS` (plus `default`), cannot reach
+/// those in `FAKE_DEAD`, and logs every call, `--context NAME` included, to `docker.log`.
+const FAKE_MULTI_DOCKER: &str = r#"#!/bin/sh
+PATH=/usr/local/bin:/usr/bin:/bin
+echo "$*" >> "$FAKE_DOCKER_LOG"
+ctx=default
+if [ "$1" = --context ]; then ctx=$2; shift 2; fi
+for d in $FAKE_DEAD; do
+  if [ "$d" = "$ctx" ] && [ "$1" != context ]; then
+    echo "Cannot connect to the Docker daemon at ssh://ops@$ctx. Is the docker daemon running?" >&2
+    exit 1
+  fi
+done
+case "$1" in
+  context)
+    case "$2" in
+      show) echo default ;;
+      inspect)
+        for c in default $FAKE_CONTEXTS; do
+          [ "$c" = "$5" ] && { echo "$c"; exit 0; }
+        done
+        echo "context \"$5\": context not found: open /root/.docker/contexts/meta/x/meta.json: no such file or directory" >&2
+        exit 1 ;;
+    esac ;;
+  version) echo "20.10.24" ;;
+  compose) [ "$2" = version ] && echo 2.26.1 ;;
+esac
+exit 0
+"#;
+
+/// The example manifest with team-b on the context `host-2`, rendered, and a fake docker.
+fn two_engine_sandbox() -> (Sandbox, Vec<(String, String)>) {
+    let s = Sandbox::with_example();
+    let text = s.read(".env");
+    s.write(".env", &format!("{text}TEAM_B__DOCKER_CONTEXT=host-2\n"));
+    s.run(&["render"]).ok();
+    s.write_executable("fakebin/docker", FAKE_MULTI_DOCKER);
+    let env = vec![
+        ("PATH".to_string(), s.path("fakebin").display().to_string()),
+        (
+            "FAKE_DOCKER_LOG".to_string(),
+            s.path("docker.log").display().to_string(),
+        ),
+        ("FAKE_CONTEXTS".to_string(), "host-2".to_string()),
+    ];
+    (s, env)
+}
+
+fn log_lines(s: &Sandbox) -> Vec<String> {
+    std::fs::read_to_string(s.path("docker.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every docker and compose call for the tenant on host-2 carries `--context host-2`; the
+/// tenant on the current context gets exactly the command lines of a single host.
+#[test]
+fn every_command_of_a_remote_tenant_carries_its_context() {
+    let (s, env) = two_engine_sandbox();
+    let env = env_refs(&env);
+    for args in [
+        &["down", "team-b"][..],
+        &["logs", "team-b", "caddy", "-n", "5"],
+        &["compose", "team-b", "--", "ps"],
+        &["teardown", "team-b", "--yes"],
+    ] {
+        s.run_env(args, &env).ok();
+    }
+    let remote = log_lines(&s);
+    let engine_calls: Vec<&String> = remote
+        .iter()
+        .filter(|l| !l.starts_with("compose version") && !l.starts_with("context inspect"))
+        .collect();
+    assert!(engine_calls.len() >= 6, "{remote:#?}");
+    for l in &engine_calls {
+        assert!(l.starts_with("--context host-2 "), "{l}");
+    }
+    for want in [
+        "--context host-2 compose -p team-b --env-file .env -f stacks/team-b-stack.yml down --remove-orphans",
+        "--context host-2 compose -p team-b --env-file .env -f stacks/team-b-stack.yml logs --tail 5 caddy",
+        "--context host-2 compose -p team-b --env-file .env -f stacks/team-b-stack.yml ps",
+    ] {
+        assert!(remote.iter().any(|l| l == want), "{want}\n{remote:#?}");
+    }
+    std::fs::remove_file(s.path("docker.log")).unwrap();
+    s.run_env(&["down", "team-a"], &env).ok();
+    let local = log_lines(&s);
+    assert!(!local.is_empty());
+    assert!(local.iter().all(|l| !l.contains("--context")), "{local:#?}");
+    // The dry run prints the same lines.
+    let run = s.run_env(&["restart", "team-b", "--dry-run"], &env).ok();
+    assert!(
+        run.stdout
+            .contains("docker --context host-2 compose -p team-b --env-file .env"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A context this machine does not know: exit 2 naming the line, and no compose command runs.
+#[test]
+fn an_unknown_context_is_refused_with_its_line() {
+    let (s, env) = two_engine_sandbox();
+    let mut env = env;
+    env.retain(|(k, _)| k != "FAKE_CONTEXTS");
+    let env = env_refs(&env);
+    let line = s.read(".env").lines().count();
+    for args in [
+        &["down", "team-b"][..],
+        &["up", "team-b"],
+        &["logs", "team-b"],
+    ] {
+        let run = s.run_env(args, &env).code(2);
+        assert!(
+            run.stderr.contains(&format!(
+                ".env:{line}: TEAM_B__DOCKER_CONTEXT: unknown Docker context `host-2`"
+            )),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("docker context create host-2"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(
+        log_lines(&s).iter().all(|l| !l.contains("compose -p")),
+        "{:#?}",
+        log_lines(&s)
+    );
+}
+
+/// `status` asks each engine once; an engine that does not answer makes only its tenants
+/// `unreachable`, with the reason, and every other tenant is reported as usual.
+#[test]
+fn status_reports_an_unreachable_engine_per_tenant() {
+    let (s, env) = two_engine_sandbox();
+    let mut env = env;
+    env.push(("FAKE_DEAD".into(), "host-2".into()));
+    let env = env_refs(&env);
+    let run = s.run_env(&["status", "--json"], &env);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+    let tenants = json["tenants"].as_array().unwrap();
+    let names: Vec<&str> = tenants
+        .iter()
+        .map(|t| t["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["team-a", "team-b", "team-c", "team-d"], "{json}");
+    for t in tenants {
+        if t["tenant"] == "team-b" {
+            assert_eq!(t["state"], "unreachable");
+            assert_eq!(t["engine"], "host-2");
+            assert!(
+                t["error"].as_str().unwrap().contains("Cannot connect"),
+                "{t}"
+            );
+        } else {
+            assert_eq!(t["state"], "not running", "{t}");
+            assert_eq!(t["engine"], "default", "{t}");
+        }
+    }
+    // Not running (4) is worse than unreachable (3), and both are reported.
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let run = s.run_env(&["status", "team-b"], &env).code(3);
+    assert!(
+        run.stdout
+            .contains("team-b: unreachable — engine host-2: cannot ask context `host-2`"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// The stack file says where it deploys; prepare and apparmor load say what runs on that host;
+/// what works on this machine's disk is refused for the tenant (exit 2, nothing changed).
+#[test]
+fn host_level_work_of_a_remote_tenant_never_uses_the_local_disk() {
+    let (s, env) = two_engine_sandbox();
+    let env = env_refs(&env);
+    let stack = s.read("stacks/team-b-stack.yml");
+    assert!(
+        stack.contains(
+            "# Deploys to the Docker engine of context `host-2` (TEAM_B__DOCKER_CONTEXT)"
+        ),
+        "{stack}"
+    );
+    assert!(
+        stack.contains(
+            "#   docker --context host-2 compose --env-file .env -f stacks/team-b-stack.yml up -d"
+        ),
+        "{stack}"
+    );
+    assert!(!s.read("stacks/team-a-stack.yml").contains("--context"));
+
+    let run = s.run_env(&["prepare", "team-b", "--dry-run"], &env).ok();
+    assert!(
+        run.stdout
+            .contains("docker --context host-2 run --rm --network none --user 0:0 --cap-drop ALL"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("-v /srv/ai-platform/tenants/team-b:/stackgen-tenant"),
+        "{}",
+        run.stdout
+    );
+
+    let run = s.run_env(&["apparmor", "load", "team-b"], &env).ok();
+    assert!(
+        run.stdout
+            .contains("runs on the engine of Docker context `host-2`"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("apparmor_parser -r -W ./stacks/team-b/apparmor/ai-platform-team-b"),
+        "{}",
+        run.stdout
+    );
+
+    // (docker.log is the fake's own log of the tool lookup.)
+    let tree = || {
+        let mut t = s.snapshot_tree();
+        t.retain(|(p, _)| !p.ends_with("docker.log"));
+        t
+    };
+    let before = tree();
+    let run = s
+        .run_env(&["teardown", "team-b", "--purge-data", "--yes"], &env)
+        .code(2);
+    assert!(
+        run.stderr.contains("TEAM_B__DOCKER_CONTEXT"),
+        "{}",
+        run.stderr
+    );
+    assert!(before == tree(), "nothing changed");
+}
+
+/// Port ranges are per engine: two tenants may share one on different engines, not on one.
+/// A context name docker would not accept is a manifest error with its line.
+#[test]
+fn port_ranges_are_unique_per_engine_and_context_names_are_checked() {
+    let s = Sandbox::with_example();
+    let text = s.read(".env").replace(
+        "TEAM_B__PORT_RANGE=20100-20199",
+        "TEAM_B__PORT_RANGE=20000-20099",
+    );
+    s.write(".env", &text);
+    let run = s.run(&["render"]).code(2);
+    assert!(
+        run.stderr
+            .contains("overlaps 20000-20099 of tenant `team-a`"),
+        "{}",
+        run.stderr
+    );
+    s.write(".env", &format!("{text}TEAM_B__DOCKER_CONTEXT=host-2\n"));
+    s.run(&["render"]).ok();
+    // team-a and team-b on the same named engine overlap again.
+    s.write(
+        ".env",
+        &format!("{text}TEAM_B__DOCKER_CONTEXT=host-2\nTEAM_A__DOCKER_CONTEXT=host-2\n"),
+    );
+    s.run(&["render"]).code(2);
+    s.write(".env", &format!("{text}TEAM_B__DOCKER_CONTEXT=host/2\n"));
+    let line = s.read(".env").lines().count();
+    let run = s.run(&["render"]).code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            ".env:{line}: TEAM_B__DOCKER_CONTEXT: `host/2` is not a Docker context name"
+        )),
+        "{}",
+        run.stderr
+    );
+}
