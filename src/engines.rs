@@ -24,8 +24,8 @@ use crate::compose::{containers, exec, quote, Cmd, Container, Tools};
 use crate::error::{ManifestProblem, UsageError};
 use crate::manifest::values::Invalid;
 use crate::manifest::{Manifest, Tenant};
-use crate::model;
 use crate::prepare::Action;
+use crate::{model, preflight};
 
 /// The tenant setting: `<T>__DOCKER_CONTEXT`.
 pub const SETTING: &str = "DOCKER_CONTEXT";
@@ -249,6 +249,21 @@ pub fn busy_on_engine(running: &[Container], tenant: &str, port: u16, proto: &st
             .iter()
             .any(|p| p.host_port == port && p.protocol == proto)
     })
+}
+
+/// The port check of a tenant on another engine: [`preflight::ports_with`] where a port is
+/// busy when [`busy_on_engine`] says so, and `running` (that engine's running containers) names
+/// the holder.
+pub fn ports(
+    tenant: &Tenant,
+    wanted: &[preflight::HostPort],
+    own: &[Container],
+    running: &[Container],
+) -> preflight::Check {
+    let holders = |port, proto| preflight::port_holder(running, port, proto);
+    let free =
+        |p: &preflight::HostPort| !busy_on_engine(running, &tenant.name, p.port, p.proto.as_str());
+    preflight::ports_with(tenant, wanted, own, &holders, &free)
 }
 
 /// The images missing on the tenant's engine, after trying to pull each there; an error names

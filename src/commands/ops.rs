@@ -462,7 +462,8 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
         (HostApparmor::Disabled(_), _) => Check::warn("apparmor", host.describe()),
         (HostApparmor::Enabled, Some(m)) => {
             let mut missing = Vec::new();
-            for t in &m.tenants {
+            // This kernel's: a tenant on another engine has its profiles loaded on that host.
+            for t in m.tenants.iter().filter(|t| !crate::engines::is_remote(t)) {
                 for p in apparmor::profiles(t, &model::services(&m.platform, t)) {
                     if !apparmor::is_loaded(&p.name).unwrap_or(false) {
                         missing.push(p.name);
@@ -529,15 +530,7 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
                         .collect();
                     let holders = |port, proto| preflight::port_holder(&running_all, port, proto);
                     let mut c = if engine.is_some() {
-                        let free = |p: &preflight::HostPort| {
-                            !crate::engines::busy_on_engine(
-                                &running_all,
-                                &tenant.name,
-                                p.port,
-                                p.proto.as_str(),
-                            )
-                        };
-                        preflight::ports_with(tenant, &wanted, &mine, &holders, &free)
+                        crate::engines::ports(tenant, &wanted, &mine, &running_all)
                     } else {
                         preflight::ports(tenant, &wanted, &mine, &holders)
                     };

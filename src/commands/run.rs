@@ -328,13 +328,7 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         if remote {
             // That host's sockets are out of reach: its engine says which ports its containers
             // publish (engines::busy_on_engine).
-            let free = |p: &preflight::HostPort| {
-                !engines::busy_on_engine(all(), &tenant.name, p.port, p.proto.as_str())
-            };
-            emit(
-                tenant,
-                preflight::ports_with(tenant, &wanted, &own, &holders, &free),
-            )?;
+            emit(tenant, engines::ports(tenant, &wanted, &own, all()))?;
         } else {
             emit(tenant, preflight::ports(tenant, &wanted, &own, &holders))?;
         }
@@ -421,13 +415,9 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         let cmd = engines::prepare_cmd(&tools, &manifest, tenant, &actions, &id)?;
         if dry {
             println!(
-                "would prepare {} path(s) under {root} on the engine's host: {}",
+                "would prepare {} path(s) under {root} on the engine's host, with a one-shot container there (`stackgen prepare {} --dry-run` shows it)",
                 actions.len(),
-                cmd.argv[..cmd.argv.len() - 1]
-                    .iter()
-                    .map(|a| crate::compose::quote(&a.to_string_lossy()))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                tenant.name
             );
         } else {
             match exec::capture_ok(&cmd) {

@@ -122,10 +122,35 @@ fn e2e_two_engines() {
         "{stack}"
     );
 
-    for t in [&local, &remote] {
-        let run = s.run(&["up", t, "--timeout", "180"]);
-        assert_eq!(run.code, 0, "up {t}\n{}\n{}", run.stdout, run.stderr);
+    let run = s.run(&["up", &local, "--timeout", "180"]);
+    assert_eq!(run.code, 0, "up {local}\n{}\n{}", run.stdout, run.stderr);
+    let run = s.run(&["up", &remote, "--timeout", "180"]);
+    assert_eq!(run.code, 0, "up {remote}\n{}\n{}", run.stdout, run.stderr);
+    // Preflight asked the second engine, and the data was prepared through it.
+    for line in [
+        "is reachable through context `sg-host2`",
+        "ok    images     3 image(s) present on the engine",
+        "path(s) ready under",
+    ] {
+        assert!(run.stdout.contains(line), "{line}\n{}", run.stdout);
     }
+    let root = s.path(&format!("base/tenants/{remote}"));
+    let engine2 = docker2(&["info", "-f", "{{.ID}}"]).ok().stdout;
+    assert_eq!(
+        std::fs::read_to_string(root.join(".stackgen-engine")).unwrap(),
+        engine2,
+        "the marker names the engine that prepared the data"
+    );
+    {
+        use std::os::unix::fs::MetadataExt;
+        let redis = std::fs::metadata(root.join("data/redis")).unwrap();
+        assert_eq!(redis.mode() & 0o7777, 0o750);
+        assert_ne!(redis.uid(), 0, "owned by the service's UID, not root");
+    }
+    // logs and compose reach the remote tenant's project.
+    let ps = s.run(&["compose", &remote, "--", "ps", "-q"]).ok();
+    assert_eq!(ps.stdout.lines().count(), 3, "{}", ps.stdout);
+    s.run(&["logs", &remote, "redis", "-n", "1"]).ok();
     let run = s.run(&["up", &remote, "--dry-run"]).ok();
     assert!(
         run.stdout
@@ -248,6 +273,23 @@ fn e2e_two_engines() {
     }
     s.write(".env", &good);
     assert_eq!(containers(None, &local), local_before);
+
+    // Its data too: once the local tenant is down, its data directory here (prepared by this
+    // machine, no engine marker) still ties it to the current engine.
+    s.run(&["down", &local]).ok();
+    s.write(".env", &format!("{good}{lp}__DOCKER_CONTEXT={CONTEXT}\n"));
+    let run = s.run(&["prepare", &local]).code(2);
+    assert!(
+        run.stderr
+            .contains(&format!("the data of tenant `{local}`")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("stackgen backup"), "{}", run.stderr);
+    assert!(!s
+        .path(&format!("base/tenants/{local}/.stackgen-engine"))
+        .exists());
+    s.write(".env", &good);
 }
 
 /// A fake `docker` that knows the contexts in `FAKE_CONTEXTS` (plus `default`), cannot reach
