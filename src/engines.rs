@@ -347,12 +347,19 @@ pub fn prepare_cmd(
             )
         })?;
         let inside = Path::new(MOUNT).join(rel);
-        for prefix in rel.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        // Parents first; the message names the path as it is on that host.
+        let mut prefixes: Vec<&Path> = rel
+            .ancestors()
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        prefixes.reverse();
+        for prefix in prefixes {
             let p = Path::new(MOUNT).join(prefix);
             if !checked.contains(&p) {
                 script.push_str(&format!(
-                    "[ ! -L {q} ] || refuse {q}\n",
-                    q = quote(&p.to_string_lossy())
+                    "[ ! -L {} ] || refuse {}\n",
+                    quote(&p.to_string_lossy()),
+                    quote(&root.join(prefix).to_string_lossy())
                 ));
                 checked.push(p);
             }
@@ -404,6 +411,29 @@ pub fn prepare_cmd(
         v,
         "prepare the data directories on the engine's host",
     ))
+}
+
+/// Runs [`prepare_cmd`]'s container. A symbolic link it refused is bad ground, as on a single
+/// host: exit 2 with the container's message; any other failure keeps docker's status.
+pub fn run_prepare(cmd: &Cmd) -> Result<()> {
+    let out = exec::capture(cmd)?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = exec::first_line(&stderr).unwrap_or("the container failed");
+    if out.status.code() == Some(3) && first.starts_with("stackgen: refusing") {
+        return Err(UsageError::plain(format!(
+            "{}; nothing outside the tenant's folder was touched. Replace the link with a real directory on that host",
+            first.trim_start_matches("stackgen: ")
+        ))
+        .into());
+    }
+    Err(anyhow::Error::new(crate::error::CommandFailed {
+        what: cmd.purpose.clone(),
+        code: exec::status_code(out.status),
+    })
+    .context(first.to_string()))
 }
 
 #[cfg(test)]
@@ -458,7 +488,7 @@ mod tests {
             assert!(l.contains(&format!(" {MOUNT}/data/")), "{l}");
         }
         assert!(
-            script.contains(&format!("[ ! -L {MOUNT}/data ] || refuse")),
+            script.contains(&format!("[ ! -L {MOUNT}/data ] || refuse {root}/data\n")),
             "{script}"
         );
         assert_eq!(

@@ -111,7 +111,7 @@ pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
     if crate::engines::is_remote(t) {
         // On the engine's host, through the engine (crate::engines); never this machine's disk.
         let id = crate::engines::engine_id(&tools)?;
-        exec::capture_ok(&crate::engines::prepare_cmd(
+        crate::engines::run_prepare(&crate::engines::prepare_cmd(
             &tools, &next, t, &actions, &id,
         )?)?;
     } else {

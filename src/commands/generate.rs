@@ -209,7 +209,7 @@ pub fn cmd_prepare(cli: &Cli, args: &PrepareArgs) -> Result<()> {
         crate::engines::check_known(&tools, &manifest, tenant)?;
         crate::engines::check_not_elsewhere(&tools, &manifest, tenant)?;
         let id = crate::engines::engine_id(&tools)?;
-        crate::compose::exec::capture_ok(&crate::engines::prepare_cmd(
+        crate::engines::run_prepare(&crate::engines::prepare_cmd(
             &tools, &manifest, tenant, &actions, &id,
         )?)?;
         if !cli.quiet {

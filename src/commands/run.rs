@@ -420,7 +420,7 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
                 tenant.name
             );
         } else {
-            match exec::capture_ok(&cmd) {
+            match engines::run_prepare(&cmd) {
                 Ok(_) => emit(
                     tenant,
                     Check::ok(

@@ -290,6 +290,24 @@ fn e2e_two_engines() {
         .path(&format!("base/tenants/{local}/.stackgen-engine"))
         .exists());
     s.write(".env", &good);
+
+    // The one-shot prepare container refuses a link in the remote tenant's tree (exit 2), and
+    // creates nothing where it points.
+    let data = root.join("data");
+    std::fs::rename(&data, root.join("data.real")).unwrap();
+    let elsewhere = s.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &data).unwrap();
+    let run = s.run(&["prepare", &remote]).code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "refusing to prepare {} on this engine's host: it is a symbolic link",
+            data.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
 
 /// A fake `docker` that knows the contexts in `FAKE_CONTEXTS` (plus `default`), cannot reach
