@@ -589,3 +589,55 @@ fn port_ranges_are_unique_per_engine_and_context_names_are_checked() {
         run.stderr
     );
 }
+
+/// `doctor` checks each other engine the manifest names, and the remote tenant's ports there;
+/// an engine that does not answer fails its own check and the others are still checked.
+#[test]
+fn doctor_checks_every_engine() {
+    let (s, env) = two_engine_sandbox();
+    let checks = |env: &[(String, String)]| {
+        let run = s.run_env(&["doctor", "--json"], &env_refs(env));
+        let json: serde_json::Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+        let list: Vec<(String, String, String)> = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["check"].as_str().unwrap().to_string(),
+                    c["status"].as_str().unwrap().to_string(),
+                    c["detail"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        list
+    };
+    let list = checks(&env);
+    assert!(
+        list.iter().any(|(c, st, d)| c == "engine"
+            && st == "ok"
+            && d.starts_with("context host-2: Docker Engine 20.10.24 is reachable")),
+        "{list:#?}"
+    );
+    assert!(
+        list.iter()
+            .any(|(c, _, d)| c == "ports" && d.starts_with("team-b: ")),
+        "{list:#?}"
+    );
+    let mut dead = env.clone();
+    dead.push(("FAKE_DEAD".into(), "host-2".into()));
+    let list = checks(&dead);
+    assert!(
+        list.iter().any(|(c, st, d)| c == "engine"
+            && st == "fail"
+            && d.starts_with("context host-2: the Docker engine is not reachable")),
+        "{list:#?}"
+    );
+    let ports: Vec<&str> = list
+        .iter()
+        .filter(|(c, _, _)| c == "ports")
+        .map(|(_, _, d)| d.split(':').next().unwrap())
+        .collect();
+    assert_eq!(ports, ["team-a", "team-c", "team-d"], "{list:#?}");
+}
