@@ -324,6 +324,9 @@ mod tests {
             containers(&t, &Select::Tenant("team-a")),
             containers(&t, &Select::Project("team-a")),
             containers(&t, &Select::Running),
+            // A tenant on another engine (`<T>__DOCKER_CONTEXT`): the same, through its context.
+            up(&t.on(Some("host-2")), &p, &[], 300),
+            containers(&t.on(Some("host-2")), &Select::Running),
         ];
         // The `docker ps` template is long and pinned by its own parser's tests: shown once.
         let format = super::super::quote(FORMAT);
