@@ -192,7 +192,7 @@ pub fn check_not_elsewhere(tools: &Tools, manifest: &Manifest, tenant: &Tenant) 
                 manifest,
                 tenant,
                 &format!(
-                    "tenant `{}` has containers on {} ({}), but this line places it on {}",
+                    "tenant `{}` has containers on {} ({}), but the manifest places it on {}",
                     tenant.name,
                     describe(other),
                     names.join(", "),
@@ -233,8 +233,9 @@ fn moved(manifest: &Manifest, tenant: &Tenant, message: &str) -> anyhow::Error {
         tenant,
         message.to_string(),
         format!(
-            "moving a tenant to another engine is explicit: put the line back, then `stackgen backup {t}`, `stackgen teardown {t}`, set the context, `stackgen restore {t}` (docs/operations.md, \"Several Docker engines\")",
-            t = tenant.name
+            "moving a tenant to another engine is explicit: restore its previous {key}, then `stackgen backup {t}`, `stackgen teardown {t}`, set the context, `stackgen restore {t}` (docs/operations.md, \"Several Docker engines\")",
+            t = tenant.name,
+            key = tenant.key(SETTING),
         ),
     )
     .into()
