@@ -33,21 +33,21 @@ fn docker2(args: &[&str]) -> Run {
 
 /// The second engine answers as `sg-host2` and has the test's images; fails in CI, skips here.
 fn second_engine_ready(test: &str) -> bool {
-    let missing: Vec<&str> = if docker2(&["info"]).code != 0 {
-        vec!["the engine itself"]
+    let problem = if docker2(&["info"]).code != 0 {
+        "does not answer".to_string()
     } else {
-        REMOTE_IMAGES
+        let missing: Vec<&str> = REMOTE_IMAGES
             .iter()
             .copied()
             .filter(|i| docker2(&["image", "inspect", i]).code != 0)
-            .collect()
+            .collect();
+        if missing.is_empty() {
+            return true;
+        }
+        format!("lacks {}", missing.join(", "))
     };
-    if missing.is_empty() {
-        return true;
-    }
     let msg = format!(
-        "{test}: the second Docker engine (context {CONTEXT}) lacks {}: run .ci/start-second-engine.sh {} as root",
-        missing.join(", "),
+        "{test}: the second Docker engine (context {CONTEXT}) {problem}: run .ci/start-second-engine.sh {} as root",
         REMOTE_IMAGES.join(" ")
     );
     assert!(!tools_required(), "{msg}");
