@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the machine-level tools stackgen's tests need, on Debian 12 (bookworm), as root.
 #
-#   docker.io (dockerd, containerd, runc), iptables, apparmor (apparmor_parser, aa-status),
+#   docker.io (dockerd, containerd, runc), iptables, iproute2 (`ip`, for the second engine's
+#   bridge), apparmor (apparmor_parser, aa-status),
 #   caddy, tmux, busybox-static, mmdebstrap (the real-program test images), hyperfine, jq,
 #   fuse-overlayfs (storage-driver fallback)
 #   from bookworm, and Compose v2 (package docker-compose) from Debian 13 (trixie), pinned so
@@ -25,6 +26,7 @@ fi
 
 BOOKWORM_PKGS=(
   docker.io containerd runc iptables
+  iproute2
   apparmor
   caddy
   tmux

@@ -8,7 +8,8 @@
 # packages, chroma's server and litellm's config loader from PyPI (tests/images/real/build.sh),
 # and a stand-in per other
 # service built from its image
-# contract (tests/images/build.sh, which reads `stackgen catalog --json`). Then: formatting,
+# contract (tests/images/build.sh, which reads `stackgen catalog --json`), and starts a second
+# engine, the Docker context sg-host2 (.ci/start-second-engine.sh). Then: formatting,
 # lints, and the whole test suite.
 #
 # Not root: nothing is installed; tests whose tool is missing print "SKIPPED ..." (in CI, where
@@ -33,6 +34,11 @@ step "build" cargo build --locked
 if [[ $(id -u) -eq 0 ]]; then
   step "real-program images" env WITH_CHROMA=1 WITH_LITELLM=1 bash tests/images/real/build.sh
   step "stand-in images" env STACKGEN=target/debug/stackgen bash tests/images/build.sh
+  # A second engine (Docker context sg-host2) for the multi-engine test, with only the images
+  # that test runs there; stopped, and its bridge deleted, when this script ends.
+  trap 'bash .ci/stop-second-engine.sh' EXIT
+  step "second engine" bash .ci/start-second-engine.sh stackgen-real/redis:test \
+    stackgen-standin/minio:test stackgen-standin/qdrant:test
 elif docker info >/dev/null 2>&1; then
   step "stand-in images" env STACKGEN=target/debug/stackgen bash tests/images/build.sh
   echo "test.sh: not root: tests/images/real/build.sh (mmdebstrap) skipped; end-to-end tests that need its images skip" >&2

@@ -76,8 +76,8 @@ pub struct NetworkLabels {
 
 /// `docker network ls` of every network in the compose project named like the tenant.
 pub fn list_networks(tools: &Tools, tenant: &str) -> Cmd {
-    let v = vec![
-        tools.docker.clone().into_os_string(),
+    let mut v = tools.docker_argv();
+    v.extend([
         "network".into(),
         "ls".into(),
         "--no-trunc".into(),
@@ -85,7 +85,7 @@ pub fn list_networks(tools: &Tools, tenant: &str) -> Cmd {
         format!("label=com.docker.compose.project={tenant}").into(),
         "--format".into(),
         NETWORK_FORMAT.into(),
-    ];
+    ]);
     Cmd::new(v, "docker network ls")
 }
 

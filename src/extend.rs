@@ -166,7 +166,7 @@ pub fn start_one(tools: &Tools, project: &Project, service: &str) -> Cmd {
 /// `docker ps --all` of one service's containers: the tenant's stackgen label, its compose
 /// project and the service's label, all three (Docker ANDs label filters).
 pub fn list_service(tools: &Tools, tenant: &str, service: &str) -> Cmd {
-    let mut v = vec![tools.docker.clone().into_os_string()];
+    let mut v = tools.docker_argv();
     v.extend(["ps", "--all", "--no-trunc"].map(OsString::from));
     for label in [
         format!("{TENANT_LABEL}={tenant}"),

@@ -13,6 +13,7 @@ pub mod compose;
 pub mod contract;
 pub mod custom;
 pub mod deployment;
+pub mod engines;
 pub mod error;
 pub mod extend;
 pub mod fsafe;

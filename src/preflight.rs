@@ -305,6 +305,19 @@ pub fn ports(
     own: &[Container],
     holders: &dyn Fn(u16, Proto) -> Option<String>,
 ) -> Check {
+    ports_with(tenant, wanted, own, holders, &bindable)
+}
+
+/// [`ports`] with another test of whether a port is free: a tenant on another engine's host
+/// asks that engine (`crate::engines::busy_on_engine`), since this machine's sockets say
+/// nothing about that host.
+pub fn ports_with(
+    tenant: &Tenant,
+    wanted: &[HostPort],
+    own: &[Container],
+    holders: &dyn Fn(u16, Proto) -> Option<String>,
+    is_free: &dyn Fn(&HostPort) -> bool,
+) -> Check {
     let own_ports: Vec<(u16, String)> = own
         .iter()
         .filter(|c| c.is_running())
@@ -321,7 +334,7 @@ pub fn ports(
             held_by_us += 1;
             continue;
         }
-        if !bindable(p) {
+        if !is_free(p) {
             busy.push(p);
         }
     }

@@ -37,7 +37,13 @@ pub struct TenantStatus {
     /// The deployment ID its containers carry (`com.stackgen.deployment`), when one does.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub deployment: String,
-    /// `running`, `starting`, `degraded` or `not running`.
+    /// The Docker context of its engine; set when the manifest's tenants use several engines.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub engine: String,
+    /// Why its engine could not be asked (state `unreachable`); empty otherwise.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub error: String,
+    /// `running`, `starting`, `degraded`, `not running`, or `unreachable` (its engine).
     pub state: String,
     pub running: usize,
     pub healthy: usize,
@@ -95,6 +101,8 @@ fn summarize(tenant: String, declared: bool, services: Vec<ServiceStatus>) -> Te
         tenant,
         declared,
         deployment: String::new(),
+        engine: String::new(),
+        error: String::new(),
         state: state.to_string(),
         running,
         healthy,
@@ -253,11 +261,18 @@ pub fn table_fit(report: &[TenantStatus], width: Option<usize>) -> String {
         } else {
             t.services.len()
         };
-        let note = match (t.declared, t.deployment.is_empty()) {
+        let mut note = match (t.declared, t.deployment.is_empty()) {
             (true, _) => String::new(),
             (false, true) => " — not declared in the manifest".to_string(),
             (false, false) => format!(" — deployment {}, not this manifest's", t.deployment),
         };
+        if !t.engine.is_empty() {
+            note.push_str(&format!(" — engine {}", t.engine));
+        }
+        if !t.error.is_empty() {
+            out.push_str(&format!("{}: {}{note}: {}\n", t.tenant, t.state, t.error));
+            continue;
+        }
         out.push_str(&format!(
             "{}: {} ({} of {} running, {} healthy){note}\n",
             t.tenant, t.state, t.running, total, t.healthy

@@ -15,6 +15,7 @@ mod integration {
     mod e2e_catalog;
     mod e2e_run;
     mod e2e_verbs;
+    mod engines;
     mod extend;
     mod hostile_fs;
     mod hostile_input;

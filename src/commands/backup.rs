@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Result};
 
-use super::run::{guard_project, project, tools};
+use super::run::{guard_project, project, tools_for};
 use crate::backup::{self, restore, retention, take};
 use crate::cli::{BackupArgs, Cli, RestoreArgs};
 use crate::compose::{Project, Tools};
@@ -29,10 +29,18 @@ pub fn cmd_backup(cli: &Cli, args: &BackupArgs) -> Result<()> {
         )
         .into());
     }
-    let tools = tools(args.dry_run)?;
     let stamp = backup::stamp::stamp(SystemTime::now());
     let mut failed = Vec::new();
     for t in &tenants {
+        let tools = match local_only(t).and_then(|()| tools_for(&manifest, t, args.dry_run)) {
+            Ok(tools) => tools,
+            Err(e) if tenants.len() > 1 => {
+                eprintln!("{}: backup failed: {e:#}", t.name);
+                failed.push(t.name.clone());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let dir = args
             .to
             .clone()
@@ -123,7 +131,8 @@ pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
     let tenant = manifest.select(std::slice::from_ref(&args.tenant))?[0];
     let _lock = crate::lock::tenant_if(cli, &tenant.name, !args.dry_run)?;
-    let tools = tools(args.dry_run)?;
+    local_only(tenant)?;
+    let tools = tools_for(&manifest, tenant, args.dry_run)?;
     let containers = if args.dry_run {
         crate::teardown::docker::containers_of(&tools, &tenant.name).unwrap_or_default()
     } else {
@@ -167,6 +176,21 @@ pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
         "{}: restored; start it with `stackgen up {}`",
         tenant.name, tenant.name
     );
+    Ok(())
+}
+
+/// Backups read and restores write the tenant's data folder on this machine's disk: a tenant on
+/// another engine's host is refused (exit 2) rather than backed up from the wrong disk.
+fn local_only(tenant: &Tenant) -> Result<()> {
+    if crate::engines::is_remote(tenant) {
+        return Err(UsageError::plain(format!(
+            "{}: tenant `{}` lives on the host of Docker context `{}`, and backup and restore read and write the data folder on this machine's disk; nothing was done. Run stackgen on that host (docs/operations.md, several Docker engines)",
+            tenant.key(crate::engines::SETTING),
+            tenant.name,
+            tenant.docker_context.as_deref().unwrap_or_default()
+        ))
+        .into());
+    }
     Ok(())
 }
 

@@ -23,6 +23,7 @@ fn running(tenant: &Tenant) -> Result<Option<(Tools, Vec<Container>)>> {
     let Ok(tools) = Tools::find() else {
         return Ok(None);
     };
+    let tools = tools.on(tenant.docker_context.as_deref());
     let list = containers::query(&tools, &Select::Tenant(&tenant.name))?;
     if list.is_empty() {
         return Ok(None);
@@ -107,7 +108,15 @@ pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
         .into_iter()
         .filter(|a| a.path.starts_with(&own))
         .collect();
-    prepare::apply(&next, t, &actions)?;
+    if crate::engines::is_remote(t) {
+        // On the engine's host, through the engine (crate::engines); never this machine's disk.
+        let id = crate::engines::engine_id(&tools)?;
+        crate::engines::run_prepare(&crate::engines::prepare_cmd(
+            &tools, &next, t, &actions, &id,
+        )?)?;
+    } else {
+        prepare::apply(&next, t, &actions)?;
+    }
     let p = project(cli, t);
     exec::run(&extend::start_one(&tools, &p, &svc.name))?;
     println!(
@@ -129,6 +138,15 @@ pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
     let next = Manifest::from_text(&cli.env_file, &text)?;
     let t = next.tenant(&tenant.name).expect("the same tenants");
     compare(cli, &next, t)?;
+    if args.purge_data && crate::engines::is_remote(t) {
+        return Err(crate::error::UsageError::plain(format!(
+            "--purge-data: the data of tenant `{}` is on the host of Docker context `{}`, not here; nothing was changed. Remove the service without it, then delete {} on that host",
+            t.name,
+            t.docker_context.as_deref().unwrap_or_default(),
+            model::data_dir(&next.platform, t, &args.name)
+        ))
+        .into());
+    }
     // Checked before anything changes, so a refused purge also leaves the service in place.
     let data = if args.purge_data {
         guard::service_data_dir(&manifest.platform.base_dir, &t.name, &args.name)?

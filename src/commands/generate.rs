@@ -195,6 +195,32 @@ pub fn cmd_prepare(cli: &Cli, args: &PrepareArgs) -> Result<()> {
             if a.is_file { "0640" } else { "0750" }
         );
     }
+    if let Some(context) = &tenant.docker_context {
+        // The data lives on that engine's host: a one-shot container there creates it.
+        let tools = crate::compose::Tools::find_or_assume().on(Some(context));
+        if args.dry_run {
+            let cmd =
+                crate::engines::prepare_cmd(&tools, &manifest, tenant, &actions, "ENGINE-ID")?;
+            println!("on the host of Docker context `{context}`, through its engine:\n{cmd}");
+            println!("dry run: nothing created");
+            return Ok(());
+        }
+        let tools = crate::compose::Tools::find()?.on(Some(context));
+        crate::engines::check_known(&tools, &manifest, tenant)?;
+        crate::engines::check_not_elsewhere(&tools, &manifest, tenant)?;
+        let id = crate::engines::engine_id(&tools)?;
+        crate::engines::run_prepare(&crate::engines::prepare_cmd(
+            &tools, &manifest, tenant, &actions, &id,
+        )?)?;
+        if !cli.quiet {
+            println!(
+                "{}: {} path(s) ready on the host of Docker context `{context}`",
+                tenant.name,
+                actions.len()
+            );
+        }
+        return Ok(());
+    }
     if args.dry_run {
         println!("dry run: nothing created");
         return Ok(());

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde_yaml::Value;
 
-use super::run::{compare, drift_error, guard_project, load_one, perform, project, tools};
+use super::run::{compare, drift_error, guard_project, load_one, perform, project, tools_for};
 use super::shown;
 use crate::apparmor::{self, HostApparmor};
 use crate::cli::{Cli, DoctorArgs, RefreshTailscaleKeyArgs, ReloadProxyArgs, RotateSecretsArgs};
@@ -51,7 +51,7 @@ pub fn cmd_reload_proxy(cli: &Cli, args: &ReloadProxyArgs) -> Result<()> {
         .context("the tenant renders no Caddyfile")?;
     let path = cli.stacks_dir.join(&rel);
     let changed = cmp.changed.iter().any(|(p, _)| *p == path);
-    let tools = tools(args.dry_run)?;
+    let tools = tools_for(&manifest, tenant, args.dry_run)?;
     if !args.dry_run {
         let list = guard_project(cli, &tools, tenant)?;
         if !running(&list, "caddy") {
@@ -136,7 +136,7 @@ pub fn cmd_refresh_tailscale_key(cli: &Cli, args: &RefreshTailscaleKeyArgs) -> R
     let line = manifest.entries.get(&key_name).map_or(0, |e| e.line);
     let (files, _) = compare(cli, &manifest, tenant)?;
     let socket = tailscale_socket(&files[0].content);
-    let tools = tools(args.dry_run)?;
+    let tools = tools_for(&manifest, tenant, args.dry_run)?;
     let project = project(cli, tenant);
     let login = argv::tailscale_login(&tools, &project, &socket, &key);
     let mut sidecar: Vec<String> = vec!["tailscale".into()];
@@ -213,7 +213,7 @@ pub fn cmd_rotate_secrets(cli: &Cli, args: &RotateSecretsArgs) -> Result<()> {
         println!("{}: nothing to rotate", tenant.name);
         return Ok(());
     }
-    let tools = tools(args.dry_run)?;
+    let tools = tools_for(&manifest, tenant, args.dry_run)?;
     let project = project(cli, tenant);
     let list = if args.dry_run {
         Vec::new()
@@ -442,6 +442,7 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
                 Some(Tools {
                     docker: d.clone(),
                     compose,
+                    context: None,
                 })
             }
             Err(e) => {
@@ -461,7 +462,8 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
         (HostApparmor::Disabled(_), _) => Check::warn("apparmor", host.describe()),
         (HostApparmor::Enabled, Some(m)) => {
             let mut missing = Vec::new();
-            for t in &m.tenants {
+            // This kernel's: a tenant on another engine has its profiles loaded on that host.
+            for t in m.tenants.iter().filter(|t| !crate::engines::is_remote(t)) {
                 for p in apparmor::profiles(t, &model::services(&m.platform, t)) {
                     if !apparmor::is_loaded(&p.name).unwrap_or(false) {
                         missing.push(p.name);
@@ -497,23 +499,45 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
     print_last(&checks, cli, args.json);
 
     match (&manifest, &tools, engine_ok) {
-        (Some(m), Some(t), true) => {
-            let own = containers::query(t, &Select::AllTenants)?;
-            let running_all = containers::query(t, &Select::Running).unwrap_or_default();
-            for tenant in &m.tenants {
-                let services = model::services(&m.platform, tenant);
-                let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
-                let wanted = preflight::host_ports(tenant, &services, &names);
-                let mine: Vec<Container> = own
-                    .iter()
-                    .filter(|c| c.tenant == tenant.name)
-                    .cloned()
-                    .collect();
-                let holders = |port, proto| preflight::port_holder(&running_all, port, proto);
-                let mut c = preflight::ports(tenant, &wanted, &mine, &holders);
-                prefix_tenant(&mut c, &tenant.name);
-                checks.push(c);
-                print_last(&checks, cli, args.json);
+        (Some(m), Some(base), true) => {
+            for engine in crate::engines::engines(m) {
+                let t = &base.on(engine);
+                if let Some(context) = engine {
+                    // Each other engine the manifest places tenants on: known and reachable.
+                    let first = crate::engines::tenants_on(m, engine)[0];
+                    let mut c = match crate::engines::check_known(t, m, first) {
+                        Ok(()) => preflight::engine(t),
+                        Err(e) => Check::fail("engine", format!("{e:#}"), ""),
+                    };
+                    prefix_tenant(&mut c, &format!("context {context}"));
+                    let reachable = !c.failed();
+                    checks.push(c);
+                    print_last(&checks, cli, args.json);
+                    if !reachable {
+                        continue;
+                    }
+                }
+                let own = containers::query(t, &Select::AllTenants)?;
+                let running_all = containers::query(t, &Select::Running).unwrap_or_default();
+                for tenant in crate::engines::tenants_on(m, engine) {
+                    let services = model::services(&m.platform, tenant);
+                    let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+                    let wanted = preflight::host_ports(tenant, &services, &names);
+                    let mine: Vec<Container> = own
+                        .iter()
+                        .filter(|c| c.tenant == tenant.name)
+                        .cloned()
+                        .collect();
+                    let holders = |port, proto| preflight::port_holder(&running_all, port, proto);
+                    let mut c = if engine.is_some() {
+                        crate::engines::ports(tenant, &wanted, &mine, &running_all)
+                    } else {
+                        preflight::ports(tenant, &wanted, &mine, &holders)
+                    };
+                    prefix_tenant(&mut c, &tenant.name);
+                    checks.push(c);
+                    print_last(&checks, cli, args.json);
+                }
             }
         }
         _ => {

@@ -20,7 +20,7 @@ use crate::output::{self, Comparison};
 use crate::policy::TENANT_LABEL;
 use crate::preflight::{self, Check, PreflightFailed};
 use crate::render::{self, RenderedFile};
-use crate::{deployment, prepare, status};
+use crate::{deployment, engines, prepare, status};
 
 use super::many;
 
@@ -55,6 +55,16 @@ pub(super) fn tools(dry_run: bool) -> Result<Tools> {
     } else {
         Tools::find()
     }
+}
+
+/// The tools aimed at the tenant's engine (`<T>__DOCKER_CONTEXT`, see `crate::engines`); for
+/// a real run, an unknown context is refused first (exit 2, naming the manifest line).
+pub(super) fn tools_for(manifest: &Manifest, tenant: &Tenant, dry_run: bool) -> Result<Tools> {
+    let t = tools(dry_run)?.on(tenant.docker_context.as_deref());
+    if !dry_run {
+        engines::check_known(&t, manifest, tenant)?;
+    }
+    Ok(t)
 }
 
 /// Runs the command, or prints it for a dry run.
@@ -277,8 +287,9 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
     }
 
     // 2. Docker: engine, compose; 3. secrets; 4. ports; 5. AppArmor.
+    let remote = engines::is_remote(tenant);
     let tools = if dry {
-        let t = tools(true)?;
+        let t = tools_for(&manifest, tenant, true)?;
         println!("{}", Check::skip("engine", "not contacted in a dry run"));
         println!("{}", Check::ok("compose", t.compose.describe()));
         t
@@ -287,11 +298,21 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
             Ok(d) => d,
             Err(e) => return emit(tenant, Check::fail("engine", format!("{e:#}"), "")),
         };
-        let probe = Tools::fixed(&docker.to_string_lossy());
-        emit(tenant, preflight::engine(&probe))?;
+        let probe = Tools::fixed(&docker.to_string_lossy()).on(tenant.docker_context.as_deref());
+        engines::check_known(&probe, &manifest, tenant)?;
+        let mut check = preflight::engine(&probe);
+        if let (Some(c), preflight::Outcome::Ok(text)) =
+            (&tenant.docker_context, &mut check.outcome)
+        {
+            text.push_str(&format!(" through context `{c}`"));
+        }
+        emit(tenant, check)?;
+        engines::check_not_elsewhere(&probe, &manifest, tenant)?;
         let (check, found) = preflight::tools();
         emit(tenant, check)?;
-        found.expect("a passed compose check found the tools")
+        found
+            .expect("a passed compose check found the tools")
+            .on(tenant.docker_context.as_deref())
     };
     emit(tenant, preflight::secrets(&manifest, tenant, &starting))?;
     if dry {
@@ -300,15 +321,35 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         let own = guard_project(cli, &tools, tenant)?;
         let wanted = preflight::host_ports(tenant, &services, &starting);
         let running = std::cell::OnceCell::new();
-        let holders = |port, proto| {
-            let all: &Vec<Container> = running
-                .get_or_init(|| containers::query(&tools, &Select::Running).unwrap_or_default());
-            preflight::port_holder(all, port, proto)
+        let all = || -> &Vec<Container> {
+            running.get_or_init(|| containers::query(&tools, &Select::Running).unwrap_or_default())
         };
-        emit(tenant, preflight::ports(tenant, &wanted, &own, &holders))?;
+        let holders = |port, proto| preflight::port_holder(all(), port, proto);
+        if remote {
+            // That host's sockets are out of reach: its engine says which ports its containers
+            // publish (engines::busy_on_engine).
+            emit(tenant, engines::ports(tenant, &wanted, &own, all()))?;
+        } else {
+            emit(tenant, preflight::ports(tenant, &wanted, &own, &holders))?;
+        }
     }
-    let host = apparmor::host_state();
+    if remote && dry {
+        println!("{}", Check::skip("images", "not listed in a dry run"));
+    } else if remote {
+        emit(tenant, remote_images(&tools, &services, &starting))?;
+    }
+    // A remote host's kernel is out of reach: its operator loads the profiles there.
+    let host = if remote {
+        HostApparmor::Disabled(String::new())
+    } else {
+        apparmor::host_state()
+    };
     match &host {
+        _ if remote && dry => println!(
+            "{}",
+            Check::skip("apparmor", "the engine is not asked in a dry run")
+        ),
+        _ if remote => emit(tenant, remote_apparmor(&tools, tenant))?,
         HostApparmor::Enabled => emit(
             tenant,
             Check::ok("apparmor", "enabled: the tenant's profiles are loaded next"),
@@ -364,7 +405,46 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
     }
     let actions = prepare::plan(&manifest, tenant)?;
     let root = model::tenant_root(&manifest.platform, tenant);
-    if dry {
+    if remote {
+        // Through the engine, on its host; this machine's disk is never touched for the tenant.
+        let id = if dry {
+            "ENGINE-ID".to_string()
+        } else {
+            engines::engine_id(&tools)?
+        };
+        let cmd = engines::prepare_cmd(&tools, &manifest, tenant, &actions, &id)?;
+        if dry {
+            println!(
+                "would prepare {} path(s) under {root} on the engine's host, with a one-shot container there (`stackgen prepare {} --dry-run` shows it)",
+                actions.len(),
+                tenant.name
+            );
+        } else {
+            match engines::run_prepare(&cmd) {
+                Ok(_) => emit(
+                    tenant,
+                    Check::ok(
+                        "data",
+                        format!(
+                            "{} path(s) ready under {root} on the engine's host",
+                            actions.len()
+                        ),
+                    ),
+                )?,
+                Err(e) => emit(
+                    tenant,
+                    Check::fail(
+                        "data",
+                        format!("{e:#}"),
+                        format!(
+                            "see `stackgen prepare {} --dry-run` for what to create on that host",
+                            tenant.name
+                        ),
+                    ),
+                )?,
+            }
+        }
+    } else if dry {
         println!("would prepare {} path(s) under {root}", actions.len());
     } else {
         match prepare::apply(&manifest, tenant, &actions) {
@@ -408,6 +488,50 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
     result
 }
 
+/// The images of the services that will start are on the tenant's engine, or pulled there now.
+fn remote_images(tools: &Tools, services: &[ResolvedService], starting: &[String]) -> Check {
+    let mut images: Vec<String> = services
+        .iter()
+        .filter(|s| starting.contains(&s.name))
+        .map(|s| s.image.clone())
+        .collect();
+    images.dedup();
+    match engines::images(tools, &images, false) {
+        Ok(pulled) if pulled.is_empty() => Check::ok(
+            "images",
+            format!("{} image(s) present on the engine", images.len()),
+        ),
+        Ok(pulled) => Check::ok(
+            "images",
+            format!("pulled on the engine: {}", pulled.join(", ")),
+        ),
+        Err(e) => Check::fail(
+            "images",
+            format!("{e:#}"),
+            "load it there (`docker save IMAGE | docker --context NAME load`), or let that host reach a registry (IMAGE_REGISTRY)",
+        ),
+    }
+}
+
+/// AppArmor on the tenant's engine: Docker there refuses to start a container whose profile
+/// is not loaded, and only that host's operator can load it.
+fn remote_apparmor(tools: &Tools, tenant: &Tenant) -> Check {
+    match engines::engine_apparmor(tools) {
+        Ok(true) => Check::warn(
+            "apparmor",
+            format!(
+                "enabled on the engine's host: its profiles must be loaded there (`stackgen apparmor load {}` prints the commands)",
+                tenant.name
+            ),
+        ),
+        Ok(false) => Check::warn(
+            "apparmor",
+            "not enabled on the engine's host: the services start WITHOUT their AppArmor profiles",
+        ),
+        Err(e) => Check::fail("apparmor", format!("{e:#}"), ""),
+    }
+}
+
 /// `stackgen down`: containers and networks go, data stays. Several tenants run concurrently.
 pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
@@ -438,7 +562,7 @@ fn down_one(cli: &Cli, name: &str, dry_run: bool) -> Result<()> {
     let _lock = crate::lock::tenant_if(cli, name, !dry_run)?;
     let (manifest, i) = load_one(cli, name)?;
     let tenant = &manifest.tenants[i];
-    let tools = tools(dry_run)?;
+    let tools = tools_for(&manifest, tenant, dry_run)?;
     if !dry_run {
         guard_project(cli, &tools, tenant)?;
     }
@@ -480,7 +604,7 @@ fn restart_one(cli: &Cli, name: &str, services: &[String], dry_run: bool) -> Res
         &model::services(&manifest.platform, tenant),
         services,
     )?;
-    let tools = tools(dry_run)?;
+    let tools = tools_for(&manifest, tenant, dry_run)?;
     if !dry_run {
         let own = guard_project(cli, &tools, tenant)?;
         not_running(tenant, &own, services)?;
@@ -548,7 +672,7 @@ pub fn cmd_logs(cli: &Cli, args: &LogsArgs) -> Result<()> {
         since: args.since.clone(),
         timestamps: args.timestamps,
     };
-    let tools = tools(args.dry_run)?;
+    let tools = tools_for(&manifest, tenant, args.dry_run)?;
     perform(
         &argv::logs(&tools, &project(cli, tenant), &options, &args.services),
         args.dry_run,
@@ -560,7 +684,7 @@ pub fn cmd_logs(cli: &Cli, args: &LogsArgs) -> Result<()> {
 pub fn cmd_compose(cli: &Cli, args: &ComposeArgs) -> Result<()> {
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
-    let tools = tools(args.dry_run)?;
+    let tools = tools_for(&manifest, tenant, args.dry_run)?;
     if !args.dry_run {
         guard_project(cli, &tools, tenant)?;
     }
@@ -591,6 +715,70 @@ pub fn status_code(report: &[status::TenantStatus]) -> Option<(u8, String)> {
     worst
 }
 
+/// `status` when the tenants run on several engines: one `docker ps` per engine, each tenant
+/// shown with its engine; an engine that cannot be asked makes its tenants `unreachable`, and
+/// the others are reported as usual.
+fn status_by_engine(
+    manifest: &Manifest,
+    tenants: &[&Tenant],
+    docker: &Tools,
+    select: &Select<'_>,
+    include_undeclared: bool,
+) -> Vec<status::TenantStatus> {
+    // The current context by its name, so every tenant's engine is named the same way.
+    let mut show = docker.docker_argv();
+    show.extend(["context".into(), "show".into()]);
+    let current = exec::capture_ok(&Cmd::new(show, "docker context show"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "current".into());
+    let mut report = Vec::new();
+    for engine in engines::engines(manifest) {
+        let mine: Vec<&Tenant> = tenants
+            .iter()
+            .copied()
+            .filter(|t| t.docker_context.as_deref() == engine)
+            .collect();
+        if mine.is_empty() && !include_undeclared {
+            continue;
+        }
+        let name = engine.unwrap_or(&current).to_string();
+        let tools = docker.on(engine);
+        let first = manifest
+            .tenants
+            .iter()
+            .find(|t| t.docker_context.as_deref() == engine)
+            .expect("every engine is some tenant's");
+        let known = engines::check_known(&tools, manifest, first);
+        match known.and_then(|()| containers::query(&tools, select)) {
+            Ok(list) => {
+                for mut t in status::build(manifest, &mine, &list, include_undeclared) {
+                    t.engine = name.clone();
+                    report.push(t);
+                }
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                let why = why.lines().next().unwrap_or_default().to_string();
+                for t in mine {
+                    let mut s = status::build(manifest, &[t], &[], false).remove(0);
+                    s.state = "unreachable".into();
+                    s.engine = name.clone();
+                    s.error = format!("cannot ask {}: {why}", engines::describe(engine));
+                    report.push(s);
+                }
+            }
+        }
+    }
+    // This manifest's tenants first, in manifest order; what else runs on the engines after.
+    report.sort_by_key(|t| {
+        (
+            !t.declared,
+            manifest.tenants.iter().position(|m| m.name == t.tenant),
+        )
+    });
+    report
+}
+
 /// `stackgen status`: one `docker ps` for every tenant, as a table or JSON; the exit status
 /// says whether every tenant shown runs and is healthy (0), is degraded (3) or not running (4).
 pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
@@ -608,11 +796,23 @@ pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
         _ => Select::AllTenants,
     };
     if args.dry_run {
-        println!("+ {}", argv::containers(&docker, &select));
+        for engine in engines::engines(&manifest) {
+            println!("+ {}", argv::containers(&docker.on(engine), &select));
+        }
         return Ok(());
     }
-    let list = containers::query(&docker, &select)?;
-    let report = status::build(&manifest, &tenants, &list, args.tenants.is_empty());
+    let report = if engines::engines(&manifest) == [None] {
+        let list = containers::query(&docker, &select)?;
+        status::build(&manifest, &tenants, &list, args.tenants.is_empty())
+    } else {
+        status_by_engine(
+            &manifest,
+            &tenants,
+            &docker,
+            &select,
+            args.tenants.is_empty(),
+        )
+    };
     if args.json {
         print!("{}", status::json(&report));
     } else {
@@ -634,6 +834,8 @@ mod tests {
             tenant: name.into(),
             declared,
             deployment: String::new(),
+            engine: String::new(),
+            error: String::new(),
             state: state.into(),
             running: 0,
             healthy: 0,

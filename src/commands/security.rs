@@ -17,6 +17,24 @@ pub fn cmd_apparmor(cli: &Cli, cmd: &ApparmorCommand) -> Result<()> {
 fn cmd_apparmor_load(cli: &Cli, args: &ApparmorLoadArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
     let tenant = manifest.select(std::slice::from_ref(&args.tenant))?[0];
+    if let Some(context) = &tenant.docker_context {
+        // That host's kernel is out of reach from here: say what to run there. `load` with
+        // dry_run still checks that the files are the reviewed ones.
+        let report = apparmor::load(&manifest, tenant, &cli.stacks_dir, true)?;
+        let dir = cli.stacks_dir.join(&tenant.name).join("apparmor");
+        println!(
+            "# tenant `{}` runs on the engine of Docker context `{context}`: its profiles must be loaded in that host's kernel.",
+            tenant.name
+        );
+        println!(
+            "# Copy {} to that host, then run there, as root, from the directory holding it:",
+            dir.display()
+        );
+        for argv in &report.commands {
+            println!("{}", shell_words(argv));
+        }
+        return Ok(());
+    }
     let report = apparmor::load(&manifest, tenant, &cli.stacks_dir, args.dry_run)?;
     for argv in &report.commands {
         println!("{}", shell_words(argv));

@@ -25,7 +25,23 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
     };
     let names: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
     let _locks = crate::lock::tenants_and_manifest_if(cli, &names, !args.dry_run)?;
-    let tools = tools(args.dry_run)?;
+    let base = tools(args.dry_run)?;
+    // Each tenant through its own engine; its disk work (backup, purge) only where it is local.
+    let tools_of = |t: &Tenant| base.on(t.docker_context.as_deref());
+    for t in &tenants {
+        if crate::engines::is_remote(t) && (args.purge_data || args.backup.is_some()) {
+            return Err(crate::error::UsageError::plain(format!(
+                "{}: --purge-data and --backup work on this machine's disk, but tenant `{}` lives on the host of Docker context `{}`; nothing was changed. Tear it down without them, and back up or delete its data on that host (docs/operations.md)",
+                t.key(crate::engines::SETTING),
+                t.name,
+                t.docker_context.as_deref().unwrap_or_default()
+            ))
+            .into());
+        }
+        if !args.dry_run {
+            crate::engines::check_known(&tools_of(t), &manifest, t)?;
+        }
+    }
     let opts = Options {
         purge_data: args.purge_data,
         backup: args.backup.clone(),
@@ -34,7 +50,7 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
         // Every tenant first: a tenant another manifest runs stops the whole command before
         // anything of any tenant is stopped or deleted (its data directory may be shared).
         for t in &tenants {
-            guard_labelled(cli, &tools, t)?;
+            guard_labelled(cli, &tools_of(t), t)?;
         }
     }
     let stamp = crate::backup::stamp::stamp(SystemTime::now());
@@ -42,6 +58,7 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
     let stacks_dir = std::path::PathBuf::from(shown(&cli.stacks_dir));
     let mut work = Vec::new();
     for t in &tenants {
+        let tools = tools_of(t);
         let plan = teardown::plan(&manifest, t, &stacks_dir, project(cli, t), &tools, &opts)?;
         let steps = teardown::steps(&plan, &tools, &opts, &stamp);
         print_plan(&plan, &opts);
@@ -67,7 +84,8 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
             .find(|t| t.name == plan.tenant)
             .expect("planned from these tenants");
         let mut backup = |to: &Path, log: &mut dyn FnMut(String)| {
-            super::backup::backup_into(cli, &manifest, t, &tools, to.to_path_buf(), log).map(|_| ())
+            super::backup::backup_into(cli, &manifest, t, &tools_of(t), to.to_path_buf(), log)
+                .map(|_| ())
         };
         teardown::execute(steps, &mut backup, &mut |line| println!("{line}"))?;
         let kept = match (&plan.data, args.purge_data) {

@@ -24,7 +24,7 @@ where
 
 /// `docker compose -p <tenant> --env-file <manifest> -f <stack>`
 pub fn project(tools: &Tools, p: &Project) -> Vec<OsString> {
-    let mut v = tools.compose.argv0();
+    let mut v = tools.compose_argv();
     v.extend(words(["-p", p.name.as_str(), "--env-file"]));
     v.push(p.env_file.clone().into_os_string());
     v.push("-f".into());
@@ -229,7 +229,7 @@ pub fn tailscale_login(tools: &Tools, p: &Project, socket: &str, key: &str) -> C
 
 /// `docker version --format {{.Server.Version}}`: fails when the engine cannot be reached.
 pub fn server_version(tools: &Tools) -> Cmd {
-    let mut v = vec![tools.docker.clone().into_os_string()];
+    let mut v = tools.docker_argv();
     v.extend(words(["version", "--format", "{{.Server.Version}}"]));
     Cmd::new(v, "docker version")
 }
@@ -249,7 +249,7 @@ pub enum Select<'a> {
 
 /// `docker ps` with a JSON line per container; see `containers::FORMAT`.
 pub fn containers(tools: &Tools, select: &Select<'_>) -> Cmd {
-    let mut v = vec![tools.docker.clone().into_os_string()];
+    let mut v = tools.docker_argv();
     v.push("ps".into());
     let filter = match select {
         Select::AllTenants => Some(TENANT_LABEL.to_string()),
@@ -324,6 +324,9 @@ mod tests {
             containers(&t, &Select::Tenant("team-a")),
             containers(&t, &Select::Project("team-a")),
             containers(&t, &Select::Running),
+            // A tenant on another engine (`<T>__DOCKER_CONTEXT`): the same, through its context.
+            up(&t.on(Some("host-2")), &p, &[], 300),
+            containers(&t.on(Some("host-2")), &Select::Running),
         ];
         // The `docker ps` template is long and pinned by its own parser's tests: shown once.
         let format = super::super::quote(FORMAT);

@@ -59,11 +59,14 @@ impl Compose {
     }
 }
 
-/// `docker` and Compose, both found.
+/// `docker` and Compose, both found, and the engine they talk to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tools {
     pub docker: PathBuf,
     pub compose: Compose,
+    /// The Docker context of the tenant's engine (`<T>__DOCKER_CONTEXT`, see `crate::engines`);
+    /// `None`: the current context, and the command lines are exactly those of a single host.
+    pub context: Option<String>,
 }
 
 impl Tools {
@@ -76,6 +79,51 @@ impl Tools {
                 flavor: Flavor::Plugin,
                 version: String::new(),
             },
+            context: None,
+        }
+    }
+
+    /// The same tools aimed at another engine: `Some(name)` is a Docker context.
+    pub fn on(&self, context: Option<&str>) -> Tools {
+        Tools {
+            context: context.map(str::to_string),
+            ..self.clone()
+        }
+    }
+
+    /// The words that start every plain docker command: `docker [--context NAME]`.
+    pub fn docker_argv(&self) -> Vec<OsString> {
+        let mut v = vec![self.docker.clone().into_os_string()];
+        if let Some(c) = &self.context {
+            v.extend(["--context".into(), c.into()]);
+        }
+        v
+    }
+
+    /// The words that start every compose command: `docker [--context NAME] compose`, or for a
+    /// standalone `docker-compose` (which has no `--context` flag) `env -u DOCKER_HOST
+    /// DOCKER_CONTEXT=NAME docker-compose`: compose reads the context from the environment, and
+    /// a DOCKER_HOST in the operator's shell would override it.
+    pub fn compose_argv(&self) -> Vec<OsString> {
+        let Some(c) = &self.context else {
+            return self.compose.argv0();
+        };
+        match self.compose.flavor {
+            Flavor::Plugin => {
+                let mut v = self.docker_argv();
+                v.push("compose".into());
+                v
+            }
+            Flavor::Standalone => {
+                let mut v: Vec<OsString> = vec![
+                    "env".into(),
+                    "-u".into(),
+                    "DOCKER_HOST".into(),
+                    format!("DOCKER_CONTEXT={c}").into(),
+                ];
+                v.extend(self.compose.argv0());
+                v
+            }
         }
     }
 
@@ -83,7 +131,11 @@ impl Tools {
     pub fn find() -> Result<Tools> {
         let docker = find_docker()?;
         let compose = find_compose(&docker)?;
-        Ok(Tools { docker, compose })
+        Ok(Tools {
+            docker,
+            compose,
+            context: None,
+        })
     }
 
     /// For `--dry-run`: the real tools when they are there, else plain `docker compose`, so the
@@ -193,5 +245,31 @@ mod tests {
         c.flavor = Flavor::Standalone;
         c.program = "/usr/bin/docker-compose".into();
         assert_eq!(c.argv0(), vec![OsString::from("/usr/bin/docker-compose")]);
+    }
+
+    #[test]
+    fn a_context_reaches_every_command_line() {
+        let local = Tools::fixed("docker");
+        assert_eq!(local.docker_argv(), vec![OsString::from("docker")]);
+        let remote = local.on(Some("host-2"));
+        let words = |v: Vec<OsString>| {
+            v.iter()
+                .map(|w| w.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(words(remote.docker_argv()), "docker --context host-2");
+        assert_eq!(
+            words(remote.compose_argv()),
+            "docker --context host-2 compose"
+        );
+        let mut standalone = remote.clone();
+        standalone.compose.flavor = Flavor::Standalone;
+        standalone.compose.program = "/usr/bin/docker-compose".into();
+        assert_eq!(
+            words(standalone.compose_argv()),
+            "env -u DOCKER_HOST DOCKER_CONTEXT=host-2 /usr/bin/docker-compose"
+        );
+        assert_eq!(words(remote.on(None).compose_argv()), "docker compose");
     }
 }

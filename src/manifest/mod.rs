@@ -34,7 +34,7 @@ pub const PLATFORM_KEYS: [&str; 9] = [
 ];
 
 /// Per-tenant settings (besides secrets).
-pub const TENANT_SETTINGS: [&str; 11] = [
+pub const TENANT_SETTINGS: [&str; 12] = [
     "DOMAIN",
     "VECTOR_DB",
     "SERVICES",
@@ -46,6 +46,7 @@ pub const TENANT_SETTINGS: [&str; 11] = [
     "TAILSCALE_MODE",
     "OLLAMA_MODEL",
     "EMBEDDING_MODEL",
+    crate::engines::SETTING,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +91,9 @@ pub struct Tenant {
     pub secrets: IndexMap<String, String>,
     /// Services outside the catalog, in the order the manifest declares them.
     pub custom: Vec<crate::custom::CustomService>,
+    /// `<T>__DOCKER_CONTEXT`: the Docker context of the engine it runs on; `None` for the
+    /// current context (see `crate::engines`).
+    pub docker_context: Option<String>,
     /// The manifest's `STACKGEN_DEPLOYMENT` (the same for every tenant): the label that proves
     /// a running container is this manifest's. `None` in a manifest from before it existed.
     pub deployment: Option<String>,
@@ -744,6 +748,18 @@ impl Builder<'_> {
         };
         let ollama_model = model(self, "OLLAMA_MODEL", "llama3.1:8b");
         let embedding_model = model(self, "EMBEDDING_MODEL", "nomic-embed-text");
+        let docker_context = match self.get(&key(crate::engines::SETTING)).map(str::trim) {
+            None | Some("") => None,
+            Some(c) => {
+                let c = c.to_string();
+                self.check(
+                    &key(crate::engines::SETTING),
+                    &c,
+                    crate::engines::check_name,
+                )
+                .map(|()| c)
+            }
+        };
 
         // Secrets: every one the selected components need must be present and well-formed.
         let mut secrets = IndexMap::new();
@@ -799,6 +815,7 @@ impl Builder<'_> {
             ollama_model,
             embedding_model,
             secrets,
+            docker_context,
             deployment: None,
         })
     }
@@ -999,7 +1016,9 @@ impl Builder<'_> {
         self.derived_names(tenants);
         for (i, a) in tenants.iter().enumerate() {
             for b in &tenants[..i] {
-                if a.ports.0 <= b.ports.1 && b.ports.0 <= a.ports.1 {
+                // Ports are per host: only tenants on the same engine may not share them.
+                let same_engine = a.docker_context == b.docker_context;
+                if same_engine && a.ports.0 <= b.ports.1 && b.ports.0 <= a.ports.1 {
                     self.problem(
                         &a.key("PORT_RANGE"),
                         (

@@ -38,7 +38,7 @@ pub struct Network {
 }
 
 fn docker(tools: &Tools, words: &[&str]) -> Vec<OsString> {
-    let mut v = vec![tools.docker.clone().into_os_string()];
+    let mut v = tools.docker_argv();
     v.extend(words.iter().map(OsString::from));
     v
 }

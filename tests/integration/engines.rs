@@ -1,0 +1,643 @@
+//! Tenants on two Docker engines (issue 13): one tenant on the current engine, one on the
+//! second engine that `.ci/start-second-engine.sh` runs on this machine as the Docker context
+//! `sg-host2`. Both come up; `status` shows both with their engine; the remote one restarts
+//! and goes down without touching the local one's containers; a container on the second engine
+//! publishing a port of the remote tenant's range stops its `up` in preflight; and a context
+//! set on a tenant whose containers run on the other engine, or an unknown one, is refused
+//! (exit 2, naming the manifest line).
+//!
+//! Needs the second engine: required in CI (`STACKGEN_REQUIRE_TOOLS=1`, started by
+//! scripts/test.sh as root), skipped with a notice elsewhere.
+
+use super::e2e_run::Deployment;
+use crate::common::*;
+
+const CONTEXT: &str = "sg-host2";
+/// The local tenant: two small stand-ins (qdrant is its vector DB).
+const LOCAL: [&str; 2] = ["qdrant", "minio"];
+/// The remote tenant: redis (a real image with the tools the one-shot prepare container
+/// needs), minio (a loopback port in its range) and qdrant.
+const REMOTE: [&str; 3] = ["redis", "qdrant", "minio"];
+/// The images the second engine must have (scripts/test.sh loads exactly these).
+const REMOTE_IMAGES: [&str; 3] = [
+    "stackgen-real/redis:test",
+    "stackgen-standin/minio:test",
+    "stackgen-standin/qdrant:test",
+];
+
+fn docker2(args: &[&str]) -> Run {
+    let mut v = vec!["--context", CONTEXT];
+    v.extend_from_slice(args);
+    host("docker", &v)
+}
+
+/// The second engine answers as `sg-host2` and has the test's images; fails in CI, skips here.
+fn second_engine_ready(test: &str) -> bool {
+    let problem = if docker2(&["info"]).code != 0 {
+        "does not answer".to_string()
+    } else {
+        let missing: Vec<&str> = REMOTE_IMAGES
+            .iter()
+            .copied()
+            .filter(|i| docker2(&["image", "inspect", i]).code != 0)
+            .collect();
+        if missing.is_empty() {
+            return true;
+        }
+        format!("lacks {}", missing.join(", "))
+    };
+    let msg = format!(
+        "{test}: the second Docker engine (context {CONTEXT}) {problem}: run .ci/start-second-engine.sh {} as root",
+        REMOTE_IMAGES.join(" ")
+    );
+    assert!(!tools_required(), "{msg}");
+    eprintln!("SKIPPED {msg}");
+    false
+}
+
+/// Container IDs (with StartedAt) of a tenant on one engine: `docker` or `docker --context`.
+fn containers(context: Option<&str>, tenant: &str) -> Vec<(String, String)> {
+    let mut args: Vec<&str> = context.map(|c| vec!["--context", c]).unwrap_or_default();
+    let filter = format!("label=com.stackgen.tenant={tenant}");
+    args.extend(["ps", "-aq", "--no-trunc", "--filter", &filter]);
+    let ids = host("docker", &args).ok().stdout;
+    let mut out: Vec<(String, String)> = ids
+        .split_whitespace()
+        .map(|id| {
+            let mut a: Vec<&str> = context.map(|c| vec!["--context", c]).unwrap_or_default();
+            a.extend(["inspect", "-f", "{{.State.StartedAt}}", id]);
+            (
+                id.to_string(),
+                host("docker", &a).ok().stdout.trim().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Removes what the test left on the second engine: containers by the tenant's label (and the
+/// test's own port holder), then the tenant's networks.
+struct Remote(String, String);
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        let _ = docker2(&["rm", "-f", &self.1]);
+        for (id, _) in containers(Some(CONTEXT), &self.0) {
+            let _ = docker2(&["rm", "-f", &id]);
+        }
+        for net in [
+            format!("ai-platform-{}", self.0),
+            format!("ai-platform-{}-internal", self.0),
+        ] {
+            let _ = docker2(&["network", "rm", &net]);
+        }
+    }
+}
+
+#[test]
+fn e2e_two_engines() {
+    let test = "e2e_two_engines";
+    if !engine_ready(&["redis", "minio", "qdrant"], test) || !second_engine_ready(test) {
+        return;
+    }
+    let local = unique_tenant("eng", "l");
+    let remote = unique_tenant("eng", "r");
+    let holder = format!("{remote}-port-holder");
+    let _cleanup = Remote(remote.clone(), holder.clone());
+    let d = Deployment::new(&[(&local, &LOCAL), (&remote, &REMOTE)]);
+    let s = &d.s;
+    let rp = remote.replace('-', "_").to_ascii_uppercase();
+    let lp = local.replace('-', "_").to_ascii_uppercase();
+    let manifest = s.read(".env");
+    s.write(
+        ".env",
+        &format!("{manifest}{rp}__DOCKER_CONTEXT={CONTEXT}\n"),
+    );
+    s.run(&["render"]).ok();
+    // The committed stack says where it deploys, and how with plain compose.
+    let stack = s.read(&format!("stacks/{remote}-stack.yml"));
+    assert!(
+        stack.contains(&format!("#   docker --context {CONTEXT} compose --env-file .env -f stacks/{remote}-stack.yml up -d")),
+        "{stack}"
+    );
+
+    let run = s.run(&["up", &local, "--timeout", "180"]);
+    assert_eq!(run.code, 0, "up {local}\n{}\n{}", run.stdout, run.stderr);
+    let run = s.run(&["up", &remote, "--timeout", "180"]);
+    assert_eq!(run.code, 0, "up {remote}\n{}\n{}", run.stdout, run.stderr);
+    // Preflight asked the second engine, and the data was prepared through it.
+    for line in [
+        "is reachable through context `sg-host2`",
+        "ok    images     3 image(s) present on the engine",
+        "path(s) ready under",
+    ] {
+        assert!(run.stdout.contains(line), "{line}\n{}", run.stdout);
+    }
+    let root = s.path(&format!("base/tenants/{remote}"));
+    let engine2 = docker2(&["info", "-f", "{{.ID}}"]).ok().stdout;
+    assert_eq!(
+        std::fs::read_to_string(root.join(".stackgen-engine")).unwrap(),
+        engine2,
+        "the marker names the engine that prepared the data"
+    );
+    {
+        use std::os::unix::fs::MetadataExt;
+        let redis = std::fs::metadata(root.join("data/redis")).unwrap();
+        assert_eq!(redis.mode() & 0o7777, 0o750);
+        assert_ne!(redis.uid(), 0, "owned by the service's UID, not root");
+    }
+    // logs and compose reach the remote tenant's project.
+    let ps = s.run(&["compose", &remote, "--", "ps", "-q"]).ok();
+    assert_eq!(ps.stdout.lines().count(), 3, "{}", ps.stdout);
+    s.run(&["logs", &remote, "redis", "-n", "1"]).ok();
+    let run = s.run(&["up", &remote, "--dry-run"]).ok();
+    assert!(
+        run.stdout
+            .contains(&format!("docker --context {CONTEXT} compose -p {remote} ")),
+        "{}",
+        run.stdout
+    );
+    // Each tenant's containers are on its own engine only.
+    let local_before = containers(None, &local);
+    assert_eq!(local_before.len(), 2, "{local_before:?}");
+    assert!(containers(Some(CONTEXT), &local).is_empty());
+    let remote_before = containers(Some(CONTEXT), &remote);
+    assert_eq!(remote_before.len(), 3, "{remote_before:?}");
+    assert!(containers(None, &remote).is_empty());
+
+    // status: both, running, each with its engine.
+    let run = s.run(&["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+    let of = |t: &str| {
+        json["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["tenant"] == t)
+            .unwrap_or_else(|| panic!("{t} in {json}"))
+            .clone()
+    };
+    assert_eq!(of(&remote)["engine"], CONTEXT, "{json}");
+    assert_eq!(of(&remote)["state"], "running", "{json}");
+    assert_eq!(of(&local)["state"], "running", "{json}");
+    assert!(
+        of(&local)["engine"].as_str().is_some_and(|e| e != CONTEXT),
+        "{json}"
+    );
+    let table = s.run(&["status", &local, &remote]).stdout;
+    assert!(
+        table.contains(&format!(
+            "{remote}: running (3 of 3 running, 3 healthy) — engine {CONTEXT}"
+        )),
+        "{table}"
+    );
+
+    // restart and down of the remote tenant: its containers change, the local one's do not.
+    s.run(&["restart", &remote]).ok();
+    let remote_after = containers(Some(CONTEXT), &remote);
+    assert_eq!(remote_after.len(), 3);
+    assert_ne!(remote_after, remote_before, "restarted: new StartedAt");
+    assert_eq!(containers(None, &local), local_before);
+    s.run(&["down", &remote]).ok();
+    assert!(containers(Some(CONTEXT), &remote).is_empty());
+    assert_eq!(containers(None, &local), local_before);
+
+    // A container on the second engine holds the remote tenant's minio port: preflight names
+    // it (only that engine knows it), and nothing of the tenant starts.
+    let start: u16 = s
+        .read(".env")
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{rp}__PORT_RANGE=")))
+        .and_then(|r| r.split('-').next()?.parse().ok())
+        .expect("port range");
+    let publish = format!("127.0.0.1:{}:80", start + 19);
+    docker2(&[
+        "run",
+        "-d",
+        "--name",
+        &holder,
+        "-p",
+        &publish,
+        "--entrypoint",
+        "sleep",
+        "stackgen-real/redis:test",
+        "600",
+    ])
+    .ok();
+    assert_eq!(
+        docker2(&["inspect", "-f", "{{.State.Running}}", &holder])
+            .ok()
+            .stdout
+            .trim(),
+        "true"
+    );
+    let run = s.run(&["up", &remote, "--timeout", "60"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("is in use by container `{holder}`")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("preflight check `ports` failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(containers(Some(CONTEXT), &remote).is_empty());
+    let _ = docker2(&["rm", "-f", &holder]);
+
+    // Moving is explicit: the local tenant's containers run on the current engine, so placing
+    // it on sg-host2 is refused, and so is a context this machine does not know. Exit 2, the
+    // manifest line named, nothing written.
+    let good = s.read(".env");
+    for (context, says) in [
+        (CONTEXT, "has containers on the current context"),
+        ("sg-nope", "unknown Docker context `sg-nope`"),
+    ] {
+        s.write(".env", &format!("{good}{lp}__DOCKER_CONTEXT={context}\n"));
+        let line = s.read(".env").lines().count();
+        let stack_file = format!("stacks/{local}-stack.yml");
+        let before = s.read(&stack_file);
+        let run = s.run(&["up", &local, "--render"]).code(2);
+        assert!(
+            run.stderr
+                .contains(&format!(".env:{line}: {lp}__DOCKER_CONTEXT: ")),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(says), "{}", run.stderr);
+        assert_eq!(before, s.read(&stack_file), "nothing written");
+    }
+    s.write(".env", &good);
+    assert_eq!(containers(None, &local), local_before);
+
+    // Its data too: once the local tenant is down, its data directory here (prepared by this
+    // machine, no engine marker) still ties it to the current engine.
+    s.run(&["down", &local]).ok();
+    s.write(".env", &format!("{good}{lp}__DOCKER_CONTEXT={CONTEXT}\n"));
+    let run = s.run(&["prepare", &local]).code(2);
+    assert!(
+        run.stderr
+            .contains(&format!("the data of tenant `{local}`")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("stackgen backup"), "{}", run.stderr);
+    assert!(!s
+        .path(&format!("base/tenants/{local}/.stackgen-engine"))
+        .exists());
+    s.write(".env", &good);
+
+    // The one-shot prepare container refuses a link in the remote tenant's tree (exit 2), and
+    // creates nothing where it points.
+    let data = root.join("data");
+    std::fs::rename(&data, root.join("data.real")).unwrap();
+    let elsewhere = s.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &data).unwrap();
+    let run = s.run(&["prepare", &remote]).code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "refusing to prepare {} on this engine's host: it is a symbolic link",
+            data.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+}
+
+/// A fake `docker` that knows the contexts in `FAKE_CONTEXTS` (plus `default`), cannot reach
+/// those in `FAKE_DEAD`, and logs every call, `--context NAME` included, to `docker.log`.
+const FAKE_MULTI_DOCKER: &str = r#"#!/bin/sh
+PATH=/usr/local/bin:/usr/bin:/bin
+echo "$*" >> "$FAKE_DOCKER_LOG"
+ctx=default
+if [ "$1" = --context ]; then ctx=$2; shift 2; fi
+for d in $FAKE_DEAD; do
+  if [ "$d" = "$ctx" ] && [ "$1" != context ]; then
+    echo "Cannot connect to the Docker daemon at ssh://ops@$ctx. Is the docker daemon running?" >&2
+    exit 1
+  fi
+done
+case "$1" in
+  context)
+    case "$2" in
+      show) echo default ;;
+      inspect)
+        for c in default $FAKE_CONTEXTS; do
+          [ "$c" = "$5" ] && { echo "$c"; exit 0; }
+        done
+        echo "context \"$5\": context not found: open /root/.docker/contexts/meta/x/meta.json: no such file or directory" >&2
+        exit 1 ;;
+    esac ;;
+  version) echo "20.10.24" ;;
+  compose) [ "$2" = version ] && echo 2.26.1 ;;
+esac
+exit 0
+"#;
+
+/// The example manifest with team-b on the context `host-2`, rendered, and a fake docker.
+fn two_engine_sandbox() -> (Sandbox, Vec<(String, String)>) {
+    let s = Sandbox::with_example();
+    let text = s.read(".env");
+    s.write(".env", &format!("{text}TEAM_B__DOCKER_CONTEXT=host-2\n"));
+    s.run(&["render"]).ok();
+    s.write_executable("fakebin/docker", FAKE_MULTI_DOCKER);
+    let env = vec![
+        ("PATH".to_string(), s.path("fakebin").display().to_string()),
+        (
+            "FAKE_DOCKER_LOG".to_string(),
+            s.path("docker.log").display().to_string(),
+        ),
+        ("FAKE_CONTEXTS".to_string(), "host-2".to_string()),
+    ];
+    (s, env)
+}
+
+fn log_lines(s: &Sandbox) -> Vec<String> {
+    std::fs::read_to_string(s.path("docker.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every docker and compose call for the tenant on host-2 carries `--context host-2`; the
+/// tenant on the current context gets exactly the command lines of a single host.
+#[test]
+fn every_command_of_a_remote_tenant_carries_its_context() {
+    let (s, env) = two_engine_sandbox();
+    let env = env_refs(&env);
+    for args in [
+        &["down", "team-b"][..],
+        &["logs", "team-b", "caddy", "-n", "5"],
+        &["compose", "team-b", "--", "ps"],
+        &["teardown", "team-b", "--yes"],
+    ] {
+        s.run_env(args, &env).ok();
+    }
+    let remote = log_lines(&s);
+    let engine_calls: Vec<&String> = remote
+        .iter()
+        .filter(|l| !l.starts_with("compose version") && !l.starts_with("context inspect"))
+        .collect();
+    assert!(engine_calls.len() >= 6, "{remote:#?}");
+    for l in &engine_calls {
+        assert!(l.starts_with("--context host-2 "), "{l}");
+    }
+    for want in [
+        "--context host-2 compose -p team-b --env-file .env -f stacks/team-b-stack.yml down --remove-orphans",
+        "--context host-2 compose -p team-b --env-file .env -f stacks/team-b-stack.yml logs --tail 5 caddy",
+        "--context host-2 compose -p team-b --env-file .env -f stacks/team-b-stack.yml ps",
+    ] {
+        assert!(remote.iter().any(|l| l == want), "{want}\n{remote:#?}");
+    }
+    std::fs::remove_file(s.path("docker.log")).unwrap();
+    s.run_env(&["down", "team-a"], &env).ok();
+    let local = log_lines(&s);
+    assert!(!local.is_empty());
+    assert!(local.iter().all(|l| !l.contains("--context")), "{local:#?}");
+    // The dry run prints the same lines.
+    let run = s.run_env(&["restart", "team-b", "--dry-run"], &env).ok();
+    assert!(
+        run.stdout
+            .contains("docker --context host-2 compose -p team-b --env-file .env"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A context this machine does not know: exit 2 naming the line, and no compose command runs.
+#[test]
+fn an_unknown_context_is_refused_with_its_line() {
+    let (s, env) = two_engine_sandbox();
+    let mut env = env;
+    env.retain(|(k, _)| k != "FAKE_CONTEXTS");
+    let env = env_refs(&env);
+    let line = s.read(".env").lines().count();
+    for args in [
+        &["down", "team-b"][..],
+        &["up", "team-b"],
+        &["logs", "team-b"],
+    ] {
+        let run = s.run_env(args, &env).code(2);
+        assert!(
+            run.stderr.contains(&format!(
+                ".env:{line}: TEAM_B__DOCKER_CONTEXT: unknown Docker context `host-2`"
+            )),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("docker context create host-2"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(
+        log_lines(&s).iter().all(|l| !l.contains("compose -p")),
+        "{:#?}",
+        log_lines(&s)
+    );
+}
+
+/// `status` asks each engine once; an engine that does not answer makes only its tenants
+/// `unreachable`, with the reason, and every other tenant is reported as usual.
+#[test]
+fn status_reports_an_unreachable_engine_per_tenant() {
+    let (s, env) = two_engine_sandbox();
+    let mut env = env;
+    env.push(("FAKE_DEAD".into(), "host-2".into()));
+    let env = env_refs(&env);
+    let run = s.run_env(&["status", "--json"], &env);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+    let tenants = json["tenants"].as_array().unwrap();
+    let names: Vec<&str> = tenants
+        .iter()
+        .map(|t| t["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["team-a", "team-b", "team-c", "team-d"], "{json}");
+    for t in tenants {
+        if t["tenant"] == "team-b" {
+            assert_eq!(t["state"], "unreachable");
+            assert_eq!(t["engine"], "host-2");
+            assert!(
+                t["error"].as_str().unwrap().contains("Cannot connect"),
+                "{t}"
+            );
+        } else {
+            assert_eq!(t["state"], "not running", "{t}");
+            assert_eq!(t["engine"], "default", "{t}");
+        }
+    }
+    // Not running (4) is worse than unreachable (3), and both are reported.
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let run = s.run_env(&["status", "team-b"], &env).code(3);
+    assert!(
+        run.stdout
+            .contains("team-b: unreachable — engine host-2: cannot ask context `host-2`"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// The stack file says where it deploys; prepare and apparmor load say what runs on that host;
+/// what works on this machine's disk is refused for the tenant (exit 2, nothing changed).
+#[test]
+fn host_level_work_of_a_remote_tenant_never_uses_the_local_disk() {
+    let (s, env) = two_engine_sandbox();
+    let env = env_refs(&env);
+    let stack = s.read("stacks/team-b-stack.yml");
+    assert!(
+        stack.contains(
+            "# Deploys to the Docker engine of context `host-2` (TEAM_B__DOCKER_CONTEXT)"
+        ),
+        "{stack}"
+    );
+    assert!(
+        stack.contains(
+            "#   docker --context host-2 compose --env-file .env -f stacks/team-b-stack.yml up -d"
+        ),
+        "{stack}"
+    );
+    assert!(!s.read("stacks/team-a-stack.yml").contains("--context"));
+
+    let run = s.run_env(&["prepare", "team-b", "--dry-run"], &env).ok();
+    assert!(
+        run.stdout
+            .contains("docker --context host-2 run --rm --network none --user 0:0 --cap-drop ALL"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("-v /srv/ai-platform/tenants/team-b:/stackgen-tenant"),
+        "{}",
+        run.stdout
+    );
+
+    let run = s.run_env(&["apparmor", "load", "team-b"], &env).ok();
+    assert!(
+        run.stdout
+            .contains("runs on the engine of Docker context `host-2`"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("apparmor_parser -r -W ./stacks/team-b/apparmor/ai-platform-team-b"),
+        "{}",
+        run.stdout
+    );
+
+    // (docker.log is the fake's own log of the tool lookup.)
+    let tree = || {
+        let mut t = s.snapshot_tree();
+        t.retain(|(p, _)| !p.ends_with("docker.log"));
+        t
+    };
+    let before = tree();
+    let run = s
+        .run_env(&["teardown", "team-b", "--purge-data", "--yes"], &env)
+        .code(2);
+    assert!(
+        run.stderr.contains("TEAM_B__DOCKER_CONTEXT"),
+        "{}",
+        run.stderr
+    );
+    assert!(before == tree(), "nothing changed");
+}
+
+/// Port ranges are per engine: two tenants may share one on different engines, not on one.
+/// A context name docker would not accept is a manifest error with its line.
+#[test]
+fn port_ranges_are_unique_per_engine_and_context_names_are_checked() {
+    let s = Sandbox::with_example();
+    let text = s.read(".env").replace(
+        "TEAM_B__PORT_RANGE=20100-20199",
+        "TEAM_B__PORT_RANGE=20000-20099",
+    );
+    s.write(".env", &text);
+    let run = s.run(&["render"]).code(2);
+    assert!(
+        run.stderr
+            .contains("overlaps 20000-20099 of tenant `team-a`"),
+        "{}",
+        run.stderr
+    );
+    s.write(".env", &format!("{text}TEAM_B__DOCKER_CONTEXT=host-2\n"));
+    s.run(&["render"]).ok();
+    // team-a and team-b on the same named engine overlap again.
+    s.write(
+        ".env",
+        &format!("{text}TEAM_B__DOCKER_CONTEXT=host-2\nTEAM_A__DOCKER_CONTEXT=host-2\n"),
+    );
+    s.run(&["render"]).code(2);
+    s.write(".env", &format!("{text}TEAM_B__DOCKER_CONTEXT=host/2\n"));
+    let line = s.read(".env").lines().count();
+    let run = s.run(&["render"]).code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            ".env:{line}: TEAM_B__DOCKER_CONTEXT: `host/2` is not a Docker context name"
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `doctor` checks each other engine the manifest names, and the remote tenant's ports there;
+/// an engine that does not answer fails its own check and the others are still checked.
+#[test]
+fn doctor_checks_every_engine() {
+    let (s, env) = two_engine_sandbox();
+    let checks = |env: &[(String, String)]| {
+        let run = s.run_env(&["doctor", "--json"], &env_refs(env));
+        let json: serde_json::Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+        let list: Vec<(String, String, String)> = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["check"].as_str().unwrap().to_string(),
+                    c["status"].as_str().unwrap().to_string(),
+                    c["detail"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        list
+    };
+    let list = checks(&env);
+    assert!(
+        list.iter().any(|(c, st, d)| c == "engine"
+            && st == "ok"
+            && d.starts_with("context host-2: Docker Engine 20.10.24 is reachable")),
+        "{list:#?}"
+    );
+    assert!(
+        list.iter()
+            .any(|(c, _, d)| c == "ports" && d.starts_with("team-b: ")),
+        "{list:#?}"
+    );
+    let mut dead = env.clone();
+    dead.push(("FAKE_DEAD".into(), "host-2".into()));
+    let list = checks(&dead);
+    assert!(
+        list.iter().any(|(c, st, d)| c == "engine"
+            && st == "fail"
+            && d.starts_with("context host-2: the Docker engine is not reachable")),
+        "{list:#?}"
+    );
+    let ports: Vec<&str> = list
+        .iter()
+        .filter(|(c, _, _)| c == "ports")
+        .map(|(_, _, d)| d.split(':').next().unwrap())
+        .collect();
+    assert_eq!(ports, ["team-a", "team-c", "team-d"], "{list:#?}");
+}
