@@ -65,3 +65,16 @@ for image in "$@"; do
   fi
 done
 log "context $CONTEXT ready: $(docker --context "$CONTEXT" version --format '{{.Server.Version}}')"
+
+# The first engine's default bridge must survive. On this machine docker0 vanished twice while a
+# second engine was (re)started beside it, and every `docker run` on the default network then
+# failed ("could not find bridge docker0"); the cause was not pinned down (a fresh data root did
+# not reproduce it). So check, and put the bridge back with the first engine's own address.
+if ! ip link show docker0 >/dev/null 2>&1; then
+  gateway=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}')
+  subnet=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}')
+  log "WARNING: the first engine's docker0 is gone; recreating it as $gateway/${subnet#*/}"
+  ip link add docker0 type bridge
+  ip addr add "$gateway/${subnet#*/}" dev docker0
+  ip link set docker0 up
+fi

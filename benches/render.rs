@@ -16,7 +16,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use stackgen::manifest::Manifest;
 use stackgen::output;
-use stackgen::render::{self, Display, RenderedFile};
+use stackgen::render::compose::{self as render, Display, RenderedFile};
 
 const SIZES: [usize; 4] = [1, 10, 100, 1000];
 

@@ -29,7 +29,7 @@ pub struct Cli {
 
     /// Colour check lines and diffs; auto: only on a terminal, and not when NO_COLOR is set
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
-    pub color: crate::style::ColorChoice,
+    pub color: crate::ui::style::ColorChoice,
 
     #[command(subcommand)]
     pub command: Command,
@@ -127,7 +127,7 @@ pub struct InitArgs {
     pub vector_db: String,
     /// Comma-separated catalog names, or `all` (adds dify, and openclaw, which needs a tailscale
     /// auth key); the default is the menu's and needs no key
-    #[arg(long, value_name = "LIST", default_value = crate::init::DEFAULT_SERVICES)]
+    #[arg(long, value_name = "LIST", default_value = crate::manifest::init::DEFAULT_SERVICES)]
     pub services: String,
     /// The platform domain; tenants get <tenant>.<domain>
     #[arg(long, value_name = "DOMAIN")]

@@ -1,42 +1,27 @@
 //! stackgen: from one `.env` manifest to one reviewed Docker Compose stack per tenant.
 //!
-//! The pipeline, one module per stage: `manifest` (read and validate) → `model` (tenant ×
-//! catalog) → `policy` (users, capabilities, networks, gating) → `render` (YAML and config files)
-//! → `output` (atomic writes or `--check`). `cli` parses; `commands` dispatch.
+//! Generation is a pipeline, one folder per stage:
+//!
+//! - `manifest`: read and validate the `.env` (and write it: `init`, `add-service`, secrets);
+//! - `platform`: the target-neutral model, one tenant × the catalog (and each image's contract);
+//! - `policy`: users, capabilities, networks, health-gated order, decided once for every target;
+//! - `render`: the targets (`render::compose` today) and what they share (templates, references);
+//! - `output`: the files on disk (atomic writes, `--check`, locks, no symlink followed).
+//!
+//! Operating the rendered stacks is apart from generation, in `ops` (the compose runner,
+//! preflight, status, prepare, backups, teardown, several engines). `cli` parses, `commands`
+//! turns each subcommand into calls of the above, `ui` is the terminal (menu, colour).
 
-pub mod apparmor;
-pub mod backup;
-pub mod catalog;
 pub mod cli;
 pub mod commands;
-pub mod compose;
-pub mod contract;
-pub mod custom;
-pub mod deployment;
-pub mod engines;
 pub mod error;
-pub mod extend;
-pub mod fsafe;
-pub mod init;
-pub mod lock;
 pub mod manifest;
-pub mod menu;
-pub mod model;
+pub mod ops;
 pub mod output;
+pub mod platform;
 pub mod policy;
-pub mod preflight;
-pub mod prepare;
-pub mod redact;
-pub mod refs;
 pub mod render;
-pub mod rotate;
-pub mod secrets;
-pub mod status;
-pub mod style;
-pub mod teardown;
-pub mod templates;
-pub mod vectordb;
-pub mod yaml;
+pub mod ui;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,5 @@
 //! `stackgen backup` and `stackgen restore`: locks, the ownership guard, the conversation and
-//! the printed lines. What is captured and how, and how it is put back, live in `crate::backup`.
+//! the printed lines. What is captured and how, and how it is put back, live in `crate::ops::backup`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,13 +8,13 @@ use std::time::SystemTime;
 use anyhow::{bail, Result};
 
 use super::run::{guard_project, project, tools_for};
-use crate::backup::{self, restore, retention, take};
 use crate::cli::{BackupArgs, Cli, RestoreArgs};
-use crate::compose::{Project, Tools};
 use crate::error::UsageError;
 use crate::manifest::{Manifest, Tenant};
-use crate::menu::ask;
-use crate::teardown::disk;
+use crate::ops::backup::{self, restore, retention, take};
+use crate::ops::compose::{Project, Tools};
+use crate::ops::teardown::disk;
+use crate::ui::menu::ask;
 
 pub fn cmd_backup(cli: &Cli, args: &BackupArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
@@ -73,10 +73,10 @@ fn backup_one(
     stamp: &str,
     args: &BackupArgs,
 ) -> Result<()> {
-    let _lock = crate::lock::tenant_if(cli, &tenant.name, !args.dry_run)?;
+    let _lock = crate::output::lock::tenant_if(cli, &tenant.name, !args.dry_run)?;
     let project = project(cli, tenant);
     let containers = if args.dry_run {
-        crate::teardown::docker::containers_of(tools, &tenant.name).unwrap_or_default()
+        crate::ops::teardown::docker::containers_of(tools, &tenant.name).unwrap_or_default()
     } else {
         guard_project(cli, tools, tenant)?
     };
@@ -116,7 +116,7 @@ pub(super) fn backup_into(
     archive: PathBuf,
     log: &mut dyn FnMut(String),
 ) -> Result<PathBuf> {
-    let containers = crate::teardown::docker::containers_of(tools, &tenant.name)?;
+    let containers = crate::ops::teardown::docker::containers_of(tools, &tenant.name)?;
     let plan = take::plan(manifest, tenant, &containers, &archive)?;
     let taken = take::run(manifest, tenant, &plan, tools, &project(cli, tenant), log)?;
     log(format!(
@@ -130,11 +130,11 @@ pub(super) fn backup_into(
 pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
     let tenant = manifest.select(std::slice::from_ref(&args.tenant))?[0];
-    let _lock = crate::lock::tenant_if(cli, &tenant.name, !args.dry_run)?;
+    let _lock = crate::output::lock::tenant_if(cli, &tenant.name, !args.dry_run)?;
     local_only(tenant)?;
     let tools = tools_for(&manifest, tenant, args.dry_run)?;
     let containers = if args.dry_run {
-        crate::teardown::docker::containers_of(&tools, &tenant.name).unwrap_or_default()
+        crate::ops::teardown::docker::containers_of(&tools, &tenant.name).unwrap_or_default()
     } else {
         guard_project(cli, &tools, tenant)?
     };
@@ -182,10 +182,10 @@ pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
 /// Backups read and restores write the tenant's data folder on this machine's disk: a tenant on
 /// another engine's host is refused (exit 2) rather than backed up from the wrong disk.
 fn local_only(tenant: &Tenant) -> Result<()> {
-    if crate::engines::is_remote(tenant) {
+    if crate::ops::engines::is_remote(tenant) {
         return Err(UsageError::plain(format!(
             "{}: tenant `{}` lives on the host of Docker context `{}`, and backup and restore read and write the data folder on this machine's disk; nothing was done. Run stackgen on that host (docs/operations.md, several Docker engines)",
-            tenant.key(crate::engines::SETTING),
+            tenant.key(crate::ops::engines::SETTING),
             tenant.name,
             tenant.docker_context.as_deref().unwrap_or_default()
         ))

@@ -4,9 +4,9 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::catalog::{Catalog, UserPolicy};
 use crate::cli::CatalogArgs;
-use crate::contract::Contract;
+use crate::platform::catalog::{Catalog, UserPolicy};
+use crate::platform::contract::Contract;
 
 #[derive(Serialize)]
 struct Entry<'a> {

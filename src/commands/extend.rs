@@ -1,4 +1,4 @@
-//! `add-service` and `remove-service`: change the manifest through `crate::extend`, re-render
+//! `add-service` and `remove-service`: change the manifest through `crate::manifest::extend`, re-render
 //! the tenant (stack and Caddyfile), and, when the tenant is running, start or remove just that
 //! one service and reload caddy, leaving every other container as it was.
 //!
@@ -10,12 +10,12 @@ use anyhow::Result;
 use super::run::{compare, guard_project, load_one, project};
 use super::shown;
 use crate::cli::{AddServiceArgs, Cli, RemoveServiceArgs};
-use crate::compose::argv::{self, Select};
-use crate::compose::{containers, exec, Container, Tools};
-use crate::extend::{self, AddRequest};
+use crate::manifest::extend::{self, AddRequest};
 use crate::manifest::{edit, Manifest, Tenant};
-use crate::teardown::{disk, docker, guard};
-use crate::{model, output, prepare};
+use crate::ops::compose::argv::{self, Select};
+use crate::ops::compose::{containers, exec, Container, Tools};
+use crate::ops::teardown::{disk, docker, guard};
+use crate::{ops::prepare, output, platform::model};
 
 /// The tenant's containers when Docker is here and any exist ("the tenant is running");
 /// `None` when there is no Docker on this host, which means nothing of it runs here.
@@ -59,7 +59,7 @@ fn write_all(cli: &Cli, text: &str, next: &Manifest, tenant: &Tenant) -> Result<
 }
 
 pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
-    let _locks = crate::lock::tenant_and_manifest(cli, &args.tenant)?;
+    let _locks = crate::output::lock::tenant_and_manifest(cli, &args.tenant)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     let req = AddRequest {
@@ -108,10 +108,10 @@ pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
         .into_iter()
         .filter(|a| a.path.starts_with(&own))
         .collect();
-    if crate::engines::is_remote(t) {
-        // On the engine's host, through the engine (crate::engines); never this machine's disk.
-        let id = crate::engines::engine_id(&tools)?;
-        crate::engines::run_prepare(&crate::engines::prepare_cmd(
+    if crate::ops::engines::is_remote(t) {
+        // On the engine's host, through the engine (crate::ops::engines); never this machine's disk.
+        let id = crate::ops::engines::engine_id(&tools)?;
+        crate::ops::engines::run_prepare(&crate::ops::engines::prepare_cmd(
             &tools, &next, t, &actions, &id,
         )?)?;
     } else {
@@ -131,14 +131,14 @@ pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
 }
 
 pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
-    let _locks = crate::lock::tenant_and_manifest(cli, &args.tenant)?;
+    let _locks = crate::output::lock::tenant_and_manifest(cli, &args.tenant)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     let text = extend::remove(&manifest, tenant, &args.name)?;
     let next = Manifest::from_text(&cli.env_file, &text)?;
     let t = next.tenant(&tenant.name).expect("the same tenants");
     compare(cli, &next, t)?;
-    if args.purge_data && crate::engines::is_remote(t) {
+    if args.purge_data && crate::ops::engines::is_remote(t) {
         return Err(crate::error::UsageError::plain(format!(
             "--purge-data: the data of tenant `{}` is on the host of Docker context `{}`, not here; nothing was changed. Remove the service without it, then delete {} on that host",
             t.name,

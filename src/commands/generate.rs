@@ -8,11 +8,11 @@ use super::{display, shown};
 use crate::cli::{Cli, InitArgs, PrepareArgs, RenderArgs};
 use crate::error::{Drift, UsageError};
 use crate::manifest::Manifest;
-use crate::render;
-use crate::{init, menu, model, output, policy, prepare};
+use crate::render::compose as render;
+use crate::{manifest::init, ops::prepare, output, platform::model, policy, ui::menu};
 
 pub fn cmd_init(cli: &Cli, args: &InitArgs) -> Result<()> {
-    let _lock = crate::lock::manifest(cli)?; // read-modify-write: no lost update
+    let _lock = crate::output::lock::manifest(cli)?; // read-modify-write: no lost update
     if !args.non_interactive {
         if !args.tenants.is_empty() {
             return Err(UsageError::plain(
@@ -77,7 +77,7 @@ fn print_init_report(cli: &Cli, report: &init::InitReport) {
     if report.added_deployment {
         println!(
             "added {} (this manifest's deployment ID); `render` puts it on every container and network",
-            crate::deployment::KEY
+            crate::ops::deployment::KEY
         );
     }
     if report.added_secrets > 0 {
@@ -91,7 +91,7 @@ fn print_init_report(cli: &Cli, report: &init::InitReport) {
 }
 
 pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
-    let _lock = crate::lock::manifest_if(cli, !args.check)?;
+    let _lock = crate::output::lock::manifest_if(cli, !args.check)?;
     let manifest = Manifest::load(&cli.env_file)?;
     let tenants = manifest.select(&args.tenants)?;
     let display = display(cli);
@@ -119,7 +119,7 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
                 // -q: the exit status and the stderr line say it; --json: paths only, since a
                 // diff body may hold a secret pasted into a generated file.
                 if !cli.quiet && !args.json {
-                    print!("{}", crate::style::diff(diff));
+                    print!("{}", crate::ui::style::diff(diff));
                 }
                 drifted.push(path.clone());
             }
@@ -180,7 +180,7 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
 }
 
 pub fn cmd_prepare(cli: &Cli, args: &PrepareArgs) -> Result<()> {
-    let _lock = crate::lock::tenant_if(cli, &args.tenant, !args.dry_run)?;
+    let _lock = crate::output::lock::tenant_if(cli, &args.tenant, !args.dry_run)?;
     let manifest = Manifest::load(&cli.env_file)?;
     let tenant = manifest.select(std::slice::from_ref(&args.tenant))?[0];
     let actions = prepare::plan(&manifest, tenant)?;
@@ -197,19 +197,19 @@ pub fn cmd_prepare(cli: &Cli, args: &PrepareArgs) -> Result<()> {
     }
     if let Some(context) = &tenant.docker_context {
         // The data lives on that engine's host: a one-shot container there creates it.
-        let tools = crate::compose::Tools::find_or_assume().on(Some(context));
+        let tools = crate::ops::compose::Tools::find_or_assume().on(Some(context));
         if args.dry_run {
             let cmd =
-                crate::engines::prepare_cmd(&tools, &manifest, tenant, &actions, "ENGINE-ID")?;
+                crate::ops::engines::prepare_cmd(&tools, &manifest, tenant, &actions, "ENGINE-ID")?;
             println!("on the host of Docker context `{context}`, through its engine:\n{cmd}");
             println!("dry run: nothing created");
             return Ok(());
         }
-        let tools = crate::compose::Tools::find()?.on(Some(context));
-        crate::engines::check_known(&tools, &manifest, tenant)?;
-        crate::engines::check_not_elsewhere(&tools, &manifest, tenant)?;
-        let id = crate::engines::engine_id(&tools)?;
-        crate::engines::run_prepare(&crate::engines::prepare_cmd(
+        let tools = crate::ops::compose::Tools::find()?.on(Some(context));
+        crate::ops::engines::check_known(&tools, &manifest, tenant)?;
+        crate::ops::engines::check_not_elsewhere(&tools, &manifest, tenant)?;
+        let id = crate::ops::engines::engine_id(&tools)?;
+        crate::ops::engines::run_prepare(&crate::ops::engines::prepare_cmd(
             &tools, &manifest, tenant, &actions, &id,
         )?)?;
         if !cli.quiet {

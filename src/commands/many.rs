@@ -16,10 +16,10 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 
 use crate::cli::Cli;
-use crate::compose::exec::status_code;
 use crate::error::{Outcome, UsageError};
 use crate::manifest::Manifest;
-use crate::model;
+use crate::ops::compose::exec::status_code;
+use crate::platform::model;
 
 /// What the words of `up`/`restart` name: the tenants, then services of the single tenant.
 #[derive(Debug, PartialEq, Eq)]

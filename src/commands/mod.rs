@@ -17,10 +17,10 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
-use crate::render::Display;
+use crate::render::compose::Display;
 
 pub fn dispatch(cli: Cli) -> Result<()> {
-    crate::style::init(cli.color);
+    crate::ui::style::init(cli.color);
     match &cli.command {
         Command::Init(args) => generate::cmd_init(&cli, args),
         Command::Render(args) => generate::cmd_render(&cli, args),

@@ -12,15 +12,15 @@ use serde_yaml::Value;
 
 use super::run::{compare, drift_error, guard_project, load_one, perform, project, tools_for};
 use super::shown;
-use crate::apparmor::{self, HostApparmor};
 use crate::cli::{Cli, DoctorArgs, RefreshTailscaleKeyArgs, ReloadProxyArgs, RotateSecretsArgs};
-use crate::compose::argv::{self, Select};
-use crate::compose::{containers, exec, find, Container, Tools};
 use crate::error::UsageError;
 use crate::manifest::{edit, values, Manifest};
+use crate::ops::apparmor::{self, HostApparmor};
+use crate::ops::compose::argv::{self, Select};
+use crate::ops::compose::{containers, exec, find, Container, Tools};
+use crate::ops::preflight::{self, Check};
 use crate::output::{write_atomic, Durability};
-use crate::preflight::{self, Check};
-use crate::{model, rotate};
+use crate::{ops::rotate, platform::model};
 
 /// Seconds `recreate` waits for the recreated services to be healthy again.
 const RECREATE_TIMEOUT: u32 = 300;
@@ -32,7 +32,7 @@ fn running(list: &[Container], service: &str) -> bool {
 
 /// `stackgen reload-proxy`: write the re-rendered Caddyfile, then `caddy reload` in place.
 pub fn cmd_reload_proxy(cli: &Cli, args: &ReloadProxyArgs) -> Result<()> {
-    let _lock = crate::lock::manifest_if(cli, !args.dry_run)?;
+    let _lock = crate::output::lock::manifest_if(cli, !args.dry_run)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     if !tenant.has("caddy") {
@@ -106,7 +106,7 @@ fn tailscale_socket(stack_yaml: &str) -> String {
 
 /// `stackgen refresh-tailscale-key`: log in with the new key, store it, recreate the sidecar.
 pub fn cmd_refresh_tailscale_key(cli: &Cli, args: &RefreshTailscaleKeyArgs) -> Result<()> {
-    let _locks = crate::lock::tenant_and_manifest_if(cli, &args.tenant, !args.dry_run)?;
+    let _locks = crate::output::lock::tenant_and_manifest_if(cli, &args.tenant, !args.dry_run)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     if !tenant.has("tailscale") {
@@ -189,7 +189,7 @@ pub fn cmd_refresh_tailscale_key(cli: &Cli, args: &RefreshTailscaleKeyArgs) -> R
 
 /// `stackgen rotate-secrets`: new values, applied in place where needed, users recreated.
 pub fn cmd_rotate_secrets(cli: &Cli, args: &RotateSecretsArgs) -> Result<()> {
-    let _locks = crate::lock::tenant_and_manifest_if(cli, &args.tenant, !args.dry_run)?;
+    let _locks = crate::output::lock::tenant_and_manifest_if(cli, &args.tenant, !args.dry_run)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     let (files, cmp) = compare(cli, &manifest, tenant)?;
@@ -238,13 +238,15 @@ pub fn cmd_rotate_secrets(cli: &Cli, args: &RotateSecretsArgs) -> Result<()> {
                 );
             }
             steps.push(match apply {
-                crate::catalog::RotationApply::PostgresAlterRole => argv::postgres_set_password(
-                    &tools,
-                    &project,
-                    &postgres_user(stack),
-                    &item.new_value,
-                ),
-                crate::catalog::RotationApply::GrafanaAdminPassword => {
+                crate::platform::catalog::RotationApply::PostgresAlterRole => {
+                    argv::postgres_set_password(
+                        &tools,
+                        &project,
+                        &postgres_user(stack),
+                        &item.new_value,
+                    )
+                }
+                crate::platform::catalog::RotationApply::GrafanaAdminPassword => {
                     argv::grafana_set_admin_password(&tools, &project, &item.new_value)
                 }
             });
@@ -463,8 +465,12 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
         (HostApparmor::Enabled, Some(m)) => {
             let mut missing = Vec::new();
             // This kernel's: a tenant on another engine has its profiles loaded on that host.
-            for t in m.tenants.iter().filter(|t| !crate::engines::is_remote(t)) {
-                for p in apparmor::profiles(t, &model::services(&m.platform, t)) {
+            for t in m
+                .tenants
+                .iter()
+                .filter(|t| !crate::ops::engines::is_remote(t))
+            {
+                for p in crate::render::apparmor::profiles(t, &model::services(&m.platform, t)) {
                     if !apparmor::is_loaded(&p.name).unwrap_or(false) {
                         missing.push(p.name);
                     }
@@ -500,12 +506,12 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
 
     match (&manifest, &tools, engine_ok) {
         (Some(m), Some(base), true) => {
-            for engine in crate::engines::engines(m) {
+            for engine in crate::ops::engines::engines(m) {
                 let t = &base.on(engine);
                 if let Some(context) = engine {
                     // Each other engine the manifest places tenants on: known and reachable.
-                    let first = crate::engines::tenants_on(m, engine)[0];
-                    let mut c = match crate::engines::check_known(t, m, first) {
+                    let first = crate::ops::engines::tenants_on(m, engine)[0];
+                    let mut c = match crate::ops::engines::check_known(t, m, first) {
                         Ok(()) => preflight::engine(t),
                         Err(e) => Check::fail("engine", format!("{e:#}"), ""),
                     };
@@ -519,7 +525,7 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
                 }
                 let own = containers::query(t, &Select::AllTenants)?;
                 let running_all = containers::query(t, &Select::Running).unwrap_or_default();
-                for tenant in crate::engines::tenants_on(m, engine) {
+                for tenant in crate::ops::engines::tenants_on(m, engine) {
                     let services = model::services(&m.platform, tenant);
                     let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
                     let wanted = preflight::host_ports(tenant, &services, &names);
@@ -530,7 +536,7 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
                         .collect();
                     let holders = |port, proto| preflight::port_holder(&running_all, port, proto);
                     let mut c = if engine.is_some() {
-                        crate::engines::ports(tenant, &wanted, &mine, &running_all)
+                        crate::ops::engines::ports(tenant, &wanted, &mine, &running_all)
                     } else {
                         preflight::ports(tenant, &wanted, &mine, &holders)
                     };
@@ -570,7 +576,7 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
 /// Prints the check just made, as it is made (a slow engine query shows what came before it).
 /// With --json nothing is printed until the end; with -q only WARN and FAIL lines.
 fn print_last(checks: &[Check], cli: &Cli, json: bool) {
-    use crate::preflight::Outcome;
+    use crate::ops::preflight::Outcome;
     if let Some(c) = checks.last() {
         let worth_reading = matches!(c.outcome, Outcome::Warn(_) | Outcome::Fail { .. });
         if !json && (!cli.quiet || worth_reading) {
@@ -581,7 +587,7 @@ fn print_last(checks: &[Check], cli: &Cli, json: bool) {
 
 /// One check as `doctor --json` prints it: `fix` is null unless the check failed with a hint.
 fn check_json(c: &Check) -> serde_json::Value {
-    use crate::preflight::Outcome;
+    use crate::ops::preflight::Outcome;
     let (status, detail, fix) = match &c.outcome {
         Outcome::Ok(d) => ("ok", d, None),
         Outcome::Warn(d) => ("warn", d, None),
@@ -592,7 +598,7 @@ fn check_json(c: &Check) -> serde_json::Value {
 }
 
 fn prefix_tenant(check: &mut Check, tenant: &str) {
-    use crate::preflight::Outcome;
+    use crate::ops::preflight::Outcome;
     match &mut check.outcome {
         Outcome::Ok(t) | Outcome::Warn(t) | Outcome::Skip(t) => *t = format!("{tenant}: {t}"),
         Outcome::Fail { reason, .. } => *reason = format!("{tenant}: {reason}"),

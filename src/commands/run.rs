@@ -9,18 +9,18 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use super::{display, shown};
-use crate::apparmor::{self, HostApparmor};
 use crate::cli::{Cli, ComposeArgs, DownArgs, LogsArgs, RestartArgs, StatusArgs, UpArgs};
-use crate::compose::argv::{self, Select};
-use crate::compose::{containers, exec, Cmd, Container, Project, Tools};
 use crate::error::{Drift, Outcome, UsageError, EXIT_DEGRADED, EXIT_NOT_RUNNING};
 use crate::manifest::{Manifest, Tenant};
-use crate::model::{self, ResolvedService};
+use crate::ops::apparmor::{self, HostApparmor};
+use crate::ops::compose::argv::{self, Select};
+use crate::ops::compose::{containers, exec, Cmd, Container, Project, Tools};
+use crate::ops::preflight::{self, Check, PreflightFailed};
 use crate::output::{self, Comparison};
+use crate::platform::model::{self, ResolvedService};
 use crate::policy::TENANT_LABEL;
-use crate::preflight::{self, Check, PreflightFailed};
-use crate::render::{self, RenderedFile};
-use crate::{deployment, engines, prepare, status};
+use crate::render::compose::{self as render, RenderedFile};
+use crate::{ops::deployment, ops::engines, ops::prepare, ops::status};
 
 use super::many;
 
@@ -57,7 +57,7 @@ pub(super) fn tools(dry_run: bool) -> Result<Tools> {
     }
 }
 
-/// The tools aimed at the tenant's engine (`<T>__DOCKER_CONTEXT`, see `crate::engines`); for
+/// The tools aimed at the tenant's engine (`<T>__DOCKER_CONTEXT`, see `crate::ops::engines`); for
 /// a real run, an unknown context is refused first (exit 2, naming the manifest line).
 pub(super) fn tools_for(manifest: &Manifest, tenant: &Tenant, dry_run: bool) -> Result<Tools> {
     let t = tools(dry_run)?.on(tenant.docker_context.as_deref());
@@ -98,7 +98,7 @@ pub(super) fn check_services(
 
 /// The containers of the tenant's compose project, after proving each one is the tenant's own
 /// (carries `com.stackgen.tenant=<tenant>`) and this manifest's (carries its deployment ID, see
-/// `crate::deployment`), and that no network of the project is another deployment's. A
+/// `crate::ops::deployment`), and that no network of the project is another deployment's. A
 /// container that merely shares the project name (someone ran `docker compose -p team-a` by
 /// hand), or one another manifest started, stops the command before anything happens.
 pub(super) fn guard_project(cli: &Cli, tools: &Tools, tenant: &Tenant) -> Result<Vec<Container>> {
@@ -231,8 +231,8 @@ pub fn cmd_up(cli: &Cli, args: &UpArgs) -> Result<()> {
 /// `stackgen up TENANT [SERVICE...]`: drift check, preflight, AppArmor, data directories,
 /// `compose up --wait`.
 fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()> {
-    let _lock = crate::lock::tenant_if(cli, name, !args.dry_run)?;
-    let manifest_lock = crate::lock::manifest_if(cli, args.render && !args.dry_run)?;
+    let _lock = crate::output::lock::tenant_if(cli, name, !args.dry_run)?;
+    let manifest_lock = crate::output::lock::manifest_if(cli, args.render && !args.dry_run)?;
     let (manifest, i) = load_one(cli, name)?;
     let tenant = &manifest.tenants[i];
     let services = model::services(&manifest.platform, tenant);
@@ -294,7 +294,7 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         println!("{}", Check::ok("compose", t.compose.describe()));
         t
     } else {
-        let docker = match crate::compose::find::find_docker() {
+        let docker = match crate::ops::compose::find::find_docker() {
             Ok(d) => d,
             Err(e) => return emit(tenant, Check::fail("engine", format!("{e:#}"), "")),
         };
@@ -559,7 +559,7 @@ pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
 }
 
 fn down_one(cli: &Cli, name: &str, dry_run: bool) -> Result<()> {
-    let _lock = crate::lock::tenant_if(cli, name, !dry_run)?;
+    let _lock = crate::output::lock::tenant_if(cli, name, !dry_run)?;
     let (manifest, i) = load_one(cli, name)?;
     let tenant = &manifest.tenants[i];
     let tools = tools_for(&manifest, tenant, dry_run)?;
@@ -596,7 +596,7 @@ pub fn cmd_restart(cli: &Cli, args: &RestartArgs) -> Result<()> {
 /// The named services (or all) restart in place; a tenant that is not running is refused
 /// (exit 4): `docker compose restart` would do nothing and succeed.
 fn restart_one(cli: &Cli, name: &str, services: &[String], dry_run: bool) -> Result<()> {
-    let _lock = crate::lock::tenant_if(cli, name, !dry_run)?;
+    let _lock = crate::output::lock::tenant_if(cli, name, !dry_run)?;
     let (manifest, i) = load_one(cli, name)?;
     let tenant = &manifest.tenants[i];
     check_services(
@@ -789,7 +789,7 @@ pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
     let docker = if args.dry_run {
         Tools::find_or_assume()
     } else {
-        Tools::fixed(&crate::compose::find::find_docker()?.to_string_lossy())
+        Tools::fixed(&crate::ops::compose::find::find_docker()?.to_string_lossy())
     };
     let select = match args.tenants.as_slice() {
         [one] => Select::Tenant(one),
@@ -827,7 +827,7 @@ pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::TenantStatus;
+    use crate::ops::status::TenantStatus;
 
     fn tenant(name: &str, state: &str, declared: bool) -> TenantStatus {
         TenantStatus {

@@ -4,9 +4,9 @@ use std::ffi::OsString;
 
 use anyhow::Result;
 
-use crate::apparmor;
 use crate::cli::{ApparmorCommand, ApparmorLoadArgs, Cli};
 use crate::manifest::Manifest;
+use crate::ops::apparmor;
 
 pub fn cmd_apparmor(cli: &Cli, cmd: &ApparmorCommand) -> Result<()> {
     match cmd {

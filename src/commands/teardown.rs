@@ -1,6 +1,6 @@
 //! `stackgen teardown TENANT|--all`: shows what goes, asks (or takes `--yes`), then runs the
 //! library's steps. The confirmation lives here because it is a conversation with the operator;
-//! what is selected and in which order it is removed lives in `crate::teardown`.
+//! what is selected and in which order it is removed lives in `crate::ops::teardown`.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -13,9 +13,9 @@ use super::shown;
 use crate::cli::{Cli, TeardownArgs};
 use crate::error::UsageError;
 use crate::manifest::{Manifest, Tenant};
-use crate::menu::ask;
+use crate::ops::teardown::{self, disk, docker::PROJECT_LABEL, Options, Plan};
 use crate::policy::TENANT_LABEL;
-use crate::teardown::{self, disk, docker::PROJECT_LABEL, Options, Plan};
+use crate::ui::menu::ask;
 
 pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
@@ -24,22 +24,22 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
         (None, _) => manifest.tenants.iter().collect(),
     };
     let names: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
-    let _locks = crate::lock::tenants_and_manifest_if(cli, &names, !args.dry_run)?;
+    let _locks = crate::output::lock::tenants_and_manifest_if(cli, &names, !args.dry_run)?;
     let base = tools(args.dry_run)?;
     // Each tenant through its own engine; its disk work (backup, purge) only where it is local.
     let tools_of = |t: &Tenant| base.on(t.docker_context.as_deref());
     for t in &tenants {
-        if crate::engines::is_remote(t) && (args.purge_data || args.backup.is_some()) {
+        if crate::ops::engines::is_remote(t) && (args.purge_data || args.backup.is_some()) {
             return Err(crate::error::UsageError::plain(format!(
                 "{}: --purge-data and --backup work on this machine's disk, but tenant `{}` lives on the host of Docker context `{}`; nothing was changed. Tear it down without them, and back up or delete its data on that host (docs/operations.md)",
-                t.key(crate::engines::SETTING),
+                t.key(crate::ops::engines::SETTING),
                 t.name,
                 t.docker_context.as_deref().unwrap_or_default()
             ))
             .into());
         }
         if !args.dry_run {
-            crate::engines::check_known(&tools_of(t), &manifest, t)?;
+            crate::ops::engines::check_known(&tools_of(t), &manifest, t)?;
         }
     }
     let opts = Options {
@@ -53,7 +53,7 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
             guard_labelled(cli, &tools_of(t), t)?;
         }
     }
-    let stamp = crate::backup::stamp::stamp(SystemTime::now());
+    let stamp = crate::ops::backup::stamp::stamp(SystemTime::now());
     // As the operator typed it (no `./`): these paths are printed.
     let stacks_dir = std::path::PathBuf::from(shown(&cli.stacks_dir));
     let mut work = Vec::new();

@@ -54,7 +54,7 @@ pub fn set_value(text: &str, key: &str, value: &str) -> Result<String> {
 /// file the link names and replaces that file, so the link stays a link (fsafe).
 pub fn write(path: &Path, text: &str) -> Result<()> {
     Manifest::from_text(path, text)?;
-    let target = crate::fsafe::manifest_target(path)?;
+    let target = crate::output::fsafe::manifest_target(path)?;
     let owner = std::fs::symlink_metadata(&target)
         .ok()
         .map(|m| (m.uid(), m.gid()));

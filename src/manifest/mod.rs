@@ -5,18 +5,23 @@
 //! split unambiguous: tenant names never contain `_`, so no tenant prefix can swallow a setting.
 //! All problems are collected and reported together, each with file, line and key.
 
+pub mod custom;
 pub mod edit;
+pub mod extend;
+pub mod init;
 mod names;
 pub mod parse;
+pub mod redact;
+pub mod secrets;
 pub mod values;
 
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use crate::catalog::{Catalog, VECTOR_DBS};
-use crate::custom::{self, CustomService};
 use crate::error::{ManifestProblem, UsageError};
+use crate::platform::catalog::{Catalog, VECTOR_DBS};
+use custom::CustomService;
 pub use parse::Entry;
 use values::Invalid;
 
@@ -46,7 +51,7 @@ pub const TENANT_SETTINGS: [&str; 12] = [
     "TAILSCALE_MODE",
     "OLLAMA_MODEL",
     "EMBEDDING_MODEL",
-    crate::engines::SETTING,
+    crate::ops::engines::SETTING,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,9 +95,9 @@ pub struct Tenant {
     /// Secret name (without prefix) → value. Only used to check presence and for leak tests.
     pub secrets: IndexMap<String, String>,
     /// Services outside the catalog, in the order the manifest declares them.
-    pub custom: Vec<crate::custom::CustomService>,
+    pub custom: Vec<crate::manifest::custom::CustomService>,
     /// `<T>__DOCKER_CONTEXT`: the Docker context of the engine it runs on; `None` for the
-    /// current context (see `crate::engines`).
+    /// current context (see `crate::ops::engines`).
     pub docker_context: Option<String>,
     /// The manifest's `STACKGEN_DEPLOYMENT` (the same for every tenant): the label that proves
     /// a running container is this manifest's. `None` in a manifest from before it existed.
@@ -129,7 +134,7 @@ impl Manifest {
     pub fn from_text(path: &Path, text: &str) -> Result<Manifest, UsageError> {
         let (parsed, mut problems) = parse::parse(path, text);
         // Before any check: a problem (or a later diff) that quotes a secret prints it redacted.
-        crate::redact::register(
+        crate::manifest::redact::register(
             parsed
                 .entries
                 .values()
@@ -155,8 +160,8 @@ impl Manifest {
         root_causes_only(&mut problems);
         if !problems.is_empty() {
             for p in &mut problems {
-                p.message = crate::redact::text(&p.message);
-                p.hint = crate::redact::text(&p.hint);
+                p.message = crate::manifest::redact::text(&p.message);
+                p.hint = crate::manifest::redact::text(&p.hint);
             }
             return Err(UsageError::problems(problems));
         }
@@ -412,11 +417,11 @@ impl Builder<'_> {
             }
         };
         // Optional for manifests from before deployment IDs; `up` and friends refuse without it.
-        let deployment = match self.get(crate::deployment::KEY).map(str::trim) {
+        let deployment = match self.get(crate::ops::deployment::KEY).map(str::trim) {
             None => None,
             Some("") => {
                 self.problem(
-                    crate::deployment::KEY,
+                    crate::ops::deployment::KEY,
                     (
                         "is empty".into(),
                         "delete the line and run `stackgen init` to generate a deployment ID"
@@ -427,8 +432,12 @@ impl Builder<'_> {
             }
             Some(id) => {
                 let id = id.to_string();
-                self.check(crate::deployment::KEY, &id, crate::deployment::check_id)
-                    .map(|()| id)
+                self.check(
+                    crate::ops::deployment::KEY,
+                    &id,
+                    crate::ops::deployment::check_id,
+                )
+                .map(|()| id)
             }
         };
         let acme_email = match self.get("ACME_EMAIL").map(str::trim) {
@@ -478,7 +487,7 @@ impl Builder<'_> {
             .services
             .keys()
             .map(|s| Catalog::image_key(s))
-            .chain([crate::catalog::PGVECTOR_IMAGE_KEY.to_string()])
+            .chain([crate::platform::catalog::PGVECTOR_IMAGE_KEY.to_string()])
             .collect();
         let secret_names: Vec<&str> = catalog.all_secret_names().collect();
         // A set: manifests with a thousand tenants have tens of thousands of keys.
@@ -748,14 +757,14 @@ impl Builder<'_> {
         };
         let ollama_model = model(self, "OLLAMA_MODEL", "llama3.1:8b");
         let embedding_model = model(self, "EMBEDDING_MODEL", "nomic-embed-text");
-        let docker_context = match self.get(&key(crate::engines::SETTING)).map(str::trim) {
+        let docker_context = match self.get(&key(crate::ops::engines::SETTING)).map(str::trim) {
             None | Some("") => None,
             Some(c) => {
                 let c = c.to_string();
                 self.check(
-                    &key(crate::engines::SETTING),
+                    &key(crate::ops::engines::SETTING),
                     &c,
-                    crate::engines::check_name,
+                    crate::ops::engines::check_name,
                 )
                 .map(|()| c)
             }

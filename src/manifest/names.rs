@@ -11,8 +11,8 @@
 use std::collections::HashMap;
 
 use super::{parse, Builder, Tenant};
-use crate::catalog::{ApparmorProfile, Catalog};
 use crate::error::ManifestProblem;
+use crate::platform::catalog::{ApparmorProfile, Catalog};
 use crate::policy;
 
 /// One derived name: what it is, the name, whose it is, and the manifest key that makes it.
@@ -81,7 +81,7 @@ fn derived(tenant: &Tenant) -> Vec<Derived> {
             Some(format!(
                 "{}__CUSTOM_{}_IMAGE",
                 tenant.prefix,
-                crate::catalog::upper_snake(&c.name)
+                crate::platform::catalog::upper_snake(&c.name)
             )),
         );
     }

@@ -299,7 +299,7 @@ fn load_dry_run_prints_the_exact_argument_vectors() {
 #[test]
 fn load_says_clearly_when_the_host_has_no_apparmor() {
     let s = rendered(false, true);
-    let host = stackgen::apparmor::host_state();
+    let host = stackgen::ops::apparmor::host_state();
     let dry = s.run(&["apparmor", "load", "team-c", "--dry-run"]).ok();
     if host.is_enabled() {
         assert!(dry.stdout.contains("AppArmor is enabled on this host"));

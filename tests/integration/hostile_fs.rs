@@ -431,8 +431,8 @@ fn concurrent_renders_both_succeed() {
 fn a_second_writer_waits_then_fails_naming_the_lock_and_changes_nothing() {
     let s = sandbox_with(&["t1"]);
     let before = s.read(".env");
-    let lock_path = stackgen::lock::manifest_lock_path(&s.path(".env"));
-    let held = stackgen::lock::acquire(&lock_path, Duration::ZERO, "test").unwrap();
+    let lock_path = stackgen::output::lock::manifest_lock_path(&s.path(".env"));
+    let held = stackgen::output::lock::acquire(&lock_path, Duration::ZERO, "test").unwrap();
     let start = Instant::now();
     let out = run_in(
         s.dir.path(),
@@ -457,8 +457,8 @@ fn a_second_writer_waits_then_fails_naming_the_lock_and_changes_nothing() {
 #[test]
 fn operations_on_one_tenant_wait_for_each_other() {
     let s = sandbox_with(&["t1", "t2"]);
-    let lock_path = stackgen::lock::tenant_lock_path(&s.path(".env"), "t1");
-    let held = stackgen::lock::acquire(&lock_path, Duration::ZERO, "test").unwrap();
+    let lock_path = stackgen::output::lock::tenant_lock_path(&s.path(".env"), "t1");
+    let held = stackgen::output::lock::acquire(&lock_path, Duration::ZERO, "test").unwrap();
     // Refused after the wait, naming the lock, for every command that changes the tenant.
     for args in [
         &["up", "t1"][..],

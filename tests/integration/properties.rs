@@ -30,7 +30,7 @@ use std::process::Command;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 use serde_yaml::Value;
-use stackgen::catalog::{Catalog, VECTOR_DBS};
+use stackgen::platform::catalog::{Catalog, VECTOR_DBS};
 
 use crate::common::*;
 
@@ -130,7 +130,7 @@ fn value() -> impl Strategy<Value = String> {
 fn custom_spec() -> impl Strategy<Value = CustomSpec> {
     let name = "[a-z][a-z0-9]{0,7}(-[a-z0-9]{1,5}){0,2}"
         .prop_filter("a valid custom service name", |n| {
-            stackgen::custom::check_name(n).is_ok()
+            stackgen::manifest::custom::check_name(n).is_ok()
         });
     let route = prop::option::of("[a-z][a-z0-9-]{0,8}[a-z0-9]");
     let volumes = prop::collection::vec(
@@ -588,15 +588,15 @@ fn check_case(
     checked.stackgen_s += clock.elapsed().as_secs_f64();
     let m = stackgen::manifest::Manifest::from_text(Path::new(".env"), text)
         .map_err(|e| fail(format!("the library rejects the manifest: {e}")))?;
-    let display = stackgen::render::Display {
+    let display = stackgen::render::compose::Display {
         manifest: ".env".into(),
         stacks_dir: "stacks".into(),
     };
     for t in &m.tenants {
-        let one =
-            stackgen::render::render_tenant(&m, t, &display).map_err(|e| fail(format!("{e:#}")))?;
-        let two =
-            stackgen::render::render_tenant(&m, t, &display).map_err(|e| fail(format!("{e:#}")))?;
+        let one = stackgen::render::compose::render_tenant(&m, t, &display)
+            .map_err(|e| fail(format!("{e:#}")))?;
+        let two = stackgen::render::compose::render_tenant(&m, t, &display)
+            .map_err(|e| fail(format!("{e:#}")))?;
         prop_assert!(one == two, "{}: two in-process renders differ", t.name);
         for f in &one {
             let on_disk = std::fs::read_to_string(stacks.join(&f.path)).unwrap_or_default();
@@ -943,12 +943,12 @@ fn mutated_manifests_never_panic_and_accepted_ones_render() {
         let Ok(m) = loaded else {
             return Ok(()); // rejected with located problems: fine
         };
-        let display = stackgen::render::Display {
+        let display = stackgen::render::compose::Display {
             manifest: ".env".into(),
             stacks_dir: "stacks".into(),
         };
         for t in &m.tenants {
-            let files = stackgen::render::render_tenant(&m, t, &display)
+            let files = stackgen::render::compose::render_tenant(&m, t, &display)
                 .map_err(|e| fail(format!("accepted manifest does not render: {e:#}\n{text}")))?;
             let stack = &files[0].content;
             serde_yaml::from_str::<Value>(stack)

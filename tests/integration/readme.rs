@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use stackgen::catalog::{Catalog, UserPolicy};
 use stackgen::manifest::{PLATFORM_KEYS, TENANT_SETTINGS};
+use stackgen::platform::catalog::{Catalog, UserPolicy};
 
 use crate::common::*;
 
@@ -291,7 +291,9 @@ fn readme_quick_start_runs_verbatim() {
         return;
     }
     // The images of what the quick start's `init` selects: the default services and qdrant.
-    let mut services: Vec<&str> = stackgen::init::DEFAULT_SERVICES.split(',').collect();
+    let mut services: Vec<&str> = stackgen::manifest::init::DEFAULT_SERVICES
+        .split(',')
+        .collect();
     services.push("qdrant");
     if !engine_ready(&services, test) || !have("jq", &["--version"], test) {
         return;

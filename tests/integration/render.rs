@@ -550,15 +550,17 @@ fn the_template_cache_changes_no_byte() {
     // tenant's values; rendering each tenant directly must give the same files.
     for s in [rendered_example(), generated_manifest()] {
         let manifest = stackgen::manifest::Manifest::load(&s.path(".env")).unwrap();
-        let display = stackgen::render::Display {
+        let display = stackgen::render::compose::Display {
             manifest: ".env".into(),
             stacks_dir: "stacks".into(),
         };
         for t in &manifest.tenants {
             let cached =
-                stackgen::render::render_tenant_with(&manifest, t, &display, true).unwrap();
+                stackgen::render::compose::render_tenant_with(&manifest, t, &display, true)
+                    .unwrap();
             let direct =
-                stackgen::render::render_tenant_with(&manifest, t, &display, false).unwrap();
+                stackgen::render::compose::render_tenant_with(&manifest, t, &display, false)
+                    .unwrap();
             assert_eq!(cached, direct, "tenant {}", t.name);
         }
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_yaml::Value;
-use stackgen::catalog::{Catalog, UserPolicy};
+use stackgen::platform::catalog::{Catalog, UserPolicy};
 
 use crate::common::*;
 
@@ -745,7 +745,7 @@ fn sidecar_pair_runs_as_configured_on_the_docker_engine() {
     s.run(&["render"]).ok();
     s.run(&["prepare", &tenant]).ok();
 
-    let host = stackgen::apparmor::host_state();
+    let host = stackgen::ops::apparmor::host_state();
     if host.is_enabled() {
         // Docker refuses to start a container whose profile is not loaded.
         s.run(&["apparmor", "load", &tenant]).ok();

@@ -379,7 +379,7 @@ fn purge_with_backup_dumps_archives_and_deletes_only_the_tenants_tree() {
 #[test]
 fn purge_refuses_a_base_dir_of_root_or_empty() {
     // The manifest validator refuses these before teardown runs (exit 2, nothing done); the
-    // teardown guard's own refusal is unit-tested in src/teardown/guard.rs.
+    // teardown guard's own refusal is unit-tested in src/ops/teardown/guard.rs.
     for bad in ["/", ""] {
         let s = Sandbox::new();
         s.run(&["init", "--non-interactive", "--tenant", "acme"])

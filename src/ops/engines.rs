@@ -1,0 +1,526 @@
+//! Several Docker engines (issue 13): which engine each tenant runs on, and what stackgen does
+//! differently for a tenant on an engine named by `<T>__DOCKER_CONTEXT`.
+//!
+//! A tenant without the key runs on the current Docker context, exactly as on a single host. A
+//! tenant with it is managed only through that context: every docker and compose command line
+//! carries `--context NAME` (built in one place, `Tools::docker_argv`/`compose_argv`, from
+//! `Tools::on`), and the host-level work is done through the engine too, never on this
+//! machine's disk: its data directories are created by a one-shot container that bind-mounts
+//! `BASE_DIR/tenants/<tenant>` on that host ([`prepare_cmd`]), its ports are checked against
+//! what the containers of that engine publish ([`busy_on_engine`]), its images must be on that
+//! engine or pullable there ([`images`]), and its AppArmor profiles are loaded on that host by
+//! the operator (`stackgen apparmor load` prints the commands).
+//!
+//! Moving a tenant to another engine is explicit (backup, teardown, restore): a context set on
+//! a tenant whose containers or data are on another engine is refused ([`check_not_elsewhere`]).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::error::{ManifestProblem, UsageError};
+use crate::manifest::values::Invalid;
+use crate::manifest::{Manifest, Tenant};
+use crate::ops::compose::argv::Select;
+use crate::ops::compose::{containers, exec, quote, Cmd, Container, Tools};
+use crate::ops::prepare::Action;
+use crate::{ops::preflight, platform::model};
+
+/// The tenant setting: `<T>__DOCKER_CONTEXT`.
+pub const SETTING: &str = "DOCKER_CONTEXT";
+
+/// The file in `BASE_DIR/tenants/<tenant>/` naming the engine (its `docker info` ID) whose
+/// one-shot container prepared the tenant's data there.
+pub const MARKER: &str = ".stackgen-engine";
+
+/// Where the one-shot prepare container sees the tenant's folder.
+const MOUNT: &str = "/stackgen-tenant";
+
+/// A Docker context name as `docker context create` accepts it.
+pub fn check_name(name: &str) -> Result<(), Invalid> {
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-'))
+        && name.len() <= 100;
+    if ok {
+        Ok(())
+    } else {
+        Err((
+            format!("`{name}` is not a Docker context name"),
+            "use the name `docker context ls` shows (letters, digits, `_.+-`), or delete the line for the current context".into(),
+        ))
+    }
+}
+
+/// The engines the manifest's tenants run on, in manifest order: `None` is the current context.
+pub fn engines(manifest: &Manifest) -> Vec<Option<&str>> {
+    let mut out: Vec<Option<&str>> = Vec::new();
+    for t in &manifest.tenants {
+        let e = t.docker_context.as_deref();
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// The tenants of one engine (`None`: the current context), in manifest order.
+pub fn tenants_on<'a>(manifest: &'a Manifest, engine: Option<&str>) -> Vec<&'a Tenant> {
+    manifest
+        .tenants
+        .iter()
+        .filter(|t| t.docker_context.as_deref() == engine)
+        .collect()
+}
+
+/// Whether the tenant is managed through a named context rather than the current one.
+pub fn is_remote(tenant: &Tenant) -> bool {
+    tenant.docker_context.is_some()
+}
+
+/// How messages name an engine: ``context `host-2` `` or `the current context`.
+pub fn describe(engine: Option<&str>) -> String {
+    match engine {
+        Some(c) => format!("context `{c}`"),
+        None => "the current context".to_string(),
+    }
+}
+
+/// A problem located at the tenant's `DOCKER_CONTEXT` line: exit status 2.
+fn problem(manifest: &Manifest, tenant: &Tenant, message: String, hint: String) -> UsageError {
+    let key = tenant.key(SETTING);
+    UsageError::problems(vec![ManifestProblem {
+        file: manifest.path.clone(),
+        line: manifest.entries.get(&key).map(|e| e.line),
+        key: Some(key),
+        message,
+        hint,
+    }])
+}
+
+/// `docker context inspect NAME`: the tenant's context exists on this machine (else exit 2,
+/// naming the manifest line). Nothing to check for the current context.
+pub fn check_known(tools: &Tools, manifest: &Manifest, tenant: &Tenant) -> Result<()> {
+    let Some(name) = tenant.docker_context.as_deref() else {
+        return Ok(());
+    };
+    let mut v = tools.on(None).docker_argv();
+    v.extend(words(&[
+        "context",
+        "inspect",
+        "--format",
+        "{{.Name}}",
+        name,
+    ]));
+    let out = exec::capture(&Cmd::new(v, "docker context inspect"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Err(problem(
+        manifest,
+        tenant,
+        format!(
+            "unknown Docker context `{name}` ({})",
+            exec::first_line(&stderr).unwrap_or("`docker context inspect` failed")
+        ),
+        format!("create it (`docker context create {name} --docker host=ssh://USER@HOST`), or correct the name (`docker context ls`)"),
+    )
+    .into())
+}
+
+fn words(items: &[&str]) -> Vec<OsString> {
+    items.iter().map(OsString::from).collect()
+}
+
+/// The engine's ID (`docker info`), which tells two engines apart whatever their contexts are
+/// called.
+pub fn engine_id(tools: &Tools) -> Result<String> {
+    let mut v = tools.docker_argv();
+    v.extend(words(&["info", "--format", "{{.ID}}"]));
+    Ok(exec::capture_ok(&Cmd::new(v, "docker info"))?
+        .trim()
+        .to_string())
+}
+
+/// Whether the engine's kernel has AppArmor (`docker info` lists it in its security options).
+pub fn engine_apparmor(tools: &Tools) -> Result<bool> {
+    let mut v = tools.docker_argv();
+    v.extend(words(&["info", "--format", "{{json .SecurityOptions}}"]));
+    Ok(exec::capture_ok(&Cmd::new(v, "docker info"))?.contains("name=apparmor"))
+}
+
+/// Refuses (exit 2) a tenant whose containers run on another engine of the manifest, or whose
+/// data on this machine was prepared for another engine: the context was changed on a tenant
+/// that lives elsewhere. Moving it is a procedure (docs/operations.md), not an edit. An
+/// engine that cannot be reached is skipped with a warning: it must not stop the others.
+pub fn check_not_elsewhere(tools: &Tools, manifest: &Manifest, tenant: &Tenant) -> Result<()> {
+    let here = tenant.docker_context.as_deref();
+    let ours = |c: &Container| match tenant.deployment.as_deref() {
+        Some(id) => c.deployment.is_empty() || c.deployment == id,
+        None => true,
+    };
+    // The current context too: a tenant moved off it may be the only one that was there.
+    let mut all = engines(manifest);
+    if !all.contains(&None) {
+        all.insert(0, None);
+    }
+    for other in all.into_iter().filter(|e| *e != here) {
+        let list = match containers::query(&tools.on(other), &Select::Tenant(&tenant.name)) {
+            Ok(list) => list,
+            Err(e) => {
+                eprintln!(
+                    "stackgen: warning: {}: could not ask {} whether the tenant still runs there: {e:#}",
+                    tenant.name,
+                    describe(other)
+                );
+                continue;
+            }
+        };
+        let names: Vec<&str> = list
+            .iter()
+            .filter(|c| ours(c))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !names.is_empty() {
+            return Err(moved(
+                manifest,
+                tenant,
+                &format!(
+                    "tenant `{}` has containers on {} ({}), but the manifest places it on {}",
+                    tenant.name,
+                    describe(other),
+                    names.join(", "),
+                    describe(here)
+                ),
+            ));
+        }
+    }
+    // This machine's disk is the current context's host (as for every single-host tenant).
+    let root = PathBuf::from(model::tenant_root(&manifest.platform, tenant));
+    if root.join("data").exists() {
+        let marker = std::fs::read_to_string(root.join(MARKER)).ok();
+        let marker = marker.as_deref().map(str::trim);
+        let prepared_elsewhere = match (here, marker) {
+            (_, Some(id)) => id != engine_id(tools)?,
+            (Some(_), None) => true,
+            (None, None) => false,
+        };
+        if prepared_elsewhere {
+            return Err(moved(
+                manifest,
+                tenant,
+                &format!(
+                    "the data of tenant `{}` under {} belongs to another engine than {}",
+                    tenant.name,
+                    root.display(),
+                    describe(here)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn moved(manifest: &Manifest, tenant: &Tenant, message: &str) -> anyhow::Error {
+    problem(
+        manifest,
+        tenant,
+        message.to_string(),
+        format!(
+            "moving a tenant to another engine is explicit: restore its previous {key}, then `stackgen backup {t}`, `stackgen teardown {t}`, set the context, `stackgen restore {t}` (docs/operations.md, \"Several Docker engines\")",
+            t = tenant.name,
+            key = tenant.key(SETTING),
+        ),
+    )
+    .into()
+}
+
+/// Whether a running container on the tenant's engine, other than the tenant's own, publishes
+/// the host port: the remote host's sockets cannot be probed from here, but what holds a port
+/// on a Docker host is almost always one of its containers (whose name `port_holder` gives).
+pub fn busy_on_engine(running: &[Container], tenant: &str, port: u16, proto: &str) -> bool {
+    running.iter().filter(|c| c.tenant != tenant).any(|c| {
+        c.published()
+            .iter()
+            .any(|p| p.host_port == port && p.protocol == proto)
+    })
+}
+
+/// The port check of a tenant on another engine: [`preflight::ports_with`] where a port is
+/// busy when [`busy_on_engine`] says so, and `running` (that engine's running containers) names
+/// the holder.
+pub fn ports(
+    tenant: &Tenant,
+    wanted: &[preflight::HostPort],
+    own: &[Container],
+    running: &[Container],
+) -> preflight::Check {
+    let holders = |port, proto| preflight::port_holder(running, port, proto);
+    let free =
+        |p: &preflight::HostPort| !busy_on_engine(running, &tenant.name, p.port, p.proto.as_str());
+    preflight::ports_with(tenant, wanted, own, &holders, &free)
+}
+
+/// The images missing on the tenant's engine, after trying to pull each there; an error names
+/// the first that is neither there nor pullable.
+pub fn images(tools: &Tools, wanted: &[String], dry_run: bool) -> Result<Vec<String>> {
+    let mut v = tools.docker_argv();
+    v.extend(words(&[
+        "image",
+        "ls",
+        "--digests",
+        "--format",
+        "{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}",
+    ]));
+    let listed = exec::capture_ok(&Cmd::new(v, "docker image ls"))?;
+    let present: Vec<&str> = listed.split_whitespace().collect();
+    let mut missing = Vec::new();
+    for image in wanted {
+        // `docker image ls` writes Docker Hub images without `docker.io/library/`.
+        let short = image
+            .strip_prefix("docker.io/library/")
+            .or_else(|| image.strip_prefix("docker.io/"))
+            .unwrap_or(image);
+        if present.contains(&image.as_str()) || present.contains(&short) || missing.contains(image)
+        {
+            continue;
+        }
+        missing.push(image.clone());
+    }
+    if dry_run {
+        return Ok(missing);
+    }
+    for image in &missing {
+        let mut v = tools.docker_argv();
+        v.extend(words(&["pull", "--quiet", image]));
+        exec::capture_ok(&Cmd::new(v, format!("docker pull {image}"))).map_err(|e| {
+            e.context(format!(
+                "{image} is not on the engine and cannot be pulled there"
+            ))
+        })?;
+    }
+    Ok(missing)
+}
+
+/// The image the one-shot prepare container runs: one the tenant's stack already needs (so it
+/// is on that engine), preferring those known to have `sh`, `mkdir`, `chown` and `chmod`.
+pub fn helper_image(manifest: &Manifest, tenant: &Tenant) -> Option<String> {
+    let services = model::services(&manifest.platform, tenant);
+    ["postgres", "redis", "caddy", "prometheus"]
+        .iter()
+        .find_map(|n| services.iter().find(|s| s.name == *n))
+        .or_else(|| services.first())
+        .map(|s| s.image.clone())
+}
+
+/// The one-shot container that prepares the tenant's data on its engine's host: it bind-mounts
+/// `BASE_DIR/tenants/<tenant>` there and creates what `prepare::plan` lists with the same
+/// owners and modes as `prepare::apply`, refusing a symbolic link on any path it creates
+/// (inside the container a link could only point into the container anyway). It writes the
+/// engine's ID to [`MARKER`]. No network, only the capabilities chown and chmod need.
+pub fn prepare_cmd(
+    tools: &Tools,
+    manifest: &Manifest,
+    tenant: &Tenant,
+    actions: &[Action],
+    engine_id: &str,
+) -> Result<Cmd> {
+    let root = PathBuf::from(model::tenant_root(&manifest.platform, tenant));
+    let image = helper_image(manifest, tenant)
+        .ok_or_else(|| anyhow::anyhow!("tenant `{}` runs no service", tenant.name))?;
+    let mut script = String::from("set -eu\numask 022\n");
+    script.push_str(
+        "refuse() { echo \"stackgen: refusing to prepare $1 on this engine's host: it is a symbolic link\" >&2; exit 3; }\n",
+    );
+    let mut checked: Vec<PathBuf> = Vec::new();
+    for a in actions {
+        let rel = a.path.strip_prefix(&root).map_err(|_| {
+            anyhow::anyhow!(
+                "refusing to touch {}: outside {}",
+                a.path.display(),
+                root.display()
+            )
+        })?;
+        let inside = Path::new(MOUNT).join(rel);
+        // Parents first; the message names the path as it is on that host.
+        let mut prefixes: Vec<&Path> = rel
+            .ancestors()
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        prefixes.reverse();
+        for prefix in prefixes {
+            let p = Path::new(MOUNT).join(prefix);
+            if !checked.contains(&p) {
+                script.push_str(&format!(
+                    "[ ! -L {} ] || refuse {}\n",
+                    quote(&p.to_string_lossy()),
+                    quote(&root.join(prefix).to_string_lossy())
+                ));
+                checked.push(p);
+            }
+        }
+        let q = quote(&inside.to_string_lossy());
+        let (own, mode) = (
+            format!("{}:{}", a.owner.0, a.owner.1),
+            if a.is_file { "0640" } else { "0750" },
+        );
+        if a.is_file {
+            script.push_str(&format!(
+                "mkdir -p \"$(dirname {q})\"\n[ -e {q} ] || : > {q}\n"
+            ));
+        } else {
+            script.push_str(&format!("mkdir -p {q}\n"));
+        }
+        script.push_str(&format!("chown {own} {q}\nchmod {mode} {q}\n"));
+    }
+    script.push_str(&format!(
+        "printf '%s\\n' {} > {}/{MARKER}\n",
+        quote(engine_id),
+        MOUNT
+    ));
+    let mut v = tools.docker_argv();
+    v.extend(words(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--user",
+        "0:0",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "CHOWN",
+        "--cap-add",
+        "DAC_OVERRIDE",
+        "--cap-add",
+        "FOWNER",
+        "--security-opt",
+        "no-new-privileges",
+        "--entrypoint",
+        "/bin/sh",
+        "-v",
+    ]));
+    v.push(format!("{}:{MOUNT}", root.display()).into());
+    v.extend(words(&[&image, "-c", &script]));
+    Ok(Cmd::new(
+        v,
+        "prepare the data directories on the engine's host",
+    ))
+}
+
+/// Runs [`prepare_cmd`]'s container. A symbolic link it refused is bad ground, as on a single
+/// host: exit 2 with the container's message; any other failure keeps docker's status.
+pub fn run_prepare(cmd: &Cmd) -> Result<()> {
+    let out = exec::capture(cmd)?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = exec::first_line(&stderr).unwrap_or("the container failed");
+    if out.status.code() == Some(3) && first.starts_with("stackgen: refusing") {
+        return Err(UsageError::plain(format!(
+            "{}; nothing outside the tenant's folder was touched. Replace the link with a real directory on that host",
+            first.trim_start_matches("stackgen: ")
+        ))
+        .into());
+    }
+    Err(anyhow::Error::new(crate::error::CommandFailed {
+        what: cmd.purpose.clone(),
+        code: exec::status_code(out.status),
+    })
+    .context(first.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(extra: &str) -> Manifest {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example"))
+            .unwrap()
+            + extra;
+        Manifest::from_text(Path::new(".env"), &text).unwrap()
+    }
+
+    #[test]
+    fn engines_group_the_tenants() {
+        let m = manifest("TEAM_B__DOCKER_CONTEXT=host-2\n");
+        assert_eq!(engines(&m), vec![None, Some("host-2")]);
+        let remote: Vec<&str> = tenants_on(&m, Some("host-2"))
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(remote, ["team-b"]);
+        assert!(tenants_on(&m, None).iter().all(|t| !is_remote(t)));
+    }
+
+    #[test]
+    fn context_names_are_checked() {
+        assert!(check_name("host-2").is_ok());
+        assert!(check_name("sg_host.2+x").is_ok());
+        for bad in ["-x", "a b", "a/b", "", "ä"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_prepare_container_stays_in_the_tenant_tree() {
+        let m = manifest("TEAM_B__DOCKER_CONTEXT=host-2\n");
+        let t = m.tenant("team-b").unwrap();
+        let actions = crate::ops::prepare::plan(&m, t).unwrap();
+        let tools = Tools::fixed("docker").on(Some("host-2"));
+        let cmd = prepare_cmd(&tools, &m, t, &actions, "ENGINE:ID").unwrap();
+        let line = cmd.shell_line();
+        assert!(
+            line.starts_with("docker --context host-2 run --rm --network none"),
+            "{line}"
+        );
+        let root = model::tenant_root(&m.platform, t);
+        assert!(line.contains(&format!("-v {root}:{MOUNT} ")), "{line}");
+        let script = cmd.argv.last().unwrap().to_string_lossy().into_owned();
+        // Every path the container touches is under its mount, and each is checked for links.
+        for l in script.lines().filter(|l| l.starts_with("chown ")) {
+            assert!(l.contains(&format!(" {MOUNT}/data/")), "{l}");
+        }
+        assert!(
+            script.contains(&format!("[ ! -L {MOUNT}/data ] || refuse {root}/data\n")),
+            "{script}"
+        );
+        assert_eq!(
+            script.matches("chown ").count(),
+            actions.len(),
+            "one owner per planned path"
+        );
+        assert!(
+            script.ends_with(&format!("> {MOUNT}/{MARKER}\n")),
+            "{script}"
+        );
+        let outside = Action {
+            path: "/etc/passwd".into(),
+            is_file: true,
+            owner: (1, 1),
+        };
+        assert!(prepare_cmd(&tools, &m, t, &[outside], "x").is_err());
+    }
+
+    #[test]
+    fn a_port_is_busy_only_when_another_container_publishes_it() {
+        let c: Container = serde_json::from_str(
+            r#"{"id":"1","name":"web","tenant":"","service":"","project":"","compose_service":"","image":"i","state":"running","status":"Up","ports":"0.0.0.0:20100->80/tcp"}"#,
+        )
+        .unwrap();
+        let running = [c];
+        assert!(busy_on_engine(&running, "team-b", 20100, "tcp"));
+        assert!(!busy_on_engine(&running, "team-b", 20100, "udp"));
+        assert!(!busy_on_engine(&running, "team-b", 20101, "tcp"));
+        let mut own = running[0].clone();
+        own.tenant = "team-b".into();
+        assert!(!busy_on_engine(&[own], "team-b", 20100, "tcp"));
+    }
+}
