@@ -17,6 +17,7 @@ pub mod error;
 pub mod extend;
 pub mod fsafe;
 pub mod init;
+pub mod kubernetes;
 pub mod lock;
 pub mod manifest;
 pub mod menu;
