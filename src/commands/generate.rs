@@ -209,8 +209,11 @@ pub fn cmd_kube_secrets(cli: &Cli, args: &KubeSecretsArgs) -> Result<()> {
         ))
         .into());
     }
+    // The namespace first, exactly as rendered, so this apply works on an empty cluster.
+    let namespace = crate::kubernetes::namespace_yaml(&manifest, tenant, &display(cli))?;
+    let secret = crate::kubernetes::secrets::secret_yaml(tenant);
     let mut out = std::io::stdout().lock();
-    out.write_all(crate::kubernetes::secrets::secret_yaml(tenant).as_bytes())?;
+    out.write_all(format!("{namespace}---\n{secret}").as_bytes())?;
     out.flush()?;
     Ok(())
 }

@@ -131,10 +131,12 @@ pub fn render_tenant(
         let member = |s| member(manifest, tenant, &services, service_map, &configs, s);
         let mut members = vec![member(svc)?];
         if let Some(host) = sidecar_of(svc) {
-            let host = services
-                .iter()
-                .find(|s| s.name == host)
-                .with_context(|| format!("{} shares the network of {host}, which is not rendered", svc.name))?;
+            let host = services.iter().find(|s| s.name == host).with_context(|| {
+                format!(
+                    "{} shares the network of {host}, which is not rendered",
+                    svc.name
+                )
+            })?;
             members.push(member(host)?);
         }
         units.push(Unit {
@@ -166,7 +168,10 @@ pub fn render_tenant(
     for o in &objects {
         let name = o.file_name();
         if names.contains(&name) {
-            bail!("two Kubernetes objects of {} would both be written to {name}", tenant.name);
+            bail!(
+                "two Kubernetes objects of {} would both be written to {name}",
+                tenant.name
+            );
         }
         files.push(RenderedFile {
             path: dir.join(&name),
@@ -179,6 +184,21 @@ pub fn render_tenant(
         content: format!("{}{}", t.header, objects::kustomization(&names)),
     });
     Ok(files)
+}
+
+/// The tenant's Namespace as `render` writes it (without the header), for `kube-secrets`.
+pub fn namespace_yaml(manifest: &Manifest, tenant: &Tenant, display: &Display) -> Result<String> {
+    let files = render_tenant(manifest, tenant, display)?;
+    let path = tenant_dir(tenant).join("namespace.yaml");
+    let file = files
+        .iter()
+        .find(|f| f.path == path)
+        .context("no namespace rendered")?;
+    Ok(file
+        .content
+        .split_once("\n\n")
+        .map_or(file.content.as_str(), |(_, body)| body)
+        .to_string())
 }
 
 fn member<'a>(

@@ -146,20 +146,38 @@ fn policy(t: &Tenancy, name: &str, pod_selector: Value, types: &[&str], rules: M
 
 pub fn policies(t: &Tenancy) -> Result<Vec<Object>> {
     let all_pods = Value::Mapping(Mapping::new());
-    let mut out = vec![policy(t, "default-deny", all_pods.clone(), &["Ingress", "Egress"], Mapping::new())];
-    let dns = map([(
-        "to",
-        Value::Sequence(vec![map([
-            (
-                "namespaceSelector",
-                map([("matchLabels", map([("kubernetes.io/metadata.name", "kube-system".into())]))]),
-            ),
-            ("podSelector", map([("matchLabels", map([("k8s-app", "kube-dns".into())]))])),
-        ])]),
-    ), ("ports", Value::Sequence(vec![
-        map([("protocol", "UDP".into()), ("port", 53.into())]),
-        map([("protocol", "TCP".into()), ("port", 53.into())]),
-    ]))]);
+    let mut out = vec![policy(
+        t,
+        "default-deny",
+        all_pods.clone(),
+        &["Ingress", "Egress"],
+        Mapping::new(),
+    )];
+    let dns = map([
+        (
+            "to",
+            Value::Sequence(vec![map([
+                (
+                    "namespaceSelector",
+                    map([(
+                        "matchLabels",
+                        map([("kubernetes.io/metadata.name", "kube-system".into())]),
+                    )]),
+                ),
+                (
+                    "podSelector",
+                    map([("matchLabels", map([("k8s-app", "kube-dns".into())]))]),
+                ),
+            ])]),
+        ),
+        (
+            "ports",
+            Value::Sequence(vec![
+                map([("protocol", "UDP".into()), ("port", 53.into())]),
+                map([("protocol", "TCP".into()), ("port", 53.into())]),
+            ]),
+        ),
+    ]);
     let mut rules = Mapping::new();
     rules.insert("egress".into(), Value::Sequence(vec![dns]));
     out.push(policy(t, "allow-dns", all_pods, &["Egress"], rules));
@@ -186,7 +204,10 @@ pub fn policies(t: &Tenancy) -> Result<Vec<Object>> {
         let mut ingress = Vec::new();
         if !clients.is_empty() {
             ingress.push(map([
-                ("from", Value::Sequence(clients.iter().map(|c| pods(c)).collect())),
+                (
+                    "from",
+                    Value::Sequence(clients.iter().map(|c| pods(c)).collect()),
+                ),
                 ("ports", port_list(&ports::of_unit(u))),
             ]));
         }
@@ -198,7 +219,10 @@ pub fn policies(t: &Tenancy) -> Result<Vec<Object>> {
                     "from",
                     Value::Sequence(vec![map([(
                         "namespaceSelector",
-                        map([("matchLabels", map([("kubernetes.io/metadata.name", INGRESS_NAMESPACE.into())]))]),
+                        map([(
+                            "matchLabels",
+                            map([("kubernetes.io/metadata.name", INGRESS_NAMESPACE.into())]),
+                        )]),
                     )])]),
                 ),
                 ("ports", port_list(&list)),
@@ -207,27 +231,57 @@ pub fn policies(t: &Tenancy) -> Result<Vec<Object>> {
         if !ingress.is_empty() {
             let mut rules = Mapping::new();
             rules.insert("ingress".into(), Value::Sequence(ingress));
-            out.push(policy(t, &format!("ingress-{}", u.name), selector_of(&u.name), &["Ingress"], rules));
+            out.push(policy(
+                t,
+                &format!("ingress-{}", u.name),
+                selector_of(&u.name),
+                &["Ingress"],
+                rules,
+            ));
         }
 
-        let to = &edges.iter().find(|(c, _)| c.name == u.name).expect("every unit").1;
+        let to = &edges
+            .iter()
+            .find(|(c, _)| c.name == u.name)
+            .expect("every unit")
+            .1;
         let mut egress_rules: Vec<Value> = to
             .iter()
-            .map(|v| map([("to", Value::Sequence(vec![pods(&v.name)])), ("ports", port_list(&ports::of_unit(v)))]))
+            .map(|v| {
+                map([
+                    ("to", Value::Sequence(vec![pods(&v.name)])),
+                    ("ports", port_list(&ports::of_unit(v))),
+                ])
+            })
             .collect();
         if egress(u) {
             egress_rules.push(map([(
                 "to",
                 Value::Sequence(vec![
-                    map([("ipBlock", map([("cidr", "0.0.0.0/0".into()), ("except", strings(&PRIVATE_V4))]))]),
-                    map([("ipBlock", map([("cidr", "::/0".into()), ("except", strings(&PRIVATE_V6))]))]),
+                    map([(
+                        "ipBlock",
+                        map([
+                            ("cidr", "0.0.0.0/0".into()),
+                            ("except", strings(&PRIVATE_V4)),
+                        ]),
+                    )]),
+                    map([(
+                        "ipBlock",
+                        map([("cidr", "::/0".into()), ("except", strings(&PRIVATE_V6))]),
+                    )]),
                 ]),
             )]));
         }
         if !egress_rules.is_empty() {
             let mut rules = Mapping::new();
             rules.insert("egress".into(), Value::Sequence(egress_rules));
-            out.push(policy(t, &format!("egress-{}", u.name), selector_of(&u.name), &["Egress"], rules));
+            out.push(policy(
+                t,
+                &format!("egress-{}", u.name),
+                selector_of(&u.name),
+                &["Egress"],
+                rules,
+            ));
         }
     }
     Ok(out)
@@ -243,7 +297,11 @@ mod tests {
 
     #[test]
     fn host_names_are_found_only_as_hosts() {
-        assert!(names_host("postgresql://u:$(X)@postgres:5432/db", "postgres", false));
+        assert!(names_host(
+            "postgresql://u:$(X)@postgres:5432/db",
+            "postgres",
+            false
+        ));
         assert!(names_host("targets: [\"grafana:3000\"]", "grafana", false));
         assert!(names_host("http://dify-api:5001", "dify-api", false));
         assert!(names_host("redis", "redis", true));

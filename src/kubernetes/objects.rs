@@ -43,7 +43,11 @@ impl Object {
         if !self.data.is_empty() {
             out.push_str("data:\n");
             for (key, text) in &self.data {
-                out.push_str(&format!("  {}:{}", crate::yaml::to_string(&key.as_str().into()).trim_end(), block(text)));
+                out.push_str(&format!(
+                    "  {}:{}",
+                    crate::yaml::to_string(&key.as_str().into()).trim_end(),
+                    block(text)
+                ));
             }
         }
         out
@@ -56,9 +60,16 @@ fn block(text: &str) -> String {
     let printable = text
         .chars()
         .all(|c| c == '\n' || c == '\t' || !c.is_control());
-    let lines_ok = !text.is_empty() && text.lines().all(|l| l.trim_end() == l);
+    // A line that starts with a tab would need an indentation indicator some readers reject.
+    let lines_ok = !text.is_empty()
+        && text
+            .lines()
+            .all(|l| l.trim_end() == l && !l.starts_with('\t'));
     if !printable || !lines_ok || text.starts_with([' ', '\n']) {
-        return format!(" {}\n", serde_json::to_string(text).expect("strings serialize"));
+        return format!(
+            " {}\n",
+            serde_json::to_string(text).expect("strings serialize")
+        );
     }
     // Chomping: `|` keeps one final newline, `|-` none, `|+` all of them.
     let chomp = match text.strip_suffix('\n') {
@@ -75,10 +86,6 @@ fn block(text: &str) -> String {
             out.push_str(line);
             out.push('\n');
         }
-    }
-    if chomp == "+" {
-        let extra = text.len() - text.trim_end_matches('\n').len() - 1;
-        out.push_str(&"\n".repeat(extra));
     }
     out
 }
@@ -107,7 +114,10 @@ fn labels_for(tenant: &Tenant, unit: Option<&str>) -> Value {
     if let Some(u) = unit {
         m.insert(NAME_LABEL.into(), u.into());
     }
-    m.insert("app.kubernetes.io/part-of".into(), tenant.name.clone().into());
+    m.insert(
+        "app.kubernetes.io/part-of".into(),
+        tenant.name.clone().into(),
+    );
     m.insert("app.kubernetes.io/managed-by".into(), "stackgen".into());
     Value::Mapping(m)
 }
@@ -203,7 +213,12 @@ pub fn pod_security(t: &Tenancy) -> (Level, Vec<String>) {
                     .filter(|e| !e.starts_with("writable root filesystem"))
                     .map(String::as_str)
                     .collect();
-                why.push(format!("{} needs {}: {}", m.svc.name, need.as_str(), reasons.join("; ")));
+                why.push(format!(
+                    "{} needs {}: {}",
+                    m.svc.name,
+                    need.as_str(),
+                    reasons.join("; ")
+                ));
             }
             level = level.max(need);
         }
@@ -217,10 +232,19 @@ pub fn namespace(t: &Tenancy) -> Object {
         Value::Mapping(m) => m,
         _ => unreachable!(),
     };
-    labels.insert("pod-security.kubernetes.io/enforce".into(), level.as_str().into());
+    labels.insert(
+        "pod-security.kubernetes.io/enforce".into(),
+        level.as_str().into(),
+    );
     // Warn and audit at `restricted` whatever is enforced: every exception stays visible.
-    labels.insert("pod-security.kubernetes.io/warn".into(), "restricted".into());
-    labels.insert("pod-security.kubernetes.io/audit".into(), "restricted".into());
+    labels.insert(
+        "pod-security.kubernetes.io/warn".into(),
+        "restricted".into(),
+    );
+    labels.insert(
+        "pod-security.kubernetes.io/audit".into(),
+        "restricted".into(),
+    );
     let mut meta = Mapping::new();
     meta.insert("name".into(), ns_name(t.tenant).into());
     meta.insert("labels".into(), Value::Mapping(labels));
@@ -267,7 +291,10 @@ pub fn config_maps(t: &Tenancy) -> Result<Vec<Object>> {
             })
             .collect();
         if data.is_empty() {
-            bail!("{}: no generated file under {dir} for ConfigMap {name}", t.tenant.name);
+            bail!(
+                "{}: no generated file under {dir} for ConfigMap {name}",
+                t.tenant.name
+            );
         }
         data.sort();
         let mut o = Object::new(
@@ -319,7 +346,10 @@ pub fn volume_claims(t: &Tenancy) -> Vec<Object> {
             }
             spec.insert(
                 "resources".into(),
-                map([("requests", map([("storage", claim_size(&component).into())]))]),
+                map([(
+                    "requests",
+                    map([("storage", claim_size(&component).into())]),
+                )]),
             );
             Object::new(
                 "PersistentVolumeClaim",
@@ -388,13 +418,19 @@ mod tests {
 
     #[test]
     fn block_literals_keep_the_text_exactly() {
-        for text in ["a\n\nb\n", "a\nb", "a\n\n\n", "x: 1\n  y: \"z\"\n", "\tTAB\n"] {
+        for text in [
+            "a\n\nb\n",
+            "a\nb",
+            "a\n\n\n",
+            "x: 1\n  y: \"z\"\n",
+            "\tTAB\n",
+        ] {
             let doc = format!("k:{}", block(text));
             let back: serde_yaml::Value = serde_yaml::from_str(&doc).unwrap();
             assert_eq!(back["k"].as_str(), Some(text), "{doc}");
         }
         // Leading spaces or trailing blanks go quoted instead of in a literal.
-        for text in ["  lead\n", "trail  \n", "\u{7}bell"] {
+        for text in ["  lead\n", "trail  \n", "\u{7}bell", "\tTAB\n"] {
             let out = block(text);
             assert!(out.starts_with(" \""), "{out}");
             let back: serde_yaml::Value = serde_yaml::from_str(&format!("k:{out}")).unwrap();

@@ -13,8 +13,9 @@ const INTERNAL: [(&str, &[u16]); 12] = [
     ("postgres", &[5432]),
     ("redis", &[6379]),
     ("qdrant", &[6333]),
-    // 50051: weaviate's gRPC API, which the v4 python clients (dify, open-webui) require.
-    ("weaviate", &[8080, 50051]),
+    // 50051: weaviate's gRPC API, which the v4 python clients (dify, open-webui) require;
+    // 2112: its metrics, which the tenant's prometheus scrapes.
+    ("weaviate", &[2112, 8080, 50051]),
     ("chroma", &[8000]),
     ("ollama", &[11434]),
     ("dify-api", &[5001]),

@@ -40,11 +40,17 @@ fn pieces(tenant: &Tenant, s: &str) -> Result<Vec<Piece>> {
             rest = r;
         } else if let Some(r) = after.strip_prefix('{') {
             let Some(end) = r.find('}') else {
-                bail!("unterminated `${{` in a generated value of tenant {}", tenant.name);
+                bail!(
+                    "unterminated `${{` in a generated value of tenant {}",
+                    tenant.name
+                );
             };
             let key = r[..end].split([':', '-', '?']).next().unwrap_or_default();
             let Some(name) = key.strip_prefix(&format!("{}__", tenant.prefix)) else {
-                bail!("generated value refers to `{key}`, which is not a secret of tenant {}", tenant.name);
+                bail!(
+                    "generated value refers to `{key}`, which is not a secret of tenant {}",
+                    tenant.name
+                );
             };
             if !text.is_empty() {
                 out.push(Piece::Text(std::mem::take(&mut text)));
@@ -104,7 +110,10 @@ impl<'a> Translator<'a> {
         for p in pieces(self.tenant, s)? {
             match p {
                 Piece::Text(t) => out.push_str(&t),
-                Piece::Secret(name) => bail!("a probe of tenant {} would embed the secret {name}", self.tenant.name),
+                Piece::Secret(name) => bail!(
+                    "a probe of tenant {} would embed the secret {name}",
+                    self.tenant.name
+                ),
             }
         }
         Ok(out)
@@ -124,7 +133,10 @@ impl<'a> Translator<'a> {
             if let [Piece::Secret(name)] = parts.as_slice() {
                 out.push(map([("name", key.into()), ("valueFrom", secret_ref(name))]));
             } else {
-                out.push(map([("name", key.into()), ("value", self.expanded(&value)?.into())]));
+                out.push(map([
+                    ("name", key.into()),
+                    ("value", self.expanded(&value)?.into()),
+                ]));
             }
         }
         Ok(out)
@@ -173,7 +185,7 @@ mod tests {
     use super::*;
 
     fn tenant() -> Tenant {
-        let text = "DOMAIN=example.com\nBASE_DIR=/srv/x\nTENANT=team-a\nTEAM_A__SERVICES=redis\nTEAM_A__UID=20001\nTEAM_A__GID=20001\nTEAM_A__PORT_RANGE=20000-20099\nTEAM_A__REDIS_PASSWORD=abc\nTEAM_A__VECTOR_DB=chroma\n";
+        let text = "DOMAIN=example.com\nBASE_DIR=/srv/x\nTENANT=team-a\nTEAM_A__SERVICES=redis\nTEAM_A__UID=20001\nTEAM_A__GID=20001\nTEAM_A__PORT_RANGE=20000-20099\nTEAM_A__REDIS_PASSWORD=abcdefghijklmnopqrstuvwxyz\nTEAM_A__VECTOR_DB=chroma\n";
         crate::manifest::Manifest::from_text(std::path::Path::new(".env"), text)
             .unwrap()
             .tenants
@@ -186,15 +198,24 @@ mod tests {
         let mut tr = Translator::new(&t);
         let mut env = Mapping::new();
         env.insert("A".into(), "${TEAM_A__REDIS_PASSWORD:?set it}".into());
-        env.insert("B".into(), "redis://:${TEAM_A__REDIS_PASSWORD:?set it}@redis:6379/1".into());
+        env.insert(
+            "B".into(),
+            "redis://:${TEAM_A__REDIS_PASSWORD:?set it}@redis:6379/1".into(),
+        );
         env.insert("C".into(), "cost $$5 $(x)".into());
         let out = crate::yaml::to_string(&Value::Sequence(tr.env(Some(&env)).unwrap()));
-        assert!(out.contains("secretKeyRef:\n      name: stackgen-secrets\n      key: REDIS_PASSWORD"), "{out}");
-        assert!(out.contains("redis://:$(STACKGEN_SECRET_REDIS_PASSWORD)@redis:6379/1"), "{out}");
+        assert!(
+            out.contains("secretKeyRef:\n      name: stackgen-secrets\n      key: REDIS_PASSWORD"),
+            "{out}"
+        );
+        assert!(
+            out.contains("redis://:$(STACKGEN_SECRET_REDIS_PASSWORD)@redis:6379/1"),
+            "{out}"
+        );
         // A literal `$` is doubled, so Kubernetes never expands it.
         assert!(out.contains("cost $$5 $$(x)"), "{out}");
         assert_eq!(tr.helpers().len(), 1);
-        assert!(!out.contains("abc"));
+        assert!(!out.contains("abcdefghijklmnop"));
     }
 
     #[test]
@@ -211,6 +232,6 @@ mod tests {
         let t = tenant();
         let y: Value = serde_yaml::from_str(&secret_yaml(&t)).unwrap();
         assert_eq!(y["metadata"]["namespace"], "ai-platform-team-a");
-        assert_eq!(y["stringData"]["REDIS_PASSWORD"], "abc");
+        assert_eq!(y["stringData"]["REDIS_PASSWORD"], "abcdefghijklmnopqrstuvwxyz");
     }
 }

@@ -140,7 +140,9 @@ fn seconds(v: Option<&Value>) -> Result<Option<u64>> {
                 _ => bail!("unreadable duration `{s}`"),
             }
         };
-        let n: u64 = num.parse().with_context(|| format!("unreadable duration `{s}`"))?;
+        let n: u64 = num
+            .parse()
+            .with_context(|| format!("unreadable duration `{s}`"))?;
         millis += n * unit;
         num.clear();
     }
@@ -178,7 +180,11 @@ fn probes(tr: &Translator, hc: Option<&Value>) -> Result<Vec<(&'static str, Valu
         .collect::<Result<_>>()?;
     let interval = seconds(hc.get("interval"))?.unwrap_or(30).max(1);
     let timeout = seconds(hc.get("timeout"))?.unwrap_or(30).max(1);
-    let retries = hc.get("retries").and_then(Value::as_u64).unwrap_or(3).max(1);
+    let retries = hc
+        .get("retries")
+        .and_then(Value::as_u64)
+        .unwrap_or(3)
+        .max(1);
     let probe = |failures: u64| {
         map([
             ("exec", map([("command", strings(&command))])),
@@ -187,7 +193,10 @@ fn probes(tr: &Translator, hc: Option<&Value>) -> Result<Vec<(&'static str, Valu
             ("failureThreshold", failures.into()),
         ])
     };
-    let mut out = vec![("readinessProbe", probe(retries)), ("livenessProbe", probe(retries))];
+    let mut out = vec![
+        ("readinessProbe", probe(retries)),
+        ("livenessProbe", probe(retries)),
+    ];
     if let Some(start) = seconds(hc.get("start_period"))?.filter(|s| *s > 0) {
         out.push(("startupProbe", probe(start.div_ceil(interval) + retries)));
     }
@@ -213,7 +222,10 @@ fn security_context(m: &Member, wait: bool) -> Value {
         caps.insert("add".into(), strings(&p.cap_add));
     }
     sc.insert("capabilities".into(), Value::Mapping(caps));
-    sc.insert("readOnlyRootFilesystem".into(), (p.read_only || wait).into());
+    sc.insert(
+        "readOnlyRootFilesystem".into(),
+        (p.read_only || wait).into(),
+    );
     // A wait runs as nobody when its service needs root: connecting needs no privilege.
     let ids = match (p.run_as, wait) {
         (Some(ids), _) => Some(ids),
@@ -258,7 +270,10 @@ fn volume_mounts(m: &Member, index: usize, vols: &mut Volumes) -> Vec<Value> {
     let mut out = Vec::new();
     for (i, path) in m.policy.tmpfs_paths.iter().enumerate() {
         let name = format!("tmpfs-{index}-{i}");
-        vols.add(&name, map([("emptyDir", map([("medium", "Memory".into())]))]));
+        vols.add(
+            &name,
+            map([("emptyDir", map([("medium", "Memory".into())]))]),
+        );
         out.push(mount_value(&name, path, None, false));
     }
     for (i, x) in m.mounts.iter().enumerate() {
@@ -272,7 +287,10 @@ fn volume_mounts(m: &Member, index: usize, vols: &mut Volumes) -> Vec<Value> {
             } => {
                 vols.add(
                     claim,
-                    map([("persistentVolumeClaim", map([("claimName", claim.as_str().into())]))]),
+                    map([(
+                        "persistentVolumeClaim",
+                        map([("claimName", claim.as_str().into())]),
+                    )]),
                 );
                 out.push(mount_value(claim, target, sub.as_deref(), *read_only));
             }
@@ -282,7 +300,10 @@ fn volume_mounts(m: &Member, index: usize, vols: &mut Volumes) -> Vec<Value> {
                 target,
                 ..
             } => {
-                vols.add(name, map([("configMap", map([("name", name.as_str().into())]))]));
+                vols.add(
+                    name,
+                    map([("configMap", map([("name", name.as_str().into())]))]),
+                );
                 out.push(mount_value(name, target, file.as_deref(), true));
             }
             Mount::Device { host, target } => {
@@ -291,7 +312,10 @@ fn volume_mounts(m: &Member, index: usize, vols: &mut Volumes) -> Vec<Value> {
                     &name,
                     map([(
                         "hostPath",
-                        map([("path", host.as_str().into()), ("type", "CharDevice".into())]),
+                        map([
+                            ("path", host.as_str().into()),
+                            ("type", "CharDevice".into()),
+                        ]),
                     )]),
                 );
                 out.push(mount_value(&name, target, None, false));
@@ -340,7 +364,10 @@ fn container(t: &Tenancy, m: &Member, index: usize, vols: &mut Volumes) -> Resul
         // In a pod, containerboot keeps its state in a Kubernetes Secret unless TS_KUBE_SECRET
         // is empty, which needs a service-account token and RBAC; empty, it uses TS_STATE_DIR,
         // the claim mounted there (tailscale.com/kb/1282/docker, "TS_KUBE_SECRET").
-        all_env.push(map([("name", "TS_KUBE_SECRET".into()), ("value", "".into())]));
+        all_env.push(map([
+            ("name", "TS_KUBE_SECRET".into()),
+            ("value", "".into()),
+        ]));
     }
     if !all_env.is_empty() {
         c.insert("env".into(), Value::Sequence(all_env));
@@ -430,11 +457,24 @@ fn init_containers(t: &Tenancy, u: &Unit) -> Vec<Value> {
                 }
             }
             out.push(map([
-                ("name", format!("create-{}", sub.replace(['/', '.', '_'], "-").trim_matches('-')).into()),
+                (
+                    "name",
+                    format!(
+                        "create-{}",
+                        sub.replace(['/', '.', '_'], "-").trim_matches('-')
+                    )
+                    .into(),
+                ),
                 ("image", main.svc.image.clone().into()),
                 // `:` and `>>` are the shell's own: no program the image may lack.
-                ("command", strings(&["sh", "-c", &format!(": >> '/stackgen-data/{sub}'")])),
-                ("volumeMounts", Value::Sequence(vec![mount_value(claim, "/stackgen-data", None, false)])),
+                (
+                    "command",
+                    strings(&["sh", "-c", &format!(": >> '/stackgen-data/{sub}'")]),
+                ),
+                (
+                    "volumeMounts",
+                    Value::Sequence(vec![mount_value(claim, "/stackgen-data", None, false)]),
+                ),
                 ("securityContext", sc),
             ]));
         }
@@ -482,7 +522,8 @@ fn affinity(t: &Tenancy, u: &Unit) -> Option<Value> {
         if other.name == u.name {
             break;
         }
-        if claims(other).iter().any(|c| mine.contains(c)) && !owners.contains(&other.name.as_str()) {
+        if claims(other).iter().any(|c| mine.contains(c)) && !owners.contains(&other.name.as_str())
+        {
             owners.push(&other.name);
         }
     }
@@ -493,14 +534,20 @@ fn affinity(t: &Tenancy, u: &Unit) -> Option<Value> {
         .iter()
         .map(|o| {
             map([
-                ("labelSelector", map([("matchLabels", map([(NAME_LABEL, (*o).into())]))])),
+                (
+                    "labelSelector",
+                    map([("matchLabels", map([(NAME_LABEL, (*o).into())]))]),
+                ),
                 ("topologyKey", "kubernetes.io/hostname".into()),
             ])
         })
         .collect();
     Some(map([(
         "podAffinity",
-        map([("requiredDuringSchedulingIgnoredDuringExecution", Value::Sequence(terms))]),
+        map([(
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            Value::Sequence(terms),
+        )]),
     )]))
 }
 
@@ -522,7 +569,10 @@ pub fn workload(t: &Tenancy, u: &Unit) -> Result<Object> {
         pod_sc.insert("fsGroup".into(), gid.into());
         pod_sc.insert("fsGroupChangePolicy".into(), "OnRootMismatch".into());
     }
-    pod_sc.insert("seccompProfile".into(), map([("type", "RuntimeDefault".into())]));
+    pod_sc.insert(
+        "seccompProfile".into(),
+        map([("type", "RuntimeDefault".into())]),
+    );
 
     let mut pod = Mapping::new();
     // No API access and no Docker-links-style variables (`REDIS_PORT=tcp://...` would
@@ -620,7 +670,10 @@ mod tests {
     fn waits_use_only_programs_the_image_has() {
         let b = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let t = b(&["postgres:5432"]);
-        assert_eq!(wait_command(&b(&["sh", "bash", "python3"]), &t).unwrap()[0], "python3");
+        assert_eq!(
+            wait_command(&b(&["sh", "bash", "python3"]), &t).unwrap()[0],
+            "python3"
+        );
         assert_eq!(wait_command(&b(&["sh", "node"]), &t).unwrap()[0], "node");
         assert_eq!(wait_command(&b(&["sh", "bash"]), &t).unwrap()[0], "bash");
         assert!(wait_command(&b(&["sh", "wget"]), &t).is_none());
