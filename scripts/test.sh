@@ -11,7 +11,9 @@
 # contract (tests/images/build.sh, which reads `stackgen catalog --json`). Then: formatting,
 # lints, and the whole test suite.
 #
-# Not root: nothing is installed; tests whose tool is missing print "SKIPPED ..." (in CI, where
+# Any user: kubernetes-validate into target/kube-venv (for the Kubernetes target's schema check).
+#
+# Not root: nothing else is installed; tests whose tool is missing print "SKIPPED ..." (in CI, where
 # STACKGEN_REQUIRE_TOOLS=1, they fail instead).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,6 +40,24 @@ elif docker info >/dev/null 2>&1; then
   echo "test.sh: not root: tests/images/real/build.sh (mmdebstrap) skipped; end-to-end tests that need its images skip" >&2
 else
   echo "test.sh: not root and no Docker engine: tool installation skipped" >&2
+fi
+
+# kubernetes-validate (PyPI, by name, pinned) for the strict schema check of the Kubernetes
+# target: into target/kube-venv, once; it carries the API schemas, so the tests run offline
+# afterwards. Without it the test skips here and fails in CI (STACKGEN_REQUIRE_TOOLS=1).
+KUBE_VALIDATE_VERSION=1.37.0
+kube_validate() {
+  local venv=target/kube-venv
+  if [[ $("$venv/bin/kubernetes-validate" --version 2>/dev/null) == "$KUBE_VALIDATE_VERSION" ]]; then
+    return 0
+  fi
+  rm -rf "$venv"
+  python3 -m venv "$venv" &&
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$KUBE_VALIDATE_VERSION"
+}
+if command -v python3 >/dev/null 2>&1; then
+  step "kubernetes-validate" kube_validate ||
+    echo "test.sh: kubernetes-validate could not be installed; the Kubernetes schema test skips (fails in CI)" >&2
 fi
 
 step "fmt" cargo fmt --all -- --check

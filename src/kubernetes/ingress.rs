@@ -12,9 +12,12 @@ use super::Tenancy;
 /// The Secret the Ingress names for its certificate (cert-manager or the operator makes it).
 pub const TLS_SECRET: &str = "stackgen-tls";
 
-/// Every routed service of the tenant: (host, [(path, pathType)], unit, port) in catalog order,
-/// the path routes of a host before its catch-all.
-pub fn routes(t: &Tenancy) -> Vec<(String, Vec<(String, &'static str, String, u16)>)> {
+/// One path of a host: the path, its `pathType`, the unit (Service) and the port it goes to.
+pub type RoutePath = (String, &'static str, String, u16);
+
+/// Every routed host of the tenant with its paths, in catalog order; the path routes of a host
+/// come before its catch-all.
+pub fn routes(t: &Tenancy) -> Vec<(String, Vec<RoutePath>)> {
     let mut out = Vec::new();
     for u in &t.units {
         for m in &u.members {

@@ -13,7 +13,7 @@ const INTERNAL: [(&str, &[u16]); 12] = [
     ("postgres", &[5432]),
     ("redis", &[6379]),
     ("qdrant", &[6333]),
-    // 50051: weaviate's gRPC API, which the v4 python clients (dify, open-webui) require;
+    // 50051: weaviate's gRPC API, which its v4 python clients use (the environment names it);
     // 2112: its metrics, which the tenant's prometheus scrapes.
     ("weaviate", &[2112, 8080, 50051]),
     ("chroma", &[8000]),

@@ -232,6 +232,9 @@ mod tests {
         let t = tenant();
         let y: Value = serde_yaml::from_str(&secret_yaml(&t)).unwrap();
         assert_eq!(y["metadata"]["namespace"], "ai-platform-team-a");
-        assert_eq!(y["stringData"]["REDIS_PASSWORD"], "abcdefghijklmnopqrstuvwxyz");
+        assert_eq!(
+            y["stringData"]["REDIS_PASSWORD"],
+            "abcdefghijklmnopqrstuvwxyz"
+        );
     }
 }

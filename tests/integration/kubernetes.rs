@@ -111,7 +111,9 @@ fn kubernetes_check_diffs_drift_and_render_removes_only_stale_manifests() {
         .run(&["render", "--target", "kubernetes", "--check"])
         .code(1);
     assert!(
-        check.stdout.contains("-      port: 5433\n+      port: 5432\n"),
+        check
+            .stdout
+            .contains("-      port: 5433\n+      port: 5432\n"),
         "{}",
         check.stdout
     );
@@ -528,4 +530,35 @@ fn kube_secrets_prints_the_namespace_and_the_secret_and_writes_nothing() {
         }
     }
     s.run(&["kube-secrets", "nobody"]).code(2);
+}
+
+#[test]
+fn storage_class_comes_from_the_manifest_and_a_bad_one_is_refused() {
+    let s = Sandbox::with_example();
+    let env = s.read(".env");
+    s.write(".env", &format!("{env}KUBE_STORAGE_CLASS=Fast_SSD\n"));
+    let before = s.snapshot_tree();
+    let run = s.run(&["render", "--target", "kubernetes"]).code(2);
+    assert!(
+        run.stderr.contains("KUBE_STORAGE_CLASS") && run.stderr.contains("storage class"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("line {}", env.lines().count() + 1)),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(before, s.snapshot_tree(), "a refused render wrote files");
+
+    s.write(".env", &format!("{env}KUBE_STORAGE_CLASS=fast-ssd\n"));
+    s.run(&["render", "--target", "kubernetes"]).ok();
+    let claim = s.read("stacks/kubernetes/team-a/persistentvolumeclaim-data-postgres.yaml");
+    assert!(claim.contains("  storageClassName: fast-ssd\n"), "{claim}");
+    // Without the key, the cluster's default class: no storageClassName at all.
+    let r = rendered(Sandbox::with_example());
+    assert!(!r
+        .read("stacks/kubernetes/team-a/persistentvolumeclaim-data-postgres.yaml")
+        .contains("storageClassName"));
 }
