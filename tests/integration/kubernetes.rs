@@ -545,8 +545,10 @@ fn storage_class_comes_from_the_manifest_and_a_bad_one_is_refused() {
         run.stderr
     );
     assert!(
-        run.stderr
-            .contains(&format!("line {}", env.lines().count() + 1)),
+        run.stderr.contains(&format!(
+            ".env:{}: KUBE_STORAGE_CLASS",
+            env.lines().count() + 1
+        )),
         "{}",
         run.stderr
     );
