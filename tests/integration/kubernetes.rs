@@ -564,3 +564,49 @@ fn storage_class_comes_from_the_manifest_and_a_bad_one_is_refused() {
         .read("stacks/kubernetes/team-a/persistentvolumeclaim-data-postgres.yaml")
         .contains("storageClassName"));
 }
+
+#[test]
+fn a_custom_service_keeps_its_literal_values_and_reaches_what_it_names() {
+    let s = Sandbox::with_example();
+    s.run(&[
+        "add-service",
+        "team-b",
+        "my-app",
+        "--image",
+        "ghcr.io/me/app:1.2",
+        "--port",
+        "8080",
+        "--env",
+        "GREETING=cost $5 $(x)",
+        "--env",
+        "DB=postgres:5432",
+        "--volume",
+        "data:/var/lib/app",
+        "--route",
+        "app",
+    ])
+    .ok();
+    s.run(&["render", "--target", "kubernetes"]).ok();
+    let dir = "stacks/kubernetes/team-b";
+    let w: serde_yaml::Value =
+        serde_yaml::from_str(&s.read(&format!("{dir}/statefulset-my-app.yaml"))).unwrap();
+    let c = &w["spec"]["template"]["spec"]["containers"][0];
+    // `$$` is Kubernetes' escape: the container sees `cost $5 $(x)`, as compose gives it.
+    assert_eq!(c["env"][0]["value"], "cost $$5 $$(x)");
+    assert_eq!(c["volumeMounts"][1]["subPath"], "data");
+    let egress = s.read(&format!("{dir}/networkpolicy-egress-my-app.yaml"));
+    assert!(
+        egress.contains("app.kubernetes.io/name: postgres"),
+        "{egress}"
+    );
+    let ingress = s.read(&format!("{dir}/ingress-web.yaml"));
+    assert!(
+        ingress.contains("host: app.team-b.example.com"),
+        "{ingress}"
+    );
+    let to_app = s.read(&format!("{dir}/networkpolicy-ingress-my-app.yaml"));
+    assert!(
+        to_app.contains("kubernetes.io/metadata.name: ingress-nginx"),
+        "{to_app}"
+    );
+}
