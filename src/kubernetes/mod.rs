@@ -179,7 +179,11 @@ pub fn render_tenant(
     }
     files.push(RenderedFile {
         path: dir.join("kustomization.yaml"),
-        content: format!("{}{}", header(tenant, display), objects::kustomization(&names)),
+        content: format!(
+            "{}{}",
+            header(tenant, display),
+            objects::kustomization(&names)
+        ),
     });
     Ok(files)
 }
