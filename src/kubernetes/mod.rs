@@ -8,10 +8,18 @@
 //! Security Standard, a workload per pod, Services, PersistentVolumeClaims, ConfigMaps, an
 //! Ingress instead of the tenant's caddy, and NetworkPolicies instead of compose networks.
 //! Decisions and their reasons: docs/kubernetes.md.
+//!
+//! Here: reading the compose services into pods (`Unit`) and writing the files; `workload`
+//! (StatefulSets and Deployments, security contexts, mounts), `health` (probes and start
+//! order), `pod_security` (the Namespace and its level), `objects` (ConfigMaps, claims,
+//! Services, kustomization), `ingress`, `network_policy`, `secrets` (references and the
+//! Secret), `ports`.
 
+pub mod health;
 pub mod ingress;
 pub mod network_policy;
 pub mod objects;
+pub mod pod_security;
 pub mod ports;
 pub mod secrets;
 pub mod workload;
@@ -149,7 +157,7 @@ pub fn render_tenant(
         units,
         configs,
     };
-    let mut objects = vec![objects::namespace(&t)];
+    let mut objects = vec![pod_security::namespace(&t)];
     objects.extend(objects::config_maps(&t)?);
     objects.extend(objects::volume_claims(&t));
     for u in &t.units {
