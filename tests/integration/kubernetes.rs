@@ -267,6 +267,7 @@ fn kubernetes_policy_holds_for_every_tenant_and_vector_db() {
     };
     let mut namespaces = Vec::new();
     let mut containers_seen = 0;
+    let mut needed_levels = Vec::new();
     for tenant in ["alpha", "beta", "gamma", "delta"] {
         let ns = format!("ai-platform-{tenant}");
         let mine: Vec<&serde_yaml::Value> = objs
@@ -285,6 +286,7 @@ fn kubernetes_policy_holds_for_every_tenant_and_vector_db() {
             .as_str()
             .unwrap();
         namespaces.push((tenant, level.to_string()));
+        let mut needed = 0;
         let deny = mine
             .iter()
             .find(|o| o["kind"] == "NetworkPolicy" && o["metadata"]["name"] == "default-deny")
@@ -315,6 +317,30 @@ fn kubernetes_policy_holds_for_every_tenant_and_vector_db() {
                     || (tenant == "delta" && w["metadata"]["name"] == "openclaw"),
                 "only kernel-mode tailscale mounts a host path"
             );
+            // The level this pod needs by the Pod Security Standards' own rules, so the
+            // namespace never rejects its own pods and never enforces less than they need.
+            let host_path = pod["volumes"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .any(|v| v.get("hostPath").is_some());
+            let mut pod_level = if host_path { 2 } else { 0 };
+            for c in containers(pod) {
+                let sc = &c["securityContext"];
+                for cap in strs(&sc["capabilities"]["add"]) {
+                    let level = match cap.as_str() {
+                        "NET_BIND_SERVICE" => 0,
+                        "AUDIT_WRITE" | "CHOWN" | "DAC_OVERRIDE" | "FOWNER" | "FSETID" | "KILL"
+                        | "MKNOD" | "SETFCAP" | "SETGID" | "SETPCAP" | "SETUID" | "SYS_CHROOT" => 1,
+                        _ => 2,
+                    };
+                    pod_level = pod_level.max(level);
+                }
+                if sc["runAsNonRoot"] != true {
+                    pod_level = pod_level.max(1);
+                }
+            }
+            needed = needed.max(pod_level);
             for c in containers(pod) {
                 containers_seen += 1;
                 let name = c["name"].as_str().unwrap();
@@ -371,8 +397,17 @@ fn kubernetes_policy_holds_for_every_tenant_and_vector_db() {
                 }
             }
         }
+        needed_levels.push(needed);
     }
     assert!(containers_seen > 100, "{containers_seen}");
+    assert!(needed_levels.len() == 4);
+    for ((tenant, enforced), needed) in namespaces.iter().zip(&needed_levels) {
+        let needed = ["restricted", "baseline", "privileged"][*needed];
+        assert_eq!(
+            enforced, needed,
+            "{tenant}: enforces {enforced}, its pods need {needed}"
+        );
+    }
     // Root services force baseline everywhere; kernel-mode tailscale's NET_ADMIN and device,
     // privileged. A namespace never claims more than its pods can meet.
     assert_eq!(
