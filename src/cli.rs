@@ -43,7 +43,7 @@ pub enum Command {
     Render(RenderArgs),
     /// Create a tenant's data directories, owned by the UID each service runs as
     Prepare(PrepareArgs),
-    /// Print a tenant's Kubernetes Secret (for `kubectl apply -f -`), never written to disk
+    /// Print a tenant's Kubernetes namespace and Secret for `kubectl apply -f -` (never to disk)
     KubeSecrets(KubeSecretsArgs),
     /// Load a tenant's AppArmor profiles into the host kernel
     #[command(subcommand)]
@@ -168,7 +168,7 @@ pub enum Target {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Prints the tenant's Secret `stackgen-secrets` (every manifest secret, as stringData) for `stackgen kube-secrets TENANT | kubectl apply -f -`; it is never written to disk. Refused when standard output is a terminal."
+    after_help = "Prints the tenant's Namespace (as `render --target kubernetes` writes it) and its Secret `stackgen-secrets` (every manifest secret of the tenant, as stringData) for `stackgen kube-secrets TENANT | kubectl apply -f -`; nothing is written to disk. Refused when standard output is a terminal."
 )]
 pub struct KubeSecretsArgs {
     /// The tenant whose Secret to print
