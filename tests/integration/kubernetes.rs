@@ -645,3 +645,24 @@ fn a_custom_service_keeps_its_literal_values_and_reaches_what_it_names() {
         "{to_app}"
     );
 }
+
+#[test]
+fn kube_secrets_refuses_a_terminal() {
+    // `script` runs the command on a pseudo-terminal (util-linux, in every Debian).
+    if !have("script", &["--version"], "kube-secrets on a terminal") {
+        return;
+    }
+    let s = Sandbox::with_example();
+    let out = Command::new("script")
+        .args(["-qec", &format!("{BIN} kube-secrets team-a"), "/dev/null"])
+        .current_dir(s.dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("refusing to print team-a's secrets on a terminal"),
+        "{text}"
+    );
+    assert!(!text.contains("example-postgres-password"), "{text}");
+}
