@@ -4,6 +4,7 @@
 #   docker.io (dockerd, containerd, runc), iptables, iproute2 (`ip`, for the second engine's
 #   bridge), apparmor (apparmor_parser, aa-status),
 #   caddy, tmux, busybox-static, mmdebstrap (the real-program test images), hyperfine, jq,
+#   python3-venv (scripts/test.sh installs kubernetes-validate into a venv),
 #   fuse-overlayfs (storage-driver fallback)
 #   from bookworm, and Compose v2 (package docker-compose) from Debian 13 (trixie), pinned so
 #   that nothing else comes from trixie. The trixie source is derived from the machine's own
@@ -34,6 +35,7 @@ BOOKWORM_PKGS=(
   mmdebstrap
   hyperfine
   jq
+  python3-venv
   fuse-overlayfs
   ca-certificates
 )

@@ -12,7 +12,9 @@
 # engine, the Docker context sg-host2 (.ci/start-second-engine.sh). Then: formatting,
 # lints, and the whole test suite.
 #
-# Not root: nothing is installed; tests whose tool is missing print "SKIPPED ..." (in CI, where
+# Any user: kubernetes-validate into target/kube-venv (for the Kubernetes target's schema check).
+#
+# Not root: nothing else is installed; tests whose tool is missing print "SKIPPED ..." (in CI, where
 # STACKGEN_REQUIRE_TOOLS=1, they fail instead).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,6 +46,25 @@ elif docker info >/dev/null 2>&1; then
   echo "test.sh: not root: tests/images/real/build.sh (mmdebstrap) skipped; end-to-end tests that need its images skip" >&2
 else
   echo "test.sh: not root and no Docker engine: tool installation skipped" >&2
+fi
+
+# kubernetes-validate (PyPI, by name, pinned) for the strict schema check of the Kubernetes
+# target: into target/kube-venv, once; it carries the API schemas, so the tests run offline
+# afterwards. Without it the test skips here and fails in CI (STACKGEN_REQUIRE_TOOLS=1).
+KUBE_VALIDATE_VERSION=1.37.0
+kube_validate() {
+  local venv=target/kube-venv
+  if [[ $("$venv/bin/kubernetes-validate" --version 2>/dev/null) == "$KUBE_VALIDATE_VERSION" ]]; then
+    return 0
+  fi
+  rm -rf "$venv"
+  if ! { python3 -m venv "$venv" &&
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$KUBE_VALIDATE_VERSION"; }; then
+    echo "test.sh: kubernetes-validate could not be installed; the Kubernetes schema test skips (fails in CI)" >&2
+  fi
+}
+if command -v python3 >/dev/null 2>&1; then
+  step "kubernetes-validate" kube_validate
 fi
 
 step "fmt" cargo fmt --all -- --check

@@ -43,6 +43,8 @@ pub enum Command {
     Render(RenderArgs),
     /// Create a tenant's data directories, owned by the UID each service runs as
     Prepare(PrepareArgs),
+    /// Print a tenant's Kubernetes namespace and Secret for `kubectl apply -f -` (never to disk)
+    KubeSecrets(KubeSecretsArgs),
     /// Load a tenant's AppArmor profiles into the host kernel
     #[command(subcommand)]
     Apparmor(ApparmorCommand),
@@ -152,6 +154,26 @@ pub struct RenderArgs {
     /// With --check: per tenant, the changed and stale files as JSON (never a diff body)
     #[arg(long, requires = "check")]
     pub json: bool,
+    /// What to render: compose stacks, or Kubernetes manifests under <stacks-dir>/kubernetes/
+    #[arg(long, value_name = "TARGET", default_value = "compose")]
+    pub target: Target,
+}
+
+/// A render target: both consume the same model and policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    Compose,
+    Kubernetes,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Prints the tenant's Namespace (as `render --target kubernetes` writes it) and its Secret `stackgen-secrets` (every manifest secret of the tenant, as stringData) for `stackgen kube-secrets TENANT | kubectl apply -f -`; nothing is written to disk. Refused when standard output is a terminal."
+)]
+pub struct KubeSecretsArgs {
+    /// The tenant whose Secret to print
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
 }
 
 #[derive(Debug, Args)]

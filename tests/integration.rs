@@ -20,6 +20,7 @@ mod integration {
     mod hostile_fs;
     mod hostile_input;
     mod init;
+    mod kubernetes;
     mod menu;
     mod properties;
     mod readme;

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{display, shown};
-use crate::cli::{Cli, InitArgs, PrepareArgs, RenderArgs};
+use crate::cli::{Cli, InitArgs, KubeSecretsArgs, PrepareArgs, RenderArgs, Target};
 use crate::error::{Drift, UsageError};
 use crate::manifest::Manifest;
 use crate::render::compose as render;
@@ -97,13 +97,30 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
     let display = display(cli);
     // Render everything in memory first: a template error must not leave half the tenants written.
     let rendered = render::render_many(&tenants, |t| {
-        let files = render::render_tenant(&manifest, t, &display)?;
         let diffs = if args.check {
             output::Diffs::Unified
         } else {
             output::Diffs::Skip
         };
-        let cmp = output::compare_with(&cli.stacks_dir, Path::new(&t.name), &files, diffs)?;
+        let (files, cmp) = match args.target {
+            Target::Compose => {
+                let files = render::render_tenant(&manifest, t, &display)?;
+                let cmp = output::compare_with(&cli.stacks_dir, Path::new(&t.name), &files, diffs)?;
+                (files, cmp)
+            }
+            Target::Kubernetes => {
+                let files = crate::render::kubernetes::render_tenant(&manifest, t, &display)?;
+                let dir = crate::render::kubernetes::tenant_dir(t);
+                let cmp = output::compare_generated(
+                    &cli.stacks_dir,
+                    &dir,
+                    &files,
+                    diffs,
+                    &crate::render::kubernetes::may_generate,
+                )?;
+                (files, cmp)
+            }
+        };
         Ok((files, cmp))
     })?;
     let all: Vec<_> = tenants
@@ -176,6 +193,28 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
             println!("  {}", policy::summary(t, &services));
         }
     }
+    Ok(())
+}
+
+/// Prints the tenant's Kubernetes Secret: the one place secret values leave the manifest, so
+/// only into a pipe or a file the operator chose, never onto a terminal (or a screen share).
+pub fn cmd_kube_secrets(cli: &Cli, args: &KubeSecretsArgs) -> Result<()> {
+    use std::io::{IsTerminal, Write};
+    let manifest = Manifest::load(&cli.env_file)?;
+    let tenant = manifest.select(std::slice::from_ref(&args.tenant))?[0];
+    if std::io::stdout().is_terminal() {
+        return Err(UsageError::plain(format!(
+            "kube-secrets: refusing to print {}'s secrets on a terminal\n  fix: pipe them: stackgen kube-secrets {} | kubectl apply -f -",
+            tenant.name, tenant.name
+        ))
+        .into());
+    }
+    // The namespace first, exactly as rendered, so this apply works on an empty cluster.
+    let namespace = crate::render::kubernetes::namespace_yaml(&manifest, tenant, &display(cli))?;
+    let secret = crate::render::kubernetes::secrets::secret_yaml(tenant);
+    let mut out = std::io::stdout().lock();
+    out.write_all(format!("{namespace}---\n{secret}").as_bytes())?;
+    out.flush()?;
     Ok(())
 }
 

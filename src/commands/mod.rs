@@ -25,6 +25,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Init(args) => generate::cmd_init(&cli, args),
         Command::Render(args) => generate::cmd_render(&cli, args),
         Command::Prepare(args) => generate::cmd_prepare(&cli, args),
+        Command::KubeSecrets(args) => generate::cmd_kube_secrets(&cli, args),
         Command::Apparmor(cmd) => security::cmd_apparmor(&cli, cmd),
         Command::Up(args) => run::cmd_up(&cli, args),
         Command::Down(args) => run::cmd_down(&cli, args),

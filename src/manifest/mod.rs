@@ -26,7 +26,7 @@ pub use parse::Entry;
 use values::Invalid;
 
 /// Platform-wide keys (besides `<SERVICE>_IMAGE` overrides).
-pub const PLATFORM_KEYS: [&str; 9] = [
+pub const PLATFORM_KEYS: [&str; 10] = [
     "STACKGEN_MANIFEST_VERSION",
     "STACKGEN_DEPLOYMENT",
     "DOMAIN",
@@ -36,6 +36,7 @@ pub const PLATFORM_KEYS: [&str; 9] = [
     "TLS_MODE",
     "ACME_EMAIL",
     "BACKUP_DIR",
+    "KUBE_STORAGE_CLASS",
 ];
 
 /// Per-tenant settings (besides secrets).
@@ -73,6 +74,8 @@ pub struct Platform {
     pub backup_dir: Option<String>,
     /// `<SERVICE>_IMAGE` → image, as set in the manifest.
     pub image_overrides: IndexMap<String, String>,
+    /// The storage class of the Kubernetes target's volume claims; `None`: the cluster default.
+    pub kube_storage_class: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -401,6 +404,14 @@ impl Builder<'_> {
                     .map(|()| r)
             }
         };
+        let kube_storage_class = match self.get("KUBE_STORAGE_CLASS").map(str::trim) {
+            None | Some("") => None,
+            Some(c) => {
+                let c = c.to_string();
+                self.check("KUBE_STORAGE_CLASS", &c, values::kube_name)
+                    .map(|()| c)
+            }
+        };
         let tls = match self.get("TLS_MODE").map(str::trim) {
             None | Some("") | Some("acme") => TlsMode::Acme,
             Some("internal") => TlsMode::Internal,
@@ -569,6 +580,7 @@ impl Builder<'_> {
                 acme_email,
                 backup_dir,
                 image_overrides,
+                kube_storage_class,
             },
             tenants,
         ))

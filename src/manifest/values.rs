@@ -165,6 +165,27 @@ pub fn image(value: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// `KUBE_STORAGE_CLASS`: a Kubernetes object name (a DNS-1123 subdomain).
+pub fn kube_name(value: &str) -> Result<(), Invalid> {
+    let ok = value.len() <= 253
+        && value.split('.').all(|part| {
+            !part.is_empty()
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            format!("`{value}` is not a Kubernetes storage class name"),
+            "use lower-case letters, digits, `-` and `.` (`kubectl get storageclass` lists them), or delete the line for the cluster's default",
+        ))
+    }
+}
+
 /// `IMAGE_REGISTRY`: a host[:port][/path] prefix for a private mirror.
 pub fn registry(value: &str) -> Result<(), Invalid> {
     let ok = !value.is_empty()

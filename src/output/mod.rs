@@ -202,6 +202,21 @@ pub fn compare_with(
     files: &[RenderedFile],
     diffs: Diffs,
 ) -> Result<Comparison> {
+    let tenant = tenant_dir.to_string_lossy();
+    compare_generated(stacks_dir, tenant_dir, files, diffs, &|rel| {
+        crate::render::compose::may_generate(&tenant, rel)
+    })
+}
+
+/// `compare_with` for any render target: `may_generate` says which paths under `tenant_dir`
+/// that target writes (only those can be stale).
+pub fn compare_generated(
+    stacks_dir: &Path,
+    tenant_dir: &Path,
+    files: &[RenderedFile],
+    diffs: Diffs,
+    may_generate: &(dyn Fn(&Path) -> bool + Sync),
+) -> Result<Comparison> {
     let mut cmp = Comparison::default();
     // The tenant's folder and every folder on the way to a file: no links (fsafe).
     crate::output::fsafe::check_below(stacks_dir, &stacks_dir.join(tenant_dir))?;
@@ -242,9 +257,7 @@ pub fn compare_with(
     for path in walk(&root)? {
         // Only a file stackgen could have generated is stale; anything else (a mistyped
         // --stacks-dir, an operator's note) is never reported or removed.
-        let generated = path.strip_prefix(&root).is_ok_and(|rel| {
-            crate::render::compose::may_generate(&tenant_dir.to_string_lossy(), rel)
-        });
+        let generated = path.strip_prefix(&root).is_ok_and(may_generate);
         if generated && !wanted.contains(&path) {
             crate::output::fsafe::check_below(stacks_dir, &path)?;
             cmp.stale.push(path);

@@ -29,6 +29,12 @@ pub struct Policy {
     /// UID:GID that owns the service's data directory.
     pub data_owner: (u32, u32),
     pub non_root: bool,
+    /// Target-neutral views of the same decisions, for renderers other than compose: the UID
+    /// and GID the service runs as (`None`: the image's own, root), the paths mounted as tmpfs,
+    /// and the AppArmor profile's name.
+    pub run_as: Option<(u32, u32)>,
+    pub tmpfs_paths: Vec<String>,
+    pub apparmor_profile: String,
 }
 
 /// The compose network keys and their docker names.
@@ -169,9 +175,10 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
             None => format!("{p}:rw,nosuid,nodev"),
         })
         .collect();
+    let profile = apparmor_profile(tenant, def.apparmor);
     let security_opt = vec![
         "no-new-privileges:true".to_string(),
-        format!("apparmor={}", apparmor_profile(tenant, def.apparmor)),
+        format!("apparmor={profile}"),
     ];
 
     let (networks, network_mode) = match def.network {
@@ -249,7 +256,16 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
         labels.insert(crate::ops::deployment::LABEL.to_string(), id.clone());
     }
 
+    let run_as = match user_policy {
+        UserPolicy::Image(uid, gid) => Some((uid, gid)),
+        UserPolicy::Tenant => Some(tenant_ids),
+        UserPolicy::Openclaw => Some(openclaw_ids),
+        UserPolicy::Root | UserPolicy::SelfDrop => None,
+    };
     Policy {
+        run_as,
+        tmpfs_paths: def.tmpfs.clone(),
+        apparmor_profile: profile,
         user,
         read_only: def.read_only,
         tmpfs,

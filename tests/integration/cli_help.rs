@@ -12,6 +12,7 @@ fn help_texts_are_reviewed() {
             ("help_init", vec!["init", "--help"]),
             ("help_render", vec!["render", "--help"]),
             ("help_prepare", vec!["prepare", "--help"]),
+            ("help_kube_secrets", vec!["kube-secrets", "--help"]),
             ("help_add_service", vec!["add-service", "--help"]),
             ("help_remove_service", vec!["remove-service", "--help"]),
             ("help_teardown", vec!["teardown", "--help"]),
