@@ -78,7 +78,19 @@ impl Writer {
     pub fn add_file(&mut self, name: &str, meta: &fs::Metadata, source: File) -> Result<()> {
         let mut header = tar::Header::new_gnu();
         header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
-        let size = meta.len();
+        self.append_file(name, header, source)
+    }
+
+    /// The one way a file goes in, from the disk or from an engine's stream: `header` carries
+    /// its size, owner, mode and time; the body is hashed for the list of contents.
+    fn append_file(
+        &mut self,
+        name: &str,
+        mut header: tar::Header,
+        source: impl Read,
+    ) -> Result<()> {
+        let size = header.size()?;
+        header.set_entry_type(tar::EntryType::Regular);
         let mut reader = Hashing::new(source.take(size));
         self.tar()
             .append_data(&mut header, name, &mut reader)
@@ -87,6 +99,27 @@ impl Writer {
             bail!("{name} changed while it was copied ({size} bytes expected, {} read); run the backup again", reader.bytes);
         }
         self.files.insert(name.to_string(), reader.sum());
+        Ok(())
+    }
+
+    /// A directory (no body, not listed: only files and links are).
+    fn append_dir(&mut self, name: &str, mut header: tar::Header) -> Result<()> {
+        header.set_size(0);
+        header.set_entry_type(tar::EntryType::Directory);
+        self.tar()
+            .append_data(&mut header, name, io::empty())
+            .with_context(|| format!("writing {name}"))
+    }
+
+    /// A symbolic link, as a link (never followed), listed by the hash of its target.
+    fn append_link(&mut self, name: &str, mut header: tar::Header, target: &Path) -> Result<()> {
+        header.set_size(0);
+        header.set_entry_type(tar::EntryType::Symlink);
+        self.tar()
+            .append_link(&mut header, name, target)
+            .with_context(|| format!("writing the link {name}"))?;
+        let sum = FileSum::of_link(&target.to_string_lossy());
+        self.files.insert(name.to_string(), sum);
         Ok(())
     }
 
@@ -108,13 +141,10 @@ impl Writer {
 
     fn add_entry(&mut self, name: &str, path: &Path, meta: &fs::Metadata) -> Result<()> {
         let ft = meta.file_type();
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
         if ft.is_dir() {
-            let mut header = tar::Header::new_gnu();
-            header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
-            header.set_size(0);
-            self.tar()
-                .append_data(&mut header, name, io::empty())
-                .with_context(|| format!("writing {name}"))?;
+            self.append_dir(name, header)?;
             let mut children: Vec<_> = fs::read_dir(path)
                 .with_context(|| format!("listing {}", path.display()))?
                 .collect::<io::Result<_>>()?;
@@ -126,19 +156,66 @@ impl Writer {
             }
         } else if ft.is_file() {
             let file = open_nofollow(path)?;
-            self.add_file(name, meta, file)?;
+            self.append_file(name, header, file)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(path)?;
-            let mut header = tar::Header::new_gnu();
-            header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
-            header.set_size(0);
-            self.tar()
-                .append_link(&mut header, name, &target)
-                .with_context(|| format!("writing the link {name}"))?;
-            let sum = FileSum::of_link(&target.to_string_lossy());
-            self.files.insert(name.to_string(), sum);
+            self.append_link(name, header, &target)?;
         }
         Ok(())
+    }
+
+    /// Adds the members of a tar stream (what `docker cp CONTAINER:PATH -` writes: the copied
+    /// folder or file under its own name, then everything below it) as `prefix/...`: the
+    /// stream's first name component becomes `prefix`. Numeric owners, modes and times are
+    /// kept, links stay links, every file is hashed, exactly as [`Writer::add_tree`] does from
+    /// the disk. Sockets and fifos are skipped as there. A hard link (the stream names an
+    /// earlier member instead of sending the bytes again) is refused: the archive holds files,
+    /// and re-reading the first copy is not worth its complexity for data stackgen's services
+    /// do not write (docs/operations.md, Backups). Returns how many members were added.
+    pub fn add_stream(&mut self, prefix: &str, stream: impl Read) -> Result<usize> {
+        let mut tar = tar::Archive::new(stream);
+        let mut added = 0;
+        for entry in tar.entries().context("reading the engine's copy")? {
+            let mut entry = entry.context("reading the engine's copy")?;
+            let raw = entry.path()?.into_owned();
+            let Some(rel) = safe_name(&raw) else {
+                bail!(
+                    "the engine's copy holds `{}`, outside the folder; nothing was written",
+                    raw.display()
+                );
+            };
+            let name = match rel.split_once('/') {
+                Some((_, rest)) => format!("{prefix}/{rest}"),
+                None => prefix.to_string(),
+            };
+            let src = entry.header();
+            let mut header = tar::Header::new_gnu();
+            header.set_uid(src.uid()?);
+            header.set_gid(src.gid()?);
+            header.set_mode(src.mode()? & 0o7777);
+            header.set_mtime(src.mtime()?);
+            header.set_size(src.size()?);
+            match src.entry_type() {
+                tar::EntryType::Directory => self.append_dir(&name, header)?,
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    self.append_file(&name, header, &mut entry)?
+                }
+                tar::EntryType::Symlink => {
+                    let target = entry.link_name()?.unwrap_or_default().into_owned();
+                    self.append_link(&name, header, &target)?
+                }
+                tar::EntryType::Link => bail!(
+                    "{name} is a hard link to {}: a backup through the engine copies files, not hard links; replace it with a copy (or a symbolic link) and run the backup again",
+                    entry
+                        .link_name()?
+                        .map(|t| t.display().to_string())
+                        .unwrap_or_default()
+                ),
+                _ => continue,
+            }
+            added += 1;
+        }
+        Ok(added)
     }
 
     /// Writes the list of contents last, flushes to disk, renames into place. Returns the size.

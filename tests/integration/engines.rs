@@ -12,7 +12,7 @@
 use super::e2e_run::Deployment;
 use crate::common::*;
 
-const CONTEXT: &str = "sg-host2";
+pub(crate) const CONTEXT: &str = "sg-host2";
 /// The local tenant: two small stand-ins (qdrant is its vector DB).
 const LOCAL: [&str; 2] = ["qdrant", "minio"];
 /// The remote tenant: redis (a real image with the tools the one-shot prepare container
@@ -25,18 +25,18 @@ const REMOTE_IMAGES: [&str; 3] = [
     "stackgen-standin/qdrant:test",
 ];
 
-fn docker2(args: &[&str]) -> Run {
+pub(crate) fn docker2(args: &[&str]) -> Run {
     let mut v = vec!["--context", CONTEXT];
     v.extend_from_slice(args);
     host("docker", &v)
 }
 
-/// The second engine answers as `sg-host2` and has the test's images; fails in CI, skips here.
-fn second_engine_ready(test: &str) -> bool {
+/// The second engine answers as `sg-host2` and has `images`; fails in CI, skips here.
+pub(crate) fn second_engine_ready(test: &str, images: &[&str]) -> bool {
     let problem = if docker2(&["info"]).code != 0 {
         "does not answer".to_string()
     } else {
-        let missing: Vec<&str> = REMOTE_IMAGES
+        let missing: Vec<&str> = images
             .iter()
             .copied()
             .filter(|i| docker2(&["image", "inspect", i]).code != 0)
@@ -48,7 +48,7 @@ fn second_engine_ready(test: &str) -> bool {
     };
     let msg = format!(
         "{test}: the second Docker engine (context {CONTEXT}) {problem}: run .ci/start-second-engine.sh {} as root",
-        REMOTE_IMAGES.join(" ")
+        images.join(" ")
     );
     assert!(!tools_required(), "{msg}");
     eprintln!("SKIPPED {msg}");
@@ -56,7 +56,7 @@ fn second_engine_ready(test: &str) -> bool {
 }
 
 /// Container IDs (with StartedAt) of a tenant on one engine: `docker` or `docker --context`.
-fn containers(context: Option<&str>, tenant: &str) -> Vec<(String, String)> {
+pub(crate) fn containers(context: Option<&str>, tenant: &str) -> Vec<(String, String)> {
     let mut args: Vec<&str> = context.map(|c| vec!["--context", c]).unwrap_or_default();
     let filter = format!("label=com.stackgen.tenant={tenant}");
     args.extend(["ps", "-aq", "--no-trunc", "--filter", &filter]);
@@ -78,7 +78,7 @@ fn containers(context: Option<&str>, tenant: &str) -> Vec<(String, String)> {
 
 /// Removes what the test left on the second engine: containers by the tenant's label (and the
 /// test's own port holder), then the tenant's networks.
-struct Remote(String, String);
+pub(crate) struct Remote(pub(crate) String, pub(crate) String);
 
 impl Drop for Remote {
     fn drop(&mut self) {
@@ -98,7 +98,9 @@ impl Drop for Remote {
 #[test]
 fn e2e_two_engines() {
     let test = "e2e_two_engines";
-    if !engine_ready(&["redis", "minio", "qdrant"], test) || !second_engine_ready(test) {
+    if !engine_ready(&["redis", "minio", "qdrant"], test)
+        || !second_engine_ready(test, &REMOTE_IMAGES)
+    {
         return;
     }
     let local = unique_tenant("eng", "l");
