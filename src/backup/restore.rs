@@ -762,6 +762,159 @@ fn load_dump(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backup::archive::Writer;
+    use crate::backup::format::Component;
+
+    fn example() -> Manifest {
+        let text = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example"))
+            .unwrap()
+            + "TEAM_A__DOCKER_CONTEXT=host-2\n";
+        Manifest::from_text(Path::new(".env"), &text).unwrap()
+    }
+
+    /// A tar as `docker cp` writes one: (name, type, uid, body; a link's body is its target).
+    fn stream(entries: &[(&str, tar::EntryType, u32, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind, uid, body) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_uid(u64::from(*uid));
+            h.set_gid(u64::from(*uid));
+            h.set_mode(0o640);
+            h.set_mtime(7);
+            if *kind == tar::EntryType::Symlink {
+                h.set_size(0);
+                b.append_link(&mut h, name, body).unwrap();
+            } else {
+                h.set_size(body.len() as u64);
+                b.append_data(&mut h, name, body.as_bytes()).unwrap();
+            }
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// An archive of tenant team-a taken where its UID was 5000: qdrant's folder from `qdrant`,
+    /// a redis snapshot and a SQL dump.
+    fn archive_of(dir: &Path, qdrant: &[u8]) -> PathBuf {
+        let to = dir.join("team-a.tar.gz");
+        let mut w = Writer::create(&to).unwrap();
+        w.add_stream("data/qdrant", qdrant).unwrap();
+        let rdb = stream(&[("dump.rdb", tar::EntryType::Regular, 999, "REDIS0011")]);
+        w.add_stream(format::REDIS_DUMP, &rdb[..]).unwrap();
+        let sql = stream(&[("x", tar::EntryType::Regular, 0, "SELECT 1;")]);
+        w.add_stream(format::POSTGRES_DUMP, &sql[..]).unwrap();
+        let mut meta = crate::backup::archive::tests::meta("team-a");
+        meta.components = vec![
+            Component {
+                name: "qdrant".into(),
+                method: Method::Files,
+                owner: (5000, 5000),
+                stopped: Vec::new(),
+                down_ms: None,
+            },
+            Component {
+                name: "redis".into(),
+                method: Method::RedisSave,
+                owner: (5000, 5000),
+                stopped: Vec::new(),
+                down_ms: None,
+            },
+        ];
+        w.finish(meta).unwrap();
+        to
+    }
+
+    fn remote_tar_of(archive: &Path, scratch: &Path) -> Result<(Vec<u8>, Option<PathBuf>)> {
+        let m = example();
+        let t = m.tenant("team-a").unwrap();
+        let opts = Options {
+            from: archive.to_path_buf(),
+            from_tenant: None,
+            replace: false,
+        };
+        let mut checked = check(&m, t, &opts, &[], Some(None))?;
+        assert!(checked.remote && !checked.replaces);
+        let mut out = Vec::new();
+        let dump = remote_tar(&m, t, &opts, &mut checked, scratch, &mut out)?;
+        Ok((out, dump))
+    }
+
+    #[test]
+    fn a_remote_restore_sends_the_data_with_this_tenants_owners_and_redis_layout() {
+        use tar::EntryType::{Directory, Regular, Symlink};
+        let tmp = tempfile::tempdir().unwrap();
+        let qdrant = stream(&[
+            ("qdrant/", Directory, 5000, ""),
+            ("qdrant/seg.bin", Regular, 5000, "vectors"),
+            ("qdrant/latest", Symlink, 5000, "seg.bin"),
+            ("qdrant/root-owned", Regular, 0, "r"),
+        ]);
+        let archive = archive_of(tmp.path(), &qdrant);
+        let (bytes, dump) = remote_tar_of(&archive, tmp.path()).unwrap();
+        assert_eq!(fs::read_to_string(dump.unwrap()).unwrap(), "SELECT 1;");
+        let mut sent = Vec::new();
+        let mut ar = tar::Archive::new(&bytes[..]);
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let h = e.header().clone();
+            let mut body = String::new();
+            e.read_to_string(&mut body).unwrap();
+            let name = e.path().unwrap().display().to_string();
+            sent.push((name, h.uid().unwrap(), h.mode().unwrap(), body));
+        }
+        let names: Vec<&str> = sent.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "data",
+                "data/qdrant",
+                "data/qdrant/seg.bin",
+                "data/qdrant/latest",
+                "data/qdrant/root-owned",
+                "data/redis",
+                "data/redis/appendonlydir",
+                "data/redis/appendonlydir/appendonly.aof.1.base.rdb",
+                "data/redis/appendonlydir/appendonly.aof.1.incr.aof",
+                "data/redis/appendonlydir/appendonly.aof.manifest",
+                "data/redis/dump.rdb",
+            ]
+        );
+        let of = |n: &str| sent.iter().find(|s| s.0 == n).unwrap().clone();
+        // The backed-up tenant's UID (5000) becomes this one's (team-a: 20001); root stays.
+        assert_eq!(of("data/qdrant/seg.bin").1, 20001);
+        assert_eq!(of("data/qdrant/seg.bin").3, "vectors");
+        assert_eq!(of("data/qdrant/root-owned").1, 0);
+        assert_eq!(of("data"), ("data".into(), 0, 0o750, String::new()));
+        // The snapshot twice (AOF base and dump.rdb), with redis's owner here, 0640.
+        let base = of("data/redis/appendonlydir/appendonly.aof.1.base.rdb");
+        assert_eq!((base.2, base.3.as_str()), (0o640, "REDIS0011"));
+        assert_eq!(of("data/redis/dump.rdb").3, "REDIS0011");
+        assert!(of("data/redis/appendonlydir/appendonly.aof.manifest")
+            .3
+            .contains("appendonly.aof.1.base.rdb seq 1 type b"));
+        let redis_owner = of("data/redis").1;
+        assert!(sent
+            .iter()
+            .filter(|s| s.0.starts_with("data/redis"))
+            .all(|s| s.1 == redis_owner));
+    }
+
+    #[test]
+    fn a_remote_restore_refuses_a_member_reached_through_a_link() {
+        use tar::EntryType::{Directory, Regular, Symlink};
+        let tmp = tempfile::tempdir().unwrap();
+        let qdrant = stream(&[
+            ("qdrant/", Directory, 5000, ""),
+            ("qdrant/l", Symlink, 5000, "/stackgen-tenant"),
+            ("qdrant/l/x", Regular, 5000, "planted"),
+        ]);
+        let archive = archive_of(tmp.path(), &qdrant);
+        let err = remote_tar_of(&archive, tmp.path()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("qdrant/l/x: reached through a link"),
+            "{err:#}"
+        );
+    }
 
     #[test]
     fn only_already_existing_roles_and_databases_are_expected() {
