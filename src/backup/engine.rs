@@ -239,22 +239,26 @@ fn finish(child: Child) -> Result<(bool, String)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn stream(entries: &[(&str, tar::EntryType, u32, &[u8])]) -> Vec<u8> {
+    /// A tar as `docker cp` writes one: (name, type, owner, body; a link's body is its target),
+    /// every numeric field set as docker sets it.
+    pub(crate) fn stream(entries: &[(&str, tar::EntryType, u32, &str)]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         for (name, kind, uid, body) in entries {
             let mut h = tar::Header::new_gnu();
             h.set_entry_type(*kind);
             h.set_uid(u64::from(*uid));
             h.set_gid(u64::from(*uid));
-            h.set_mode(0o750);
-            h.set_size(body.len() as u64);
+            h.set_mode(0o640);
+            h.set_mtime(7);
             if *kind == tar::EntryType::Symlink {
-                b.append_link(&mut h, name, "elsewhere").unwrap();
+                h.set_size(0);
+                b.append_link(&mut h, name, body).unwrap();
             } else {
-                b.append_data(&mut h, name, *body).unwrap();
+                h.set_size(body.len() as u64);
+                b.append_data(&mut h, name, body.as_bytes()).unwrap();
             }
         }
         b.into_inner().unwrap()
@@ -264,10 +268,10 @@ mod tests {
     fn a_listing_keeps_the_top_level_owners_and_the_size() {
         use tar::EntryType::{Directory, Regular, Symlink};
         let bytes = stream(&[
-            ("data/", Directory, 0, b""),
-            ("data/qdrant/", Directory, 2001, b""),
-            ("data/qdrant/seg.bin", Regular, 2001, b"12345"),
-            ("data/extra", Regular, 7, b"abc"),
+            ("data/", Directory, 0, ""),
+            ("data/qdrant/", Directory, 2001, ""),
+            ("data/qdrant/seg.bin", Regular, 2001, "12345"),
+            ("data/extra", Regular, 7, "abc"),
         ]);
         let l = listing(&bytes[..]).unwrap();
         assert!(!l.is_link);
@@ -276,7 +280,7 @@ mod tests {
             vec![("extra".into(), (7, 7)), ("qdrant".into(), (2001, 2001))]
         );
         assert_eq!(l.bytes, 8);
-        let link = listing(&stream(&[("data", Symlink, 0, b"")])[..]).unwrap();
+        let link = listing(&stream(&[("data", Symlink, 0, "elsewhere")])[..]).unwrap();
         assert!(link.is_link && link.top.is_empty());
     }
 

@@ -763,6 +763,7 @@ fn load_dump(
 mod tests {
     use super::*;
     use crate::backup::archive::Writer;
+    use crate::backup::engine::tests::stream;
     use crate::backup::format::Component;
 
     fn example() -> Manifest {
@@ -770,27 +771,6 @@ mod tests {
             .unwrap()
             + "TEAM_A__DOCKER_CONTEXT=host-2\n";
         Manifest::from_text(Path::new(".env"), &text).unwrap()
-    }
-
-    /// A tar as `docker cp` writes one: (name, type, uid, body; a link's body is its target).
-    fn stream(entries: &[(&str, tar::EntryType, u32, &str)]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, kind, uid, body) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(*kind);
-            h.set_uid(u64::from(*uid));
-            h.set_gid(u64::from(*uid));
-            h.set_mode(0o640);
-            h.set_mtime(7);
-            if *kind == tar::EntryType::Symlink {
-                h.set_size(0);
-                b.append_link(&mut h, name, body).unwrap();
-            } else {
-                h.set_size(body.len() as u64);
-                b.append_data(&mut h, name, body.as_bytes()).unwrap();
-            }
-        }
-        b.into_inner().unwrap()
     }
 
     /// An archive of tenant team-a taken where its UID was 5000: qdrant's folder from `qdrant`,
@@ -804,53 +784,51 @@ mod tests {
         let sql = stream(&[("x", tar::EntryType::Regular, 0, "SELECT 1;")]);
         w.add_stream(format::POSTGRES_DUMP, &sql[..]).unwrap();
         let mut meta = crate::backup::archive::tests::meta("team-a");
+        let component = |name: &str, method| Component {
+            name: name.into(),
+            method,
+            owner: (5000, 5000),
+            stopped: Vec::new(),
+            down_ms: None,
+        };
         meta.components = vec![
-            Component {
-                name: "qdrant".into(),
-                method: Method::Files,
-                owner: (5000, 5000),
-                stopped: Vec::new(),
-                down_ms: None,
-            },
-            Component {
-                name: "redis".into(),
-                method: Method::RedisSave,
-                owner: (5000, 5000),
-                stopped: Vec::new(),
-                down_ms: None,
-            },
+            component("qdrant", Method::Files),
+            component("redis", Method::RedisSave),
         ];
         w.finish(meta).unwrap();
         to
     }
 
-    fn remote_tar_of(archive: &Path, scratch: &Path) -> Result<(Vec<u8>, Option<PathBuf>)> {
+    /// The tar a remote restore sends for an archive whose qdrant folder is `qdrant` (a
+    /// `docker cp` stream), and the SQL dump it set aside. The folder holds both.
+    type Sent = (tempfile::TempDir, Vec<u8>, Option<PathBuf>);
+    fn remote_tar_of(qdrant: &[(&str, tar::EntryType, u32, &str)]) -> Result<Sent> {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = archive_of(tmp.path(), &stream(qdrant));
         let m = example();
         let t = m.tenant("team-a").unwrap();
         let opts = Options {
-            from: archive.to_path_buf(),
+            from: archive,
             from_tenant: None,
             replace: false,
         };
         let mut checked = check(&m, t, &opts, &[], Some(None))?;
         assert!(checked.remote && !checked.replaces);
         let mut out = Vec::new();
-        let dump = remote_tar(&m, t, &opts, &mut checked, scratch, &mut out)?;
-        Ok((out, dump))
+        let dump = remote_tar(&m, t, &opts, &mut checked, tmp.path(), &mut out)?;
+        Ok((tmp, out, dump))
     }
 
     #[test]
     fn a_remote_restore_sends_the_data_with_this_tenants_owners_and_redis_layout() {
         use tar::EntryType::{Directory, Regular, Symlink};
-        let tmp = tempfile::tempdir().unwrap();
-        let qdrant = stream(&[
+        let (_tmp, bytes, dump) = remote_tar_of(&[
             ("qdrant/", Directory, 5000, ""),
             ("qdrant/seg.bin", Regular, 5000, "vectors"),
             ("qdrant/latest", Symlink, 5000, "seg.bin"),
             ("qdrant/root-owned", Regular, 0, "r"),
-        ]);
-        let archive = archive_of(tmp.path(), &qdrant);
-        let (bytes, dump) = remote_tar_of(&archive, tmp.path()).unwrap();
+        ])
+        .unwrap();
         assert_eq!(fs::read_to_string(dump.unwrap()).unwrap(), "SELECT 1;");
         let mut sent = Vec::new();
         let mut ar = tar::Archive::new(&bytes[..]);
@@ -902,14 +880,13 @@ mod tests {
     #[test]
     fn a_remote_restore_refuses_a_member_reached_through_a_link() {
         use tar::EntryType::{Directory, Regular, Symlink};
-        let tmp = tempfile::tempdir().unwrap();
-        let qdrant = stream(&[
+        let Err(err) = remote_tar_of(&[
             ("qdrant/", Directory, 5000, ""),
             ("qdrant/l", Symlink, 5000, "/stackgen-tenant"),
             ("qdrant/l/x", Regular, 5000, "planted"),
-        ]);
-        let archive = archive_of(tmp.path(), &qdrant);
-        let err = remote_tar_of(&archive, tmp.path()).unwrap_err();
+        ]) else {
+            panic!("a member behind a link was sent");
+        };
         assert!(
             format!("{err:#}").contains("qdrant/l/x: reached through a link"),
             "{err:#}"
