@@ -127,7 +127,14 @@ impl Helper {
         let mut child = spawn(&argv, false)?;
         let mut stdout = child.stdout.take().expect("piped");
         let result = each(&mut stdout);
-        // Whatever `each` left unread, so docker is never stuck on a full pipe.
+        if result.is_err() {
+            // Our own refusal (a hard link, a name outside the folder): stop docker rather than
+            // read the rest of the folder for nothing, and report ours, not its broken pipe.
+            let _ = child.kill();
+            let _ = child.wait();
+            return result.map(Some);
+        }
+        // Whatever `each` left unread (the tar's padding), so docker is never stuck on a pipe.
         let _ = io::copy(&mut stdout, &mut io::sink());
         drop(stdout);
         let (ok, stderr) = finish(child)?;
@@ -158,6 +165,12 @@ impl Helper {
         let mut stdin = child.stdin.take().expect("piped");
         let written = write(&mut stdin);
         drop(stdin);
+        if written.is_err() && !matches!(child.try_wait(), Ok(Some(_))) {
+            // Our own failure half-way: stop docker before it takes a cut tar for a whole one.
+            let _ = child.kill();
+            let _ = child.wait();
+            return written;
+        }
         let (ok, stderr) = finish(child)?;
         if !ok {
             bail!(

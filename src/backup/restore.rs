@@ -583,8 +583,28 @@ fn remote_tar(
 ) -> Result<Option<PathBuf>> {
     let meta = checked.verified.meta.clone();
     let owners = Owners::new(manifest, tenant, &meta);
-    let mut tar = tar::Builder::new(out);
+    // Every `data/` member's folder must be one the archive lists as a folder before it (never
+    // a link, never a file), as `place` requires locally: checked on the verified list before
+    // a byte is sent.
     let mut dirs: std::collections::HashSet<String> = std::collections::HashSet::new();
+    dirs.insert("data".into());
+    for m in &checked.verified.members {
+        if !m.name.starts_with("data/") {
+            continue;
+        }
+        let parent = m.name.rsplit_once('/').map_or("", |(p, _)| p);
+        if !dirs.contains(parent) {
+            bail!(UsageError::plain(format!(
+                "{}: {}: reached through a link or a file; refused, nothing was restored",
+                opts.from.display(),
+                m.name.trim_start_matches("data/")
+            )));
+        }
+        if m.kind == MemberKind::Dir {
+            dirs.insert(m.name.clone());
+        }
+    }
+    let mut tar = tar::Builder::new(out);
     let mut root = header(
         tar::EntryType::Directory,
         0o750,
@@ -593,7 +613,6 @@ fn remote_tar(
         0,
     );
     tar.append_data(&mut root, "data", io::empty())?;
-    dirs.insert("data".into());
     let (mut dump, mut rdb) = (None, None);
     archive::for_each_member(
         &opts.from,
@@ -617,19 +636,12 @@ fn remote_tar(
             let Some(rel) = m.name.strip_prefix("data/") else {
                 return Ok(());
             };
-            let parent = m.name.rsplit_once('/').map_or("", |(p, _)| p);
-            if !dirs.contains(parent) {
-                bail!(
-                    "{rel}: reached through a link or a file; refused, nothing more was restored"
-                );
-            }
             let component = rel.split('/').next().unwrap_or_default();
             let owner = owners.map(component, m.uid, m.gid);
             match &m.kind {
                 MemberKind::Dir => {
                     let mut h = header(tar::EntryType::Directory, m.mode, owner, m.mtime, 0);
                     tar.append_data(&mut h, &m.name, io::empty())?;
-                    dirs.insert(m.name.clone());
                 }
                 MemberKind::File(sum) => {
                     let mut h = header(tar::EntryType::Regular, m.mode, owner, m.mtime, sum.size);
