@@ -330,9 +330,9 @@ fn copy_folder(writer: &mut Writer, item: &Item, remote: Option<&Helper>) -> Res
     match remote {
         None => writer.add_tree(&prefix, &item.path),
         Some(h) => {
-            let rel = format!("data/{}", item.name);
-            h.copy_out(&rel, &mut |r| writer.add_stream(&prefix, r))?
-                .with_context(|| format!("{rel} is gone from that host"))?;
+            // The folder's path under the tenant's root is its name in the archive.
+            h.copy_out(&prefix, &mut |r| writer.add_stream(&prefix, r))?
+                .with_context(|| format!("{prefix} is gone from that host"))?;
             Ok(())
         }
     }
