@@ -12,8 +12,10 @@
 //! - reading ([`Helper::copy_out`]): `docker cp HELPER:/stackgen-tenant/data/<folder> -` is a tar
 //!   stream that `archive::Writer::add_stream` re-packs under the same names and checksums a
 //!   local backup writes;
-//! - listing ([`Helper::list`]): the same stream with the contents discarded, for the plan (the
-//!   folder names, their owners, the size) and for restore's "is it empty" check;
+//! - listing ([`list_data`]): the folder names, their owners and the size, for the plan and for
+//!   restore's "is it empty" check. A short script in one of the tenant's images (`stat`, `du`:
+//!   nothing is read, so a running postgres's files are neither sent nor disturbed); for an
+//!   image without those, the `docker cp` stream with the contents discarded ([`Helper::list`]);
 //! - writing ([`Helper::copy_in`]): `docker cp -a - HELPER:/stackgen-tenant` extracts a tar that
 //!   restore builds with every owner already mapped, keeping numeric owners (`-a`).
 
@@ -67,6 +69,105 @@ pub fn listing(stream: impl Read) -> Result<Listing> {
     }
     out.top.sort();
     Ok(out)
+}
+
+/// Lists the tenant's data folder on that host: nothing in it is read, so a running postgres's
+/// files are neither sent nor disturbed. Run in one of the tenant's images (as the prepare
+/// container is): no network, read-only, root with only `DAC_READ_SEARCH` (to see folders the
+/// services own). Needs `sh`, `stat` and `du` there.
+const LIST_SCRIPT: &str = r#"cd /stackgen-tenant || exit 90
+if [ -L data ]; then echo link; exit 0; fi
+if [ ! -d data ]; then echo none; exit 0; fi
+for f in data/* data/.[!.]* data/..?*; do
+  if [ -e "$f" ] || [ -L "$f" ]; then stat -c 'entry %u %g %n' -- "$f" || exit 91; fi
+done
+set -- $(du -sk data)
+echo "kib $1"
+"#;
+
+/// `docker [--context X] run` of [`LIST_SCRIPT`] with the tenant's folder read-only.
+pub fn list_cmd(tools: &Tools, root: &str, image: &str) -> Cmd {
+    let mut v = tools.docker_argv();
+    for w in [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--user",
+        "0:0",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "DAC_READ_SEARCH",
+        "--security-opt",
+        "no-new-privileges",
+        "--label",
+        LABEL,
+        "--entrypoint",
+        "/bin/sh",
+        "--mount",
+    ] {
+        v.push(w.into());
+    }
+    v.push(format!("type=bind,src={root},dst={MOUNT},readonly").into());
+    v.extend([image.into(), "-c".into(), LIST_SCRIPT.into()]);
+    Cmd::new(v, "list the data folder on the engine's host")
+}
+
+/// Reads [`LIST_SCRIPT`]'s output: `Some(None)` no folder, `Some(Some(_))` its listing, `None`
+/// when the output is not the script's (then the listing is taken from `docker cp`).
+pub fn parse_list(out: &str) -> Option<Option<Listing>> {
+    let mut lines = out.lines();
+    match lines.next()? {
+        "none" => return Some(None),
+        "link" => {
+            return Some(Some(Listing {
+                is_link: true,
+                ..Listing::default()
+            }))
+        }
+        _ => {}
+    }
+    let mut listing = Listing::default();
+    let mut total = None;
+    for line in out.lines() {
+        let mut w = line.splitn(4, ' ');
+        match (w.next()?, w.next()?) {
+            ("entry", uid) => {
+                let gid = w.next()?;
+                let name = w.next()?.strip_prefix("data/")?;
+                listing
+                    .top
+                    .push((name.to_string(), (uid.parse().ok()?, gid.parse().ok()?)));
+            }
+            ("kib", kib) => total = Some(kib.parse::<u64>().ok()?.saturating_mul(1024)),
+            _ => return None,
+        }
+    }
+    listing.bytes = total?;
+    listing.top.sort();
+    Some(Some(listing))
+}
+
+/// The tenant's data folder on that host: listed by [`LIST_SCRIPT`] when the helper image can
+/// run it, else from `docker cp`'s stream through `helper` (which reads every file: an image
+/// without `stat` or `du`, such as a tenant of stand-ins only).
+pub fn list_data(
+    tools: &Tools,
+    manifest: &Manifest,
+    tenant: &Tenant,
+    helper: &Helper,
+) -> Result<Option<Listing>> {
+    let root = model::tenant_root(&manifest.platform, tenant);
+    if let Some(image) = crate::engines::helper_image(manifest, tenant) {
+        let out = exec::capture(&list_cmd(tools, &root, &image))?;
+        if out.status.success() {
+            if let Some(listing) = parse_list(&String::from_utf8_lossy(&out.stdout)) {
+                return Ok(listing);
+            }
+        }
+    }
+    helper.list("data")
 }
 
 /// A throwaway container on the tenant's engine with the tenant's folder bind-mounted.
@@ -295,6 +396,44 @@ pub(crate) mod tests {
         assert_eq!(l.bytes, 8);
         let link = listing(&stream(&[("data", Symlink, 0, "elsewhere")])[..]).unwrap();
         assert!(link.is_link && link.top.is_empty());
+    }
+
+    #[test]
+    fn the_listing_script_is_read_and_anything_else_falls_back() {
+        let out = "entry 0 0 data/extra dir\nentry 2001 2001 data/qdrant\nkib 12\n";
+        let l = parse_list(out).unwrap().unwrap();
+        assert_eq!(
+            l.top,
+            vec![
+                ("extra dir".into(), (0, 0)),
+                ("qdrant".into(), (2001, 2001))
+            ]
+        );
+        assert_eq!(l.bytes, 12 * 1024);
+        assert_eq!(parse_list("none\n"), Some(None));
+        assert!(parse_list("link\n").unwrap().unwrap().is_link);
+        assert_eq!(parse_list("kib 0\n").unwrap().unwrap().top, vec![]);
+        // Not the script's output (no shell, no `stat`): the caller falls back to `docker cp`.
+        for bad in [
+            "",
+            "entry 1 1 data/x\n",
+            "/bin/sh: stat: not found\n",
+            "kib x\n",
+        ] {
+            assert_eq!(parse_list(bad), None, "{bad:?}");
+        }
+        let tools = Tools::fixed("docker").on(Some("host-2"));
+        let line = list_cmd(&tools, "/srv/x/tenants/t", "img:1").shell_line();
+        assert!(
+            line.starts_with("docker --context host-2 run --rm --network none --user 0:0 --cap-drop ALL --cap-add DAC_READ_SEARCH"),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!(
+                "--mount type=bind,src=/srv/x/tenants/t,dst={MOUNT},readonly img:1 -c "
+            )),
+            "{line}"
+        );
     }
 
     #[test]

@@ -228,7 +228,7 @@ impl Remote {
         }
         let helper = Helper::create(tools, manifest, tenant, false)?;
         let listing = match &helper {
-            Some(h) => h.list("data")?,
+            Some(h) => crate::backup::engine::list_data(tools, manifest, tenant, h)?,
             None => None,
         };
         Ok(Some(Remote { helper, listing }))

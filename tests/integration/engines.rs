@@ -708,6 +708,8 @@ fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
     for want in [
         "--context host-2 create --network none --cap-drop ALL",
         "--mount type=bind,src=/srv/ai-platform/tenants/team-b,dst=/stackgen-tenant,readonly",
+        // The listing script first; this fake prints nothing, so docker cp's stream is used.
+        "--context host-2 run --rm --network none --user 0:0 --cap-drop ALL --cap-add DAC_READ_SEARCH",
         "--context host-2 cp helper-1:/stackgen-tenant/data -",
         "--context host-2 cp helper-1:/stackgen-tenant/data/qdrant -",
         "--context host-2 rm -f helper-1",
