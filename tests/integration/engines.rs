@@ -317,7 +317,8 @@ fn e2e_two_engines() {
 /// `create` and `cp` play a helper container whose `/stackgen-tenant` is `FAKE_REMOTE_HOST`.
 const FAKE_MULTI_DOCKER: &str = r#"#!/bin/sh
 PATH=/usr/local/bin:/usr/bin:/bin
-echo "$*" >> "$FAKE_DOCKER_LOG"
+# One line per call (a script argument's newlines become spaces).
+printf '%s\n' "$(printf '%s' "$*" | tr '\n' ' ')" >> "$FAKE_DOCKER_LOG"
 ctx=default
 if [ "$1" = --context ]; then ctx=$2; shift 2; fi
 for d in $FAKE_DEAD; do
