@@ -385,6 +385,20 @@ pub fn prepare_cmd(
         quote(engine_id),
         MOUNT
     ));
+    let mut v = one_shot_argv(tools, &["CHOWN", "DAC_OVERRIDE", "FOWNER"]);
+    v.push("-v".into());
+    v.push(format!("{}:{MOUNT}", root.display()).into());
+    v.extend(words(&[&image, "-c", &script]));
+    Ok(Cmd::new(
+        v,
+        "prepare the data directories on the engine's host",
+    ))
+}
+
+/// The start of every one-shot container stackgen runs on a tenant's engine (the prepare
+/// container, backup's listing): removed when done, no network, root with only `caps`, no new
+/// privileges, `/bin/sh` as its program (its `-c` script follows the image).
+pub fn one_shot_argv(tools: &Tools, caps: &[&str]) -> Vec<OsString> {
     let mut v = tools.docker_argv();
     v.extend(words(&[
         "run",
@@ -395,24 +409,17 @@ pub fn prepare_cmd(
         "0:0",
         "--cap-drop",
         "ALL",
-        "--cap-add",
-        "CHOWN",
-        "--cap-add",
-        "DAC_OVERRIDE",
-        "--cap-add",
-        "FOWNER",
+    ]));
+    for cap in caps {
+        v.extend(words(&["--cap-add", cap]));
+    }
+    v.extend(words(&[
         "--security-opt",
         "no-new-privileges",
         "--entrypoint",
         "/bin/sh",
-        "-v",
     ]));
-    v.push(format!("{}:{MOUNT}", root.display()).into());
-    v.extend(words(&[&image, "-c", &script]));
-    Ok(Cmd::new(
-        v,
-        "prepare the data directories on the engine's host",
-    ))
+    v
 }
 
 /// Runs [`prepare_cmd`]'s container. A symbolic link it refused is bad ground, as on a single

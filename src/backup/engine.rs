@@ -87,28 +87,8 @@ echo "kib $1"
 
 /// `docker [--context X] run` of [`LIST_SCRIPT`] with the tenant's folder read-only.
 pub fn list_cmd(tools: &Tools, root: &str, image: &str) -> Cmd {
-    let mut v = tools.docker_argv();
-    for w in [
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--user",
-        "0:0",
-        "--cap-drop",
-        "ALL",
-        "--cap-add",
-        "DAC_READ_SEARCH",
-        "--security-opt",
-        "no-new-privileges",
-        "--label",
-        LABEL,
-        "--entrypoint",
-        "/bin/sh",
-        "--mount",
-    ] {
-        v.push(w.into());
-    }
+    let mut v = crate::engines::one_shot_argv(tools, &["DAC_READ_SEARCH"]);
+    v.extend(["--label".into(), LABEL.into(), "--mount".into()]);
     v.push(format!("type=bind,src={root},dst={MOUNT},readonly").into());
     v.extend([image.into(), "-c".into(), LIST_SCRIPT.into()]);
     Cmd::new(v, "list the data folder on the engine's host")
