@@ -36,10 +36,11 @@ step "build" cargo build --locked
 if [[ $(id -u) -eq 0 ]]; then
   step "real-program images" env WITH_CHROMA=1 WITH_LITELLM=1 bash tests/images/real/build.sh
   step "stand-in images" env STACKGEN=target/debug/stackgen bash tests/images/build.sh
-  # A second engine (Docker context sg-host2) for the multi-engine test, with only the images
-  # that test runs there; stopped, and its bridge deleted, when this script ends.
+  # A second engine (Docker context sg-host2) for the multi-engine tests (engines.rs,
+  # engines_backup.rs), with only the images they run there; stopped, and its bridge deleted,
+  # when this script ends.
   trap 'bash .ci/stop-second-engine.sh' EXIT
-  step "second engine" bash .ci/start-second-engine.sh stackgen-real/redis:test \
+  step "second engine" bash .ci/start-second-engine.sh stackgen-real/redis:test stackgen-real/postgres:test \
     stackgen-standin/minio:test stackgen-standin/qdrant:test
 elif docker info >/dev/null 2>&1; then
   step "stand-in images" env STACKGEN=target/debug/stackgen bash tests/images/build.sh

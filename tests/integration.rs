@@ -16,6 +16,7 @@ mod integration {
     mod e2e_run;
     mod e2e_verbs;
     mod engines;
+    mod engines_backup;
     mod extend;
     mod hostile_fs;
     mod hostile_input;

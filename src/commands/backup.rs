@@ -11,6 +11,7 @@ use super::run::{guard_project, project, tools_for};
 use crate::cli::{BackupArgs, Cli, RestoreArgs};
 use crate::error::UsageError;
 use crate::manifest::{Manifest, Tenant};
+use crate::ops::backup::engine::{Helper, Listing};
 use crate::ops::backup::{self, restore, retention, take};
 use crate::ops::compose::{Project, Tools};
 use crate::ops::teardown::disk;
@@ -32,7 +33,7 @@ pub fn cmd_backup(cli: &Cli, args: &BackupArgs) -> Result<()> {
     let stamp = backup::stamp::stamp(SystemTime::now());
     let mut failed = Vec::new();
     for t in &tenants {
-        let tools = match local_only(t).and_then(|()| tools_for(&manifest, t, args.dry_run)) {
+        let tools = match tools_for(&manifest, t, args.dry_run) {
             Ok(tools) => tools,
             Err(e) if tenants.len() > 1 => {
                 eprintln!("{}: backup failed: {e:#}", t.name);
@@ -81,15 +82,26 @@ fn backup_one(
         guard_project(cli, tools, tenant)?
     };
     let archive = dir.join(backup::archive_name(&tenant.name, stamp));
-    let plan = take::plan(manifest, tenant, &containers, &archive)?;
+    let remote = Remote::read(tools, manifest, tenant)?;
+    let plan = take::plan(
+        manifest,
+        tenant,
+        &containers,
+        &archive,
+        remote.as_ref().map(Remote::listing),
+    )?;
     for line in take::describe(&plan) {
         println!("{line}");
+    }
+    if let Some(context) = &tenant.docker_context {
+        println!("  (read through context `{context}`: the data lives on that engine's host)");
     }
     if args.dry_run {
         println!("dry run: nothing was stopped or written");
         return Ok(());
     }
-    let taken = take::run(manifest, tenant, &plan, tools, &project, &mut |l| {
+    let helper = remote.as_ref().and_then(Remote::helper);
+    let taken = take::run(manifest, tenant, &plan, tools, &project, helper, &mut |l| {
         println!("{l}")
     })?;
     println!(
@@ -117,8 +129,19 @@ pub(super) fn backup_into(
     log: &mut dyn FnMut(String),
 ) -> Result<PathBuf> {
     let containers = crate::ops::teardown::docker::containers_of(tools, &tenant.name)?;
-    let plan = take::plan(manifest, tenant, &containers, &archive)?;
-    let taken = take::run(manifest, tenant, &plan, tools, &project(cli, tenant), log)?;
+    let remote = Remote::read(tools, manifest, tenant)?;
+    let listing = remote.as_ref().map(Remote::listing);
+    let plan = take::plan(manifest, tenant, &containers, &archive, listing)?;
+    let helper = remote.as_ref().and_then(Remote::helper);
+    let taken = take::run(
+        manifest,
+        tenant,
+        &plan,
+        tools,
+        &project(cli, tenant),
+        helper,
+        log,
+    )?;
     log(format!(
         "wrote {} ({})",
         taken.archive.display(),
@@ -131,8 +154,11 @@ pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
     let tenant = manifest.select(std::slice::from_ref(&args.tenant))?[0];
     let _lock = crate::output::lock::tenant_if(cli, &tenant.name, !args.dry_run)?;
-    local_only(tenant)?;
     let tools = tools_for(&manifest, tenant, args.dry_run)?;
+    if crate::ops::engines::is_remote(tenant) && !args.dry_run {
+        // Not onto an engine while the tenant still runs (or its data sits) on another.
+        crate::ops::engines::check_not_elsewhere(&tools, &manifest, tenant)?;
+    }
     let containers = if args.dry_run {
         crate::ops::teardown::docker::containers_of(&tools, &tenant.name).unwrap_or_default()
     } else {
@@ -143,7 +169,9 @@ pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
         from_tenant: args.from_tenant.clone(),
         replace: args.replace,
     };
-    let checked = restore::check(&manifest, tenant, &opts, &containers)?;
+    let remote = Remote::read(&tools, &manifest, tenant)?;
+    let listing = remote.as_ref().map(Remote::listing);
+    let checked = restore::check(&manifest, tenant, &opts, &containers, listing)?;
     for line in restore::describe(&checked, tenant, &opts) {
         println!("{line}");
     }
@@ -155,6 +183,12 @@ pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
         confirm_replace(tenant, args)?;
     }
     let project: Project = project(cli, tenant);
+    // The read-only helper has done its work; the restore writes through a writable one.
+    drop(remote);
+    let writer = match &tenant.docker_context {
+        Some(_) => Helper::create(&tools, &manifest, tenant, true)?,
+        None => None,
+    };
     let safety_dir = backup::default_dir(&manifest, tenant);
     let stamp = backup::stamp::stamp(SystemTime::now());
     let mut safety = || {
@@ -169,6 +203,7 @@ pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
         checked,
         &tools,
         &project,
+        writer.as_ref(),
         &mut safety,
         &mut |l| println!("{l}"),
     )?;
@@ -179,19 +214,33 @@ pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
     Ok(())
 }
 
-/// Backups read and restores write the tenant's data folder on this machine's disk: a tenant on
-/// another engine's host is refused (exit 2) rather than backed up from the wrong disk.
-fn local_only(tenant: &Tenant) -> Result<()> {
-    if crate::ops::engines::is_remote(tenant) {
-        return Err(UsageError::plain(format!(
-            "{}: tenant `{}` lives on the host of Docker context `{}`, and backup and restore read and write the data folder on this machine's disk; nothing was done. Run stackgen on that host (docs/operations.md, several Docker engines)",
-            tenant.key(crate::ops::engines::SETTING),
-            tenant.name,
-            tenant.docker_context.as_deref().unwrap_or_default()
-        ))
-        .into());
+/// A tenant on another engine: the read-only helper container there and what it lists of the
+/// data folder (`crate::ops::backup::engine`). `None` for a tenant on the current engine.
+struct Remote {
+    helper: Option<Helper>,
+    listing: Option<Listing>,
+}
+
+impl Remote {
+    fn read(tools: &Tools, manifest: &Manifest, tenant: &Tenant) -> Result<Option<Remote>> {
+        if !crate::ops::engines::is_remote(tenant) {
+            return Ok(None);
+        }
+        let helper = Helper::create(tools, manifest, tenant, false)?;
+        let listing = match &helper {
+            Some(h) => crate::ops::backup::engine::list_data(tools, manifest, tenant, h)?,
+            None => None,
+        };
+        Ok(Some(Remote { helper, listing }))
     }
-    Ok(())
+
+    fn listing(&self) -> Option<&Listing> {
+        self.listing.as_ref()
+    }
+
+    fn helper(&self) -> Option<&Helper> {
+        self.helper.as_ref()
+    }
 }
 
 /// `--replace` deletes the current data (after a safety backup): `--yes`, or a question on a

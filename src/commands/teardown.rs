@@ -26,12 +26,13 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
     let names: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
     let _locks = crate::output::lock::tenants_and_manifest_if(cli, &names, !args.dry_run)?;
     let base = tools(args.dry_run)?;
-    // Each tenant through its own engine; its disk work (backup, purge) only where it is local.
+    // Each tenant through its own engine. `--backup` reads a remote tenant's data through its
+    // engine (crate::ops::backup::engine); `--purge-data` deletes on this machine's disk only.
     let tools_of = |t: &Tenant| base.on(t.docker_context.as_deref());
     for t in &tenants {
-        if crate::ops::engines::is_remote(t) && (args.purge_data || args.backup.is_some()) {
+        if crate::ops::engines::is_remote(t) && args.purge_data {
             return Err(crate::error::UsageError::plain(format!(
-                "{}: --purge-data and --backup work on this machine's disk, but tenant `{}` lives on the host of Docker context `{}`; nothing was changed. Tear it down without them, and back up or delete its data on that host (docs/operations.md)",
+                "{}: --purge-data deletes on this machine's disk, but tenant `{}` lives on the host of Docker context `{}`; nothing was changed. Tear it down without it (`--backup DIR` works), and delete its data on that host (docs/operations.md)",
                 t.key(crate::ops::engines::SETTING),
                 t.name,
                 t.docker_context.as_deref().unwrap_or_default()

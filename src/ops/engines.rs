@@ -8,8 +8,9 @@
 //! machine's disk: its data directories are created by a one-shot container that bind-mounts
 //! `BASE_DIR/tenants/<tenant>` on that host ([`prepare_cmd`]), its ports are checked against
 //! what the containers of that engine publish ([`busy_on_engine`]), its images must be on that
-//! engine or pullable there ([`images`]), and its AppArmor profiles are loaded on that host by
-//! the operator (`stackgen apparmor load` prints the commands).
+//! engine or pullable there ([`images`]), its data is backed up and restored through the engine
+//! (`docker cp` with a throwaway container, `crate::ops::backup::engine`), and its AppArmor profiles
+//! are loaded on that host by the operator (`stackgen apparmor load` prints the commands).
 //!
 //! Moving a tenant to another engine is explicit (backup, teardown, restore): a context set on
 //! a tenant whose containers or data are on another engine is refused ([`check_not_elsewhere`]).
@@ -384,6 +385,20 @@ pub fn prepare_cmd(
         quote(engine_id),
         MOUNT
     ));
+    let mut v = one_shot_argv(tools, &["CHOWN", "DAC_OVERRIDE", "FOWNER"]);
+    v.push("-v".into());
+    v.push(format!("{}:{MOUNT}", root.display()).into());
+    v.extend(words(&[&image, "-c", &script]));
+    Ok(Cmd::new(
+        v,
+        "prepare the data directories on the engine's host",
+    ))
+}
+
+/// The start of every one-shot container stackgen runs on a tenant's engine (the prepare
+/// container, backup's listing): removed when done, no network, root with only `caps`, no new
+/// privileges, `/bin/sh` as its program (its `-c` script follows the image).
+pub fn one_shot_argv(tools: &Tools, caps: &[&str]) -> Vec<OsString> {
     let mut v = tools.docker_argv();
     v.extend(words(&[
         "run",
@@ -394,24 +409,17 @@ pub fn prepare_cmd(
         "0:0",
         "--cap-drop",
         "ALL",
-        "--cap-add",
-        "CHOWN",
-        "--cap-add",
-        "DAC_OVERRIDE",
-        "--cap-add",
-        "FOWNER",
+    ]));
+    for cap in caps {
+        v.extend(words(&["--cap-add", cap]));
+    }
+    v.extend(words(&[
         "--security-opt",
         "no-new-privileges",
         "--entrypoint",
         "/bin/sh",
-        "-v",
     ]));
-    v.push(format!("{}:{MOUNT}", root.display()).into());
-    v.extend(words(&[&image, "-c", &script]));
-    Ok(Cmd::new(
-        v,
-        "prepare the data directories on the engine's host",
-    ))
+    v
 }
 
 /// Runs [`prepare_cmd`]'s container. A symbolic link it refused is bad ground, as on a single

@@ -12,7 +12,7 @@
 use super::e2e_run::Deployment;
 use crate::common::*;
 
-const CONTEXT: &str = "sg-host2";
+pub(crate) const CONTEXT: &str = "sg-host2";
 /// The local tenant: two small stand-ins (qdrant is its vector DB).
 const LOCAL: [&str; 2] = ["qdrant", "minio"];
 /// The remote tenant: redis (a real image with the tools the one-shot prepare container
@@ -25,18 +25,18 @@ const REMOTE_IMAGES: [&str; 3] = [
     "stackgen-standin/qdrant:test",
 ];
 
-fn docker2(args: &[&str]) -> Run {
+pub(crate) fn docker2(args: &[&str]) -> Run {
     let mut v = vec!["--context", CONTEXT];
     v.extend_from_slice(args);
     host("docker", &v)
 }
 
-/// The second engine answers as `sg-host2` and has the test's images; fails in CI, skips here.
-fn second_engine_ready(test: &str) -> bool {
+/// The second engine answers as `sg-host2` and has `images`; fails in CI, skips here.
+pub(crate) fn second_engine_ready(test: &str, images: &[&str]) -> bool {
     let problem = if docker2(&["info"]).code != 0 {
         "does not answer".to_string()
     } else {
-        let missing: Vec<&str> = REMOTE_IMAGES
+        let missing: Vec<&str> = images
             .iter()
             .copied()
             .filter(|i| docker2(&["image", "inspect", i]).code != 0)
@@ -48,7 +48,7 @@ fn second_engine_ready(test: &str) -> bool {
     };
     let msg = format!(
         "{test}: the second Docker engine (context {CONTEXT}) {problem}: run .ci/start-second-engine.sh {} as root",
-        REMOTE_IMAGES.join(" ")
+        images.join(" ")
     );
     assert!(!tools_required(), "{msg}");
     eprintln!("SKIPPED {msg}");
@@ -56,7 +56,7 @@ fn second_engine_ready(test: &str) -> bool {
 }
 
 /// Container IDs (with StartedAt) of a tenant on one engine: `docker` or `docker --context`.
-fn containers(context: Option<&str>, tenant: &str) -> Vec<(String, String)> {
+pub(crate) fn containers(context: Option<&str>, tenant: &str) -> Vec<(String, String)> {
     let mut args: Vec<&str> = context.map(|c| vec!["--context", c]).unwrap_or_default();
     let filter = format!("label=com.stackgen.tenant={tenant}");
     args.extend(["ps", "-aq", "--no-trunc", "--filter", &filter]);
@@ -78,7 +78,7 @@ fn containers(context: Option<&str>, tenant: &str) -> Vec<(String, String)> {
 
 /// Removes what the test left on the second engine: containers by the tenant's label (and the
 /// test's own port holder), then the tenant's networks.
-struct Remote(String, String);
+pub(crate) struct Remote(pub(crate) String, pub(crate) String);
 
 impl Drop for Remote {
     fn drop(&mut self) {
@@ -98,7 +98,9 @@ impl Drop for Remote {
 #[test]
 fn e2e_two_engines() {
     let test = "e2e_two_engines";
-    if !engine_ready(&["redis", "minio", "qdrant"], test) || !second_engine_ready(test) {
+    if !engine_ready(&["redis", "minio", "qdrant"], test)
+        || !second_engine_ready(test, &REMOTE_IMAGES)
+    {
         return;
     }
     let local = unique_tenant("eng", "l");
@@ -311,10 +313,12 @@ fn e2e_two_engines() {
 }
 
 /// A fake `docker` that knows the contexts in `FAKE_CONTEXTS` (plus `default`), cannot reach
-/// those in `FAKE_DEAD`, and logs every call, `--context NAME` included, to `docker.log`.
+/// those in `FAKE_DEAD`, and logs every call, `--context NAME` included, to `docker.log`. Its
+/// `create` and `cp` play a helper container whose `/stackgen-tenant` is `FAKE_REMOTE_HOST`.
 const FAKE_MULTI_DOCKER: &str = r#"#!/bin/sh
 PATH=/usr/local/bin:/usr/bin:/bin
-echo "$*" >> "$FAKE_DOCKER_LOG"
+# One line per call (a script argument's newlines become spaces).
+printf '%s\n' "$(printf '%s' "$*" | tr '\n' ' ')" >> "$FAKE_DOCKER_LOG"
 ctx=default
 if [ "$1" = --context ]; then ctx=$2; shift 2; fi
 for d in $FAKE_DEAD; do
@@ -336,6 +340,21 @@ case "$1" in
     esac ;;
   version) echo "20.10.24" ;;
   compose) [ "$2" = version ] && echo 2.26.1 ;;
+  create)
+    # The helper container: FAKE_REMOTE_HOST is the tenant's folder on that engine's host.
+    for a in "$@"; do
+      case "$a" in *,readonly) [ -d "$FAKE_REMOTE_HOST" ] || {
+        echo "Error response from daemon: invalid mount config for type \"bind\": bind source path does not exist: x" >&2; exit 1; } ;;
+      esac
+    done
+    echo helper-1 ;;
+  cp)
+    if [ "$2" = -a ]; then mkdir -p "$FAKE_REMOTE_HOST"; exec tar -C "$FAKE_REMOTE_HOST" -xf -; fi
+    rel=${2#*:/stackgen-tenant/}
+    if [ ! -e "$FAKE_REMOTE_HOST/$rel" ]; then
+      echo "Error response from daemon: Could not find the file /stackgen-tenant/$rel in container helper-1" >&2; exit 1
+    fi
+    exec tar -C "$FAKE_REMOTE_HOST/$(dirname "$rel")" --numeric-owner -cf - "$(basename "$rel")" ;;
 esac
 exit 0
 "#;
@@ -640,4 +659,106 @@ fn doctor_checks_every_engine() {
         .map(|(_, _, d)| d.split(':').next().unwrap())
         .collect();
     assert_eq!(ports, ["team-a", "team-c", "team-d"], "{list:#?}");
+}
+
+/// A tenant on another engine is backed up and restored through that engine only: the fake
+/// docker plays host-2, whose disk is a folder of the sandbox, while the tenant's path on this
+/// machine does not exist. The archive holds what is on host-2; the restore puts it back there
+/// (`docker cp -a`), then prepares through the engine; a non-empty folder there is refused;
+/// `teardown --backup` works for the tenant too. Every docker call carries `--context host-2`.
+#[test]
+fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
+    let (s, env) = two_engine_sandbox();
+    assert!(!std::path::Path::new("/srv/ai-platform/tenants/team-b").exists());
+    let host2 = s.path("host-2/tenants/team-b");
+    let seg = host2.join("data/qdrant/c/seg.bin");
+    std::fs::create_dir_all(seg.parent().unwrap()).unwrap();
+    std::fs::write(&seg, "on host-2").unwrap();
+    std::os::unix::fs::symlink("seg.bin", host2.join("data/qdrant/c/latest")).unwrap();
+    let mut env = env;
+    env.push(("FAKE_REMOTE_HOST".to_string(), host2.display().to_string()));
+    let env = env_refs(&env);
+
+    let run = s
+        .run_env(
+            &["backup", "team-b", "--to", s.path("bk").to_str().unwrap()],
+            &env,
+        )
+        .ok();
+    assert!(
+        run.stdout.contains("read through context `host-2`"),
+        "{}",
+        run.stdout
+    );
+    let archive = std::fs::read_dir(s.path("bk"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    let a = archive.to_str().unwrap();
+    let content = host("tar", &["-xzOf", a, "data/qdrant/c/seg.bin"])
+        .ok()
+        .stdout;
+    assert_eq!(content, "on host-2");
+    let listing = host("tar", &["-tvzf", a]).ok().stdout;
+    assert!(
+        listing.contains("data/qdrant/c/latest -> seg.bin"),
+        "{listing}"
+    );
+    let log = log_lines(&s);
+    for want in [
+        "--context host-2 create --network none --cap-drop ALL",
+        "--mount type=bind,src=/srv/ai-platform/tenants/team-b,dst=/stackgen-tenant,readonly",
+        // The listing script first; this fake prints nothing, so docker cp's stream is used.
+        "--context host-2 run --rm --network none --user 0:0 --cap-drop ALL --cap-add DAC_READ_SEARCH",
+        "--context host-2 cp helper-1:/stackgen-tenant/data -",
+        "--context host-2 cp helper-1:/stackgen-tenant/data/qdrant -",
+        "--context host-2 rm -f helper-1",
+    ] {
+        assert!(log.iter().any(|l| l.contains(want)), "{want}\n{log:#?}");
+    }
+    let engine_calls = log
+        .iter()
+        .filter(|l| !l.starts_with("compose version") && !l.starts_with("context inspect"));
+    for l in engine_calls {
+        assert!(l.starts_with("--context host-2 "), "{l}");
+    }
+
+    // Its data on host-2 is not empty: refused, nothing changed there.
+    let run = s.run_env(&["restore", "team-b", "--from", a], &env).code(2);
+    assert!(run.stderr.contains("is not empty"), "{}", run.stderr);
+    assert!(run.stderr.contains("host-2"), "{}", run.stderr);
+    std::fs::remove_dir_all(host2.join("data")).unwrap();
+    std::fs::remove_file(s.path("docker.log")).unwrap();
+    let run = s.run_env(&["restore", "team-b", "--from", a], &env).ok();
+    assert!(run.stdout.contains("through its engine"), "{}", run.stdout);
+    assert_eq!(std::fs::read_to_string(&seg).unwrap(), "on host-2");
+    assert_eq!(
+        std::fs::read_link(host2.join("data/qdrant/c/latest")).unwrap(),
+        std::path::Path::new("seg.bin")
+    );
+    let log = log_lines(&s);
+    for want in [
+        "--context host-2 cp -a - helper-1:/stackgen-tenant",
+        "--context host-2 run --rm --network none",
+    ] {
+        assert!(log.iter().any(|l| l.contains(want)), "{want}\n{log:#?}");
+    }
+    assert!(!std::path::Path::new("/srv/ai-platform/tenants/team-b").exists());
+
+    // teardown --backup of the remote tenant takes the same archive.
+    let run = s
+        .run_env(
+            &[
+                "teardown",
+                "team-b",
+                "--backup",
+                s.path("td").to_str().unwrap(),
+                "--yes",
+            ],
+            &env,
+        )
+        .ok();
+    assert!(run.stdout.contains("wrote "), "{}", run.stdout);
+    assert_eq!(std::fs::read_dir(s.path("td")).unwrap().count(), 1);
 }

@@ -78,7 +78,19 @@ impl Writer {
     pub fn add_file(&mut self, name: &str, meta: &fs::Metadata, source: File) -> Result<()> {
         let mut header = tar::Header::new_gnu();
         header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
-        let size = meta.len();
+        self.append_file(name, header, source)
+    }
+
+    /// The one way a file goes in, from the disk or from an engine's stream: `header` carries
+    /// its size, owner, mode and time; the body is hashed for the list of contents.
+    fn append_file(
+        &mut self,
+        name: &str,
+        mut header: tar::Header,
+        source: impl Read,
+    ) -> Result<()> {
+        let size = header.size()?;
+        header.set_entry_type(tar::EntryType::Regular);
         let mut reader = Hashing::new(source.take(size));
         self.tar()
             .append_data(&mut header, name, &mut reader)
@@ -87,6 +99,27 @@ impl Writer {
             bail!("{name} changed while it was copied ({size} bytes expected, {} read); run the backup again", reader.bytes);
         }
         self.files.insert(name.to_string(), reader.sum());
+        Ok(())
+    }
+
+    /// A directory (no body, not listed: only files and links are).
+    fn append_dir(&mut self, name: &str, mut header: tar::Header) -> Result<()> {
+        header.set_size(0);
+        header.set_entry_type(tar::EntryType::Directory);
+        self.tar()
+            .append_data(&mut header, name, io::empty())
+            .with_context(|| format!("writing {name}"))
+    }
+
+    /// A symbolic link, as a link (never followed), listed by the hash of its target.
+    fn append_link(&mut self, name: &str, mut header: tar::Header, target: &Path) -> Result<()> {
+        header.set_size(0);
+        header.set_entry_type(tar::EntryType::Symlink);
+        self.tar()
+            .append_link(&mut header, name, target)
+            .with_context(|| format!("writing the link {name}"))?;
+        let sum = FileSum::of_link(&target.to_string_lossy());
+        self.files.insert(name.to_string(), sum);
         Ok(())
     }
 
@@ -108,13 +141,10 @@ impl Writer {
 
     fn add_entry(&mut self, name: &str, path: &Path, meta: &fs::Metadata) -> Result<()> {
         let ft = meta.file_type();
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
         if ft.is_dir() {
-            let mut header = tar::Header::new_gnu();
-            header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
-            header.set_size(0);
-            self.tar()
-                .append_data(&mut header, name, io::empty())
-                .with_context(|| format!("writing {name}"))?;
+            self.append_dir(name, header)?;
             let mut children: Vec<_> = fs::read_dir(path)
                 .with_context(|| format!("listing {}", path.display()))?
                 .collect::<io::Result<_>>()?;
@@ -126,19 +156,66 @@ impl Writer {
             }
         } else if ft.is_file() {
             let file = open_nofollow(path)?;
-            self.add_file(name, meta, file)?;
+            self.append_file(name, header, file)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(path)?;
-            let mut header = tar::Header::new_gnu();
-            header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
-            header.set_size(0);
-            self.tar()
-                .append_link(&mut header, name, &target)
-                .with_context(|| format!("writing the link {name}"))?;
-            let sum = FileSum::of_link(&target.to_string_lossy());
-            self.files.insert(name.to_string(), sum);
+            self.append_link(name, header, &target)?;
         }
         Ok(())
+    }
+
+    /// Adds the members of a tar stream (what `docker cp CONTAINER:PATH -` writes: the copied
+    /// folder or file under its own name, then everything below it) as `prefix/...`: the
+    /// stream's first name component becomes `prefix`. Numeric owners, modes and times are
+    /// kept, links stay links, every file is hashed, exactly as [`Writer::add_tree`] does from
+    /// the disk. Sockets and fifos are skipped as there. A hard link (the stream names an
+    /// earlier member instead of sending the bytes again) is refused: the archive holds files,
+    /// and re-reading the first copy is not worth its complexity for data stackgen's services
+    /// do not write (docs/operations.md, Backups). Returns how many members were added.
+    pub fn add_stream(&mut self, prefix: &str, stream: impl Read) -> Result<usize> {
+        let mut tar = tar::Archive::new(stream);
+        let mut added = 0;
+        for entry in tar.entries().context("reading the engine's copy")? {
+            let mut entry = entry.context("reading the engine's copy")?;
+            let raw = entry.path()?.into_owned();
+            let Some(rel) = safe_name(&raw) else {
+                bail!(
+                    "the engine's copy holds `{}`, outside the folder; nothing was written",
+                    raw.display()
+                );
+            };
+            let name = match rel.split_once('/') {
+                Some((_, rest)) => format!("{prefix}/{rest}"),
+                None => prefix.to_string(),
+            };
+            let src = entry.header();
+            let mut header = tar::Header::new_gnu();
+            header.set_uid(src.uid()?);
+            header.set_gid(src.gid()?);
+            header.set_mode(src.mode()? & 0o7777);
+            header.set_mtime(src.mtime()?);
+            header.set_size(src.size()?);
+            match src.entry_type() {
+                tar::EntryType::Directory => self.append_dir(&name, header)?,
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    self.append_file(&name, header, &mut entry)?
+                }
+                tar::EntryType::Symlink => {
+                    let target = entry.link_name()?.unwrap_or_default().into_owned();
+                    self.append_link(&name, header, &target)?
+                }
+                tar::EntryType::Link => bail!(
+                    "{name} is a hard link to {}: a backup through the engine copies files, not hard links; replace it with a copy (or a symbolic link) and run the backup again",
+                    entry
+                        .link_name()?
+                        .map(|t| t.display().to_string())
+                        .unwrap_or_default()
+                ),
+                _ => continue,
+            }
+            added += 1;
+        }
+        Ok(added)
     }
 
     /// Writes the list of contents last, flushes to disk, renames into place. Returns the size.
@@ -453,4 +530,168 @@ pub fn create_private(path: &Path) -> Result<File> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::ops::backup::format::{Ids, Meta, FORMAT, KIND};
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A description with nothing in it but the tenant `t` (owner IDs 5000).
+    pub(crate) fn meta(tenant: &str) -> Meta {
+        Meta {
+            kind: KIND.into(),
+            format: FORMAT,
+            tenant: tenant.into(),
+            deployment: None,
+            stackgen_version: "test".into(),
+            created: "20261130T000000Z".into(),
+            created_unix: 1_764_460_800,
+            ids: Ids {
+                uid: 5000,
+                gid: 5000,
+                openclaw_uid: 5001,
+                openclaw_gid: 5001,
+            },
+            services: Vec::new(),
+            components: Vec::new(),
+            settings: Default::default(),
+            secrets: Default::default(),
+            salt: "s".into(),
+            files: Default::default(),
+        }
+    }
+
+    /// A header as docker's: every numeric field set.
+    fn plain_header() -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mode(0o644);
+        h.set_mtime(1);
+        h
+    }
+
+    /// Writes an archive with `fill`, then verifies it: the members as a restore sees them.
+    fn written(fill: &dyn Fn(&mut Writer) -> Result<()>) -> Result<Vec<Member>> {
+        let dir = tempfile::tempdir().unwrap();
+        let to = dir.path().join("a.tar.gz");
+        let mut w = Writer::create(&to)?;
+        fill(&mut w)?;
+        w.finish(meta("t"))?;
+        let mut file = open_nofollow(&to)?;
+        Ok(verify(&to, &mut file)?.members)
+    }
+
+    /// A folder with a nested private file, a link, and a fifo (skipped), owned 2001:2002.
+    fn folder() -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        let q = tmp.path().join("qdrant");
+        fs::create_dir_all(q.join("collections/c1")).unwrap();
+        fs::write(q.join("collections/c1/segment.bin"), b"vectors").unwrap();
+        fs::write(q.join("private"), b"key").unwrap();
+        fs::set_permissions(q.join("private"), fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::symlink("segment.bin", q.join("collections/c1/latest")).unwrap();
+        let fifo = std::ffi::CString::new(q.join("fifo").to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        if unsafe { libc::geteuid() } == 0 {
+            let st = std::process::Command::new("chown")
+                .args(["-hR", "2001:2002"])
+                .arg(&q)
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        tmp
+    }
+
+    /// What `docker cp CONTAINER:.../qdrant -` writes: the folder under its own name, numeric
+    /// owners, links as links.
+    fn as_docker_cp(dir: &Path) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        b.mode(tar::HeaderMode::Complete);
+        b.follow_symlinks(false);
+        b.append_dir_all("qdrant", dir.join("qdrant")).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_stream_from_the_engine_is_archived_exactly_as_the_same_folder_from_the_disk() {
+        let tmp = folder();
+        let from_disk =
+            written(&|w| w.add_tree("data/qdrant", &tmp.path().join("qdrant"))).unwrap();
+        let stream = as_docker_cp(tmp.path());
+        let from_engine =
+            written(&|w| w.add_stream("data/qdrant", &stream[..]).map(|_| ())).unwrap();
+        let key = |m: &Member| {
+            (
+                m.name.clone(),
+                m.kind.clone(),
+                m.uid,
+                m.gid,
+                m.mode & 0o7777,
+            )
+        };
+        let mut a: Vec<_> = from_disk.iter().map(key).collect();
+        let mut b: Vec<_> = from_engine.iter().map(key).collect();
+        a.sort_by(|x, y| x.0.cmp(&y.0));
+        b.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(a, b);
+        let names: Vec<&str> = b.iter().map(|m| m.0.as_str()).collect();
+        assert!(
+            names.contains(&"data/qdrant/collections/c1/segment.bin"),
+            "{names:?}"
+        );
+        assert!(!names.iter().any(|n| n.ends_with("fifo")), "{names:?}");
+        let link = b.iter().find(|m| m.0.ends_with("latest")).unwrap();
+        assert_eq!(link.1, MemberKind::Link("segment.bin".into()));
+        let private = b.iter().find(|m| m.0.ends_with("private")).unwrap();
+        assert_eq!(private.4, 0o600);
+        if unsafe { libc::geteuid() } == 0 {
+            assert!(b.iter().all(|m| (m.2, m.3) == (2001, 2002)), "{b:?}");
+        }
+        // A single file (redis's dump.rdb) takes the name it is given.
+        let one = {
+            let mut t = tar::Builder::new(Vec::new());
+            let mut h = plain_header();
+            h.set_size(3);
+            h.set_mode(0o640);
+            t.append_data(&mut h, "dump.rdb", &b"rdb"[..]).unwrap();
+            t.into_inner().unwrap()
+        };
+        let m = written(&|w| w.add_stream("redis/dump.rdb", &one[..]).map(|_| ())).unwrap();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].name, "redis/dump.rdb");
+        assert!(matches!(&m[0].kind, MemberKind::File(s) if s.size == 3));
+    }
+
+    #[test]
+    fn a_hard_link_or_a_name_outside_the_folder_in_the_stream_is_refused() {
+        let mut t = tar::Builder::new(Vec::new());
+        let mut h = plain_header();
+        h.set_size(1);
+        t.append_data(&mut h, "q/a", &b"x"[..]).unwrap();
+        let mut h = plain_header();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        t.append_link(&mut h, "q/b", "q/a").unwrap();
+        let stream = t.into_inner().unwrap();
+        let err = written(&|w| w.add_stream("data/q", &stream[..]).map(|_| ())).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("data/q/b is a hard link to q/a"),
+            "{err:#}"
+        );
+
+        let mut raw = Vec::new();
+        let mut h = plain_header();
+        h.set_size(1);
+        h.as_old_mut().name[..9].copy_from_slice(b"../escape");
+        h.set_cksum();
+        raw.extend_from_slice(h.as_bytes());
+        raw.extend_from_slice(&[b'x'; 512]);
+        raw.extend_from_slice(&[0; 1024]);
+        let err = written(&|w| w.add_stream("data/q", &raw[..]).map(|_| ())).unwrap_err();
+        assert!(format!("{err:#}").contains("outside the folder"), "{err:#}");
+    }
 }

@@ -8,8 +8,11 @@
 //! - [`archive`]: the file itself (tar + gzip, checksums, atomic and link-safe writing);
 //!   [`format`]: its description, `stackgen-backup.json`; [`retention`]: `--keep N`;
 //!   [`stamp`]: the UTC timestamps in the names.
+//! - [`engine`]: the same for a tenant on another engine, through that engine only (`docker cp`
+//!   with a throwaway container there), never this machine's disk.
 
 pub mod archive;
+pub mod engine;
 pub mod format;
 pub mod restore;
 pub mod retention;

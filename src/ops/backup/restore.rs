@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::archive::{self, Member, MemberKind, Verified};
+use super::engine::{Helper, Listing};
 use super::format::{self, Method};
 use crate::error::UsageError;
 use crate::manifest::{Manifest, Tenant};
@@ -41,15 +42,20 @@ pub struct Checked {
     pub replaces: bool,
     /// Secrets whose value differs from the one the data was written with (names only).
     pub changed_secrets: Vec<String>,
+    /// The data goes to another engine's host, through that engine (`super::engine`).
+    pub remote: bool,
     file: fs::File,
 }
 
 /// Every check, reading only. Errors are exit 2 (bad input) unless the engine could not be read.
+/// `remote` is the tenant's data folder as its engine lists it (`Some(None)`: not there) for a
+/// tenant on another engine; `None` looks at this machine's disk.
 pub fn check(
     manifest: &Manifest,
     tenant: &Tenant,
     opts: &Options,
     containers: &[Container],
+    remote: Option<Option<&Listing>>,
 ) -> Result<Checked> {
     let mut file = archive::open_nofollow(&opts.from).map_err(|e| {
         UsageError::plain(format!(
@@ -125,6 +131,39 @@ pub fn check(
     let base = guard::base_dir(&manifest.platform.base_dir)?;
     let tenant_root = guard::tenant_root(&base, &tenant.name)?;
     let data = tenant_root.join("data");
+    if let Some(listed) = remote {
+        // On another engine's host: its listing says whether the folder holds anything. There
+        // is no `--replace` there (deleting that host's data would need a program run in a
+        // container; empty it on that host), and this machine's free space says nothing about
+        // that host's, so it is not checked.
+        let context = tenant.docker_context.as_deref().unwrap_or_default();
+        if listed.is_some_and(|l| l.is_link) {
+            return Err(UsageError::plain(format!(
+                "{} is a symbolic link on the host of context `{context}`: a restore never writes through one; replace it with a real, empty folder; nothing was restored",
+                data.display()
+            ))
+            .into());
+        }
+        if listed.is_some_and(|l| !l.top.is_empty()) {
+            return Err(UsageError::plain(format!(
+                "{} on the host of context `{context}` is not empty: restoring would mix two states of tenant `{}`, and --replace works only on this machine's disk. Empty it on that host (e.g. `docker --context {context} run --rm -v {}:/t {} sh -c 'rm -rf /t/data'`, after a backup), then run the restore again; nothing was restored",
+                data.display(),
+                tenant.name,
+                tenant_root.display(),
+                crate::ops::engines::helper_image(manifest, tenant).unwrap_or_default()
+            ))
+            .into());
+        }
+        return Ok(Checked {
+            verified,
+            tenant_root,
+            data,
+            replaces: false,
+            changed_secrets,
+            remote: true,
+            file,
+        });
+    }
     let existing = guard::data_dir(&manifest.platform.base_dir, &tenant.name)?;
     let replaces = match &existing {
         Some(d) => fs::read_dir(d)
@@ -148,6 +187,7 @@ pub fn check(
         data,
         replaces,
         changed_secrets,
+        remote: false,
         file,
     })
 }
@@ -242,7 +282,8 @@ impl Owners {
 }
 
 /// Restores a checked archive. `safety` takes the safety backup of the data being replaced
-/// (called before anything is changed); `log` gets one line per step.
+/// (called before anything is changed); `log` gets one line per step. `remote` (for a checked
+/// archive whose tenant is on another engine) is the helper container on that engine.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     manifest: &Manifest,
@@ -251,6 +292,7 @@ pub fn run(
     mut checked: Checked,
     tools: &Tools,
     project: &Project,
+    remote: Option<&Helper>,
     safety: &mut dyn FnMut() -> Result<PathBuf>,
     log: &mut dyn FnMut(String),
 ) -> Result<()> {
@@ -270,6 +312,29 @@ pub fn run(
             "safety backup of the replaced data: {}",
             kept.display()
         ));
+    }
+    if checked.remote {
+        let helper = remote.context("a restore onto another engine needs its helper container")?;
+        // The dump and the snapshot wait in a private folder on this machine, never the data.
+        let scratch = tempfile::Builder::new()
+            .prefix("stackgen-restore-")
+            .tempdir()
+            .context("creating a private temporary folder")?;
+        let dump = unpack_remote(manifest, tenant, opts, &mut checked, helper, scratch.path())?;
+        log(format!(
+            "restored the data into {} on the host of context `{}`, through its engine",
+            checked.data.display(),
+            tenant.docker_context.as_deref().unwrap_or_default()
+        ));
+        let actions = prepare::plan(manifest, tenant)?;
+        let id = crate::ops::engines::engine_id(tools)?;
+        crate::ops::engines::run_prepare(&crate::ops::engines::prepare_cmd(
+            tools, manifest, tenant, &actions, &id,
+        )?)?;
+        if let Some(dump) = dump {
+            load_dump(tools, project, &dump, log)?;
+        }
+        return Ok(());
     }
     let stamp = super::stamp::stamp(std::time::SystemTime::now());
     let staging = checked.tenant_root.join(format!(".restore-{stamp}"));
@@ -446,44 +511,207 @@ fn place(
 /// redis runs with `appendonly yes`: on a start without an append-only file it ignores
 /// `dump.rdb` and begins empty. So the snapshot becomes the base of a multi-part AOF (redis 7+):
 /// `appendonlydir/` with the RDB as the base file, an empty incremental file, and the manifest
-/// naming both (docs/upstream-notes.md, redis).
+/// naming both (docs/upstream-notes.md, redis). The files under the redis folder, each mode
+/// 0640 with the folders 0750, the content `None` being the snapshot; a local and a remote
+/// restore both write exactly this.
+const REDIS_AOF_DIR: &str = "appendonlydir";
+const REDIS_LAYOUT: [(&str, Option<&[u8]>); 4] = [
+    ("appendonlydir/appendonly.aof.1.base.rdb", None),
+    ("appendonlydir/appendonly.aof.1.incr.aof", Some(b"")),
+    (
+        "appendonlydir/appendonly.aof.manifest",
+        Some(b"file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"),
+    ),
+    ("dump.rdb", None),
+];
+
 fn redis_from_rdb(dir: &Path, rdb: &Path, owner: (u32, u32)) -> Result<()> {
     if fs::symlink_metadata(dir).is_err() {
         fs::DirBuilder::new().mode(0o750).create(dir)?;
         std::os::unix::fs::lchown(dir, Some(owner.0), Some(owner.1))?;
     }
-    let aof = dir.join("appendonlydir");
+    let aof = dir.join(REDIS_AOF_DIR);
     if fs::symlink_metadata(&aof).is_ok() {
         disk::remove_tree(&aof)?;
     }
     fs::DirBuilder::new().mode(0o750).create(&aof)?;
-    let files: [(&str, Option<&Path>, &[u8]); 4] = [
-        ("appendonly.aof.1.base.rdb", Some(rdb), b""),
-        ("appendonly.aof.1.incr.aof", None, b""),
-        (
-            "appendonly.aof.manifest",
-            None,
-            b"file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
-        ),
-        ("dump.rdb", Some(rdb), b""),
-    ];
-    for (name, source, text) in files {
-        let to = if name == "dump.rdb" {
-            dir.join(name)
-        } else {
-            aof.join(name)
-        };
+    for (name, text) in REDIS_LAYOUT {
+        let to = dir.join(name);
         if name == "dump.rdb" && fs::symlink_metadata(&to).is_ok() {
             fs::remove_file(&to)?;
         }
-        match source {
-            Some(src) => copy_new(&mut archive::open_nofollow(src)?, &to, 0o640)?,
-            None => copy_new(&mut &text[..], &to, 0o640)?,
+        match text {
+            None => copy_new(&mut archive::open_nofollow(rdb)?, &to, 0o640)?,
+            Some(text) => copy_new(&mut &text[..], &to, 0o640)?,
         }
         std::os::unix::fs::lchown(&to, Some(owner.0), Some(owner.1))?;
     }
     std::os::unix::fs::lchown(&aof, Some(owner.0), Some(owner.1))?;
     Ok(())
+}
+
+/// The header of one member of the tar a remote restore sends: owner already mapped.
+fn header(
+    kind: tar::EntryType,
+    mode: u32,
+    owner: (u32, u32),
+    mtime: u64,
+    size: u64,
+) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode & 0o7777);
+    h.set_uid(u64::from(owner.0));
+    h.set_gid(u64::from(owner.1));
+    h.set_mtime(mtime);
+    h.set_size(size);
+    h
+}
+
+/// Builds the tar of the restored `data/` folder: every `data/` member of the archive with the
+/// owner [`Owners`] maps it to (as [`place`] gives it locally), then redis's layout from its
+/// snapshot. A member whose folder is not one this tar created before it (a link in the way)
+/// is refused, as [`place`] refuses it. The SQL dump and the snapshot go to `scratch` on this
+/// machine; returns the dump's path.
+fn remote_tar(
+    manifest: &Manifest,
+    tenant: &Tenant,
+    opts: &Options,
+    checked: &mut Checked,
+    scratch: &Path,
+    out: &mut dyn std::io::Write,
+) -> Result<Option<PathBuf>> {
+    let meta = checked.verified.meta.clone();
+    let owners = Owners::new(manifest, tenant, &meta);
+    // Every `data/` member's folder must be one the archive lists as a folder before it (never
+    // a link, never a file), as `place` requires locally: checked on the verified list before
+    // a byte is sent.
+    let mut dirs: std::collections::HashSet<String> = std::collections::HashSet::new();
+    dirs.insert("data".into());
+    for m in &checked.verified.members {
+        if !m.name.starts_with("data/") {
+            continue;
+        }
+        let parent = m.name.rsplit_once('/').map_or("", |(p, _)| p);
+        if !dirs.contains(parent) {
+            bail!(UsageError::plain(format!(
+                "{}: {}: reached through a link or a file; refused, nothing was restored",
+                opts.from.display(),
+                m.name.trim_start_matches("data/")
+            )));
+        }
+        if m.kind == MemberKind::Dir {
+            dirs.insert(m.name.clone());
+        }
+    }
+    let mut tar = tar::Builder::new(out);
+    let mut root = header(
+        tar::EntryType::Directory,
+        0o750,
+        (0, 0),
+        meta.created_unix,
+        0,
+    );
+    tar.append_data(&mut root, "data", io::empty())?;
+    let (mut dump, mut rdb) = (None, None);
+    archive::for_each_member(
+        &opts.from,
+        &mut checked.file,
+        &checked.verified,
+        &mut |m, body| {
+            if m.name == format::POSTGRES_DUMP || m.name == format::REDIS_DUMP {
+                let to = scratch.join(if m.name == format::POSTGRES_DUMP {
+                    "postgres.sql"
+                } else {
+                    "dump.rdb"
+                });
+                copy_new(body, &to, 0o600)?;
+                if m.name == format::POSTGRES_DUMP {
+                    dump = Some(to);
+                } else {
+                    rdb = Some(to);
+                }
+                return Ok(());
+            }
+            let Some(rel) = m.name.strip_prefix("data/") else {
+                return Ok(());
+            };
+            let component = rel.split('/').next().unwrap_or_default();
+            let owner = owners.map(component, m.uid, m.gid);
+            match &m.kind {
+                MemberKind::Dir => {
+                    let mut h = header(tar::EntryType::Directory, m.mode, owner, m.mtime, 0);
+                    tar.append_data(&mut h, &m.name, io::empty())?;
+                }
+                MemberKind::File(sum) => {
+                    let mut h = header(tar::EntryType::Regular, m.mode, owner, m.mtime, sum.size);
+                    tar.append_data(&mut h, &m.name, body)?;
+                }
+                MemberKind::Link(target) => {
+                    let mut h = header(tar::EntryType::Symlink, 0o777, owner, m.mtime, 0);
+                    tar.append_link(&mut h, &m.name, target)?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    if let Some(rdb) = &rdb {
+        let (uid, gid) = meta_owner(&meta, "redis");
+        let owner = owners.map("redis", uid, gid);
+        let t = meta.created_unix;
+        for dir in [
+            "data/redis".to_string(),
+            format!("data/redis/{REDIS_AOF_DIR}"),
+        ] {
+            if dirs.insert(dir.clone()) {
+                let mut h = header(tar::EntryType::Directory, 0o750, owner, t, 0);
+                tar.append_data(&mut h, &dir, io::empty())?;
+            }
+        }
+        for (name, text) in REDIS_LAYOUT {
+            let path = format!("data/redis/{name}");
+            match text {
+                None => {
+                    let file = archive::open_nofollow(rdb)?;
+                    let size = file.metadata()?.len();
+                    let mut h = header(tar::EntryType::Regular, 0o640, owner, t, size);
+                    tar.append_data(&mut h, &path, file)?;
+                }
+                Some(text) => {
+                    let mut h = header(tar::EntryType::Regular, 0o640, owner, t, text.len() as u64);
+                    tar.append_data(&mut h, &path, text)?;
+                }
+            }
+        }
+    }
+    tar.finish()?;
+    Ok(dump)
+}
+
+/// Sends the restored data to the tenant's engine's host: the data folder there is absent or
+/// empty (checked), and the tar is extracted into it with its owners (`docker cp -a`).
+fn unpack_remote(
+    manifest: &Manifest,
+    tenant: &Tenant,
+    opts: &Options,
+    checked: &mut Checked,
+    helper: &Helper,
+    scratch: &Path,
+) -> Result<Option<PathBuf>> {
+    let mut dump = None;
+    helper
+        .copy_in(&mut |out| {
+            dump = remote_tar(manifest, tenant, opts, checked, scratch, out)?;
+            Ok(())
+        })
+        .with_context(|| {
+            format!(
+                "{} on the host of context `{}` may hold part of the archive now: empty it there before the next restore",
+                checked.data.display(),
+                tenant.docker_context.as_deref().unwrap_or_default()
+            )
+        })?;
+    Ok(dump)
 }
 
 /// Errors a dump produces in a fresh postgres that are expected: the role the image creates
@@ -546,6 +774,136 @@ fn load_dump(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::backup::archive::Writer;
+    use crate::ops::backup::engine::tests::stream;
+    use crate::ops::backup::format::Component;
+
+    fn example() -> Manifest {
+        let text = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example"))
+            .unwrap()
+            + "TEAM_A__DOCKER_CONTEXT=host-2\n";
+        Manifest::from_text(Path::new(".env"), &text).unwrap()
+    }
+
+    /// An archive of tenant team-a taken where its UID was 5000: qdrant's folder from `qdrant`,
+    /// a redis snapshot and a SQL dump.
+    fn archive_of(dir: &Path, qdrant: &[u8]) -> PathBuf {
+        let to = dir.join("team-a.tar.gz");
+        let mut w = Writer::create(&to).unwrap();
+        w.add_stream("data/qdrant", qdrant).unwrap();
+        let rdb = stream(&[("dump.rdb", tar::EntryType::Regular, 999, "REDIS0011")]);
+        w.add_stream(format::REDIS_DUMP, &rdb[..]).unwrap();
+        let sql = stream(&[("x", tar::EntryType::Regular, 0, "SELECT 1;")]);
+        w.add_stream(format::POSTGRES_DUMP, &sql[..]).unwrap();
+        let mut meta = crate::ops::backup::archive::tests::meta("team-a");
+        let component = |name: &str, method| Component {
+            name: name.into(),
+            method,
+            owner: (5000, 5000),
+            stopped: Vec::new(),
+            down_ms: None,
+        };
+        meta.components = vec![
+            component("qdrant", Method::Files),
+            component("redis", Method::RedisSave),
+        ];
+        w.finish(meta).unwrap();
+        to
+    }
+
+    /// The tar a remote restore sends for an archive whose qdrant folder is `qdrant` (a
+    /// `docker cp` stream), and the SQL dump it set aside. The folder holds both.
+    type Sent = (tempfile::TempDir, Vec<u8>, Option<PathBuf>);
+    fn remote_tar_of(qdrant: &[(&str, tar::EntryType, u32, &str)]) -> Result<Sent> {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = archive_of(tmp.path(), &stream(qdrant));
+        let m = example();
+        let t = m.tenant("team-a").unwrap();
+        let opts = Options {
+            from: archive,
+            from_tenant: None,
+            replace: false,
+        };
+        let mut checked = check(&m, t, &opts, &[], Some(None))?;
+        assert!(checked.remote && !checked.replaces);
+        let mut out = Vec::new();
+        let dump = remote_tar(&m, t, &opts, &mut checked, tmp.path(), &mut out)?;
+        Ok((tmp, out, dump))
+    }
+
+    #[test]
+    fn a_remote_restore_sends_the_data_with_this_tenants_owners_and_redis_layout() {
+        use tar::EntryType::{Directory, Regular, Symlink};
+        let (_tmp, bytes, dump) = remote_tar_of(&[
+            ("qdrant/", Directory, 5000, ""),
+            ("qdrant/seg.bin", Regular, 5000, "vectors"),
+            ("qdrant/latest", Symlink, 5000, "seg.bin"),
+            ("qdrant/root-owned", Regular, 0, "r"),
+        ])
+        .unwrap();
+        assert_eq!(fs::read_to_string(dump.unwrap()).unwrap(), "SELECT 1;");
+        let mut sent = Vec::new();
+        let mut ar = tar::Archive::new(&bytes[..]);
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let h = e.header().clone();
+            let mut body = String::new();
+            e.read_to_string(&mut body).unwrap();
+            let name = e.path().unwrap().display().to_string();
+            sent.push((name, h.uid().unwrap(), h.mode().unwrap(), body));
+        }
+        let names: Vec<&str> = sent.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "data",
+                "data/qdrant",
+                "data/qdrant/seg.bin",
+                "data/qdrant/latest",
+                "data/qdrant/root-owned",
+                "data/redis",
+                "data/redis/appendonlydir",
+                "data/redis/appendonlydir/appendonly.aof.1.base.rdb",
+                "data/redis/appendonlydir/appendonly.aof.1.incr.aof",
+                "data/redis/appendonlydir/appendonly.aof.manifest",
+                "data/redis/dump.rdb",
+            ]
+        );
+        let of = |n: &str| sent.iter().find(|s| s.0 == n).unwrap().clone();
+        // The backed-up tenant's UID (5000) becomes this one's (team-a: 20001); root stays.
+        assert_eq!(of("data/qdrant/seg.bin").1, 20001);
+        assert_eq!(of("data/qdrant/seg.bin").3, "vectors");
+        assert_eq!(of("data/qdrant/root-owned").1, 0);
+        assert_eq!(of("data"), ("data".into(), 0, 0o750, String::new()));
+        // The snapshot twice (AOF base and dump.rdb), with redis's owner here, 0640.
+        let base = of("data/redis/appendonlydir/appendonly.aof.1.base.rdb");
+        assert_eq!((base.2, base.3.as_str()), (0o640, "REDIS0011"));
+        assert_eq!(of("data/redis/dump.rdb").3, "REDIS0011");
+        assert!(of("data/redis/appendonlydir/appendonly.aof.manifest")
+            .3
+            .contains("appendonly.aof.1.base.rdb seq 1 type b"));
+        let redis_owner = of("data/redis").1;
+        assert!(sent
+            .iter()
+            .filter(|s| s.0.starts_with("data/redis"))
+            .all(|s| s.1 == redis_owner));
+    }
+
+    #[test]
+    fn a_remote_restore_refuses_a_member_reached_through_a_link() {
+        use tar::EntryType::{Directory, Regular, Symlink};
+        let Err(err) = remote_tar_of(&[
+            ("qdrant/", Directory, 5000, ""),
+            ("qdrant/l", Symlink, 5000, "/stackgen-tenant"),
+            ("qdrant/l/x", Regular, 5000, "planted"),
+        ]) else {
+            panic!("a member behind a link was sent");
+        };
+        assert!(
+            format!("{err:#}").contains("qdrant/l/x: reached through a link"),
+            "{err:#}"
+        );
+    }
 
     #[test]
     fn only_already_existing_roles_and_databases_are_expected() {

@@ -20,6 +20,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 
 use super::archive::{self, Writer};
+use super::engine::{Helper, Listing};
 use super::format::{self, Component, Ids, Meta, Method, Service};
 use crate::manifest::{Manifest, Tenant};
 use crate::ops::compose::{argv, exec, Cmd, Container, Project, Tools};
@@ -51,13 +52,19 @@ pub struct Plan {
 }
 
 /// Decides what to capture and how. `running` is the tenant's containers (empty when stopped).
+/// `remote` is the data folder as the tenant's engine lists it (`Some(None)`: none there) for a
+/// tenant on another engine; `None` reads this machine's disk.
 pub fn plan(
     manifest: &Manifest,
     tenant: &Tenant,
     running: &[Container],
     archive: &Path,
+    remote: Option<Option<&Listing>>,
 ) -> Result<Plan> {
-    let data = guard::data_dir(&manifest.platform.base_dir, &tenant.name)?;
+    let data = match remote {
+        None => guard::data_dir(&manifest.platform.base_dir, &tenant.name)?,
+        Some(_) => None,
+    };
     let services = model::services(&manifest.platform, tenant);
     let is_running = |svc: &str| {
         running
@@ -84,6 +91,17 @@ pub fn plan(
             names.push(entry?.file_name().to_string_lossy().into_owned());
         }
     }
+    let listed = remote.flatten();
+    if let Some(l) = listed {
+        if l.is_link {
+            bail!(crate::error::UsageError::plain(format!(
+                "{}/data is a symbolic link on the host of {}: backups never follow one; replace it with the real folder; nothing was written",
+                model::tenant_root(&manifest.platform, tenant),
+                crate::ops::engines::describe(tenant.docker_context.as_deref())
+            )));
+        }
+        names.extend(l.top.iter().map(|(n, _)| n.clone()));
+    }
     if is_running("postgres") && !names.iter().any(|n| n == "postgres") {
         names.push("postgres".into());
     }
@@ -94,9 +112,14 @@ pub fn plan(
             .map(|d| d.join(&name))
             .unwrap_or_else(|| PathBuf::from(&name));
         let known = owners.iter().find(|(n, _, _)| *n == name);
-        let owner = match known {
-            Some((_, o, _)) => *o,
-            None => fs::symlink_metadata(&path).map_or((0, 0), |m| (m.uid(), m.gid())),
+        let owner = match (known, listed) {
+            (Some((_, o, _)), _) => *o,
+            (None, Some(l)) => l
+                .top
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or((0, 0), |(_, o)| *o),
+            (None, None) => fs::symlink_metadata(&path).map_or((0, 0), |m| (m.uid(), m.gid())),
         };
         let up: Vec<String> = known
             .map(|(_, _, svcs)| svcs.iter().filter(|s| is_running(s)).cloned().collect())
@@ -120,9 +143,10 @@ pub fn plan(
             services,
         });
     }
-    let estimate = match &data {
-        Some(d) => disk::size(d)?,
-        None => 0,
+    let estimate = match (&data, listed) {
+        (Some(d), _) => disk::size(d)?,
+        (None, Some(l)) => l.bytes,
+        (None, None) => 0,
     };
     Ok(Plan {
         tenant: tenant.name.clone(),
@@ -173,13 +197,16 @@ pub struct Taken {
 
 /// Takes the backup: checks space, writes the archive (atomically), returns what it holds.
 /// `log` gets one line per directory. Services stopped for a copy are started again even when
-/// the copy fails.
+/// the copy fails. With `remote` (a tenant on another engine) every file is read through that
+/// engine (`docker cp` from the helper container), never from this machine's disk.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     manifest: &Manifest,
     tenant: &Tenant,
     plan: &Plan,
     tools: &Tools,
     project: &Project,
+    remote: Option<&Helper>,
     log: &mut dyn FnMut(String),
 ) -> Result<Taken> {
     if plan.uses_compose && !project.stack.exists() {
@@ -188,6 +215,13 @@ pub fn run(
             project.stack.display(),
             tenant.name
         )));
+    }
+    if crate::ops::engines::is_remote(tenant)
+        && remote.is_none()
+        && plan.items.iter().any(|i| i.method != Method::PgDumpall)
+    {
+        // Never the local disk for a tenant whose data is on another host.
+        bail!("the data of tenant `{}` is on another engine's host and no helper container reads it there; nothing was written", tenant.name);
     }
     super::make_dir(&plan.dir)?;
     super::check_space(&plan.dir, plan.estimate, "the backup")?;
@@ -214,17 +248,26 @@ pub fn run(
                     &["redis-cli", "SAVE"],
                     "redis-cli SAVE",
                 ))?;
-                let rdb = item.path.join("dump.rdb");
-                let file = archive::open_nofollow(&rdb)?;
-                let meta = file.metadata()?;
-                writer.add_file(format::REDIS_DUMP, &meta, file)?;
+                match remote {
+                    Some(h) => {
+                        let rel = format!("data/{}/dump.rdb", item.name);
+                        h.copy_out(&rel, &mut |r| writer.add_stream(format::REDIS_DUMP, r))?
+                            .with_context(|| format!("redis wrote no {rel} on that host"))?;
+                    }
+                    None => {
+                        let rdb = item.path.join("dump.rdb");
+                        let file = archive::open_nofollow(&rdb)?;
+                        let meta = file.metadata()?;
+                        writer.add_file(format::REDIS_DUMP, &meta, file)?;
+                    }
+                }
             }
             Method::StopCopyStart => {
                 let names: Vec<OsString> = item.services.iter().map(Into::into).collect();
                 let mut stop = vec![OsString::from("stop")];
                 stop.extend(names.iter().cloned());
                 exec::capture_ok(&argv::passthrough(tools, project, &stop))?;
-                let copied = writer.add_tree(&format!("data/{}", item.name), &item.path);
+                let copied = copy_folder(&mut writer, item, remote);
                 let mut start = vec![OsString::from("start")];
                 start.extend(names);
                 let started_again = exec::capture_ok(&argv::passthrough(tools, project, &start));
@@ -240,7 +283,7 @@ pub fn run(
                 component.stopped = item.services.clone();
                 component.down_ms = Some(down);
             }
-            Method::Files => writer.add_tree(&format!("data/{}", item.name), &item.path)?,
+            Method::Files => copy_folder(&mut writer, item, remote)?,
         }
         log(match component.down_ms {
             Some(ms) => format!(
@@ -278,6 +321,21 @@ pub fn run(
         bytes,
         components,
     })
+}
+
+/// Copies one data folder into the archive as `data/<name>/...`: from this machine's disk, or
+/// through the tenant's engine.
+fn copy_folder(writer: &mut Writer, item: &Item, remote: Option<&Helper>) -> Result<()> {
+    let prefix = format!("data/{}", item.name);
+    match remote {
+        None => writer.add_tree(&prefix, &item.path),
+        Some(h) => {
+            // The folder's path under the tenant's root is its name in the archive.
+            h.copy_out(&prefix, &mut |r| writer.add_stream(&prefix, r))?
+                .with_context(|| format!("{prefix} is gone from that host"))?;
+            Ok(())
+        }
+    }
 }
 
 /// `pg_dumpall` inside the running postgres, to a private temporary file beside the archive,

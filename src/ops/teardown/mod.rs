@@ -78,7 +78,10 @@ pub fn plan(
     opts: &Options,
 ) -> Result<Plan> {
     let base = &manifest.platform.base_dir;
-    let needs_data = opts.purge_data || opts.backup.is_some();
+    // A remote tenant's data is on its engine's host: its backup reads it there, and this
+    // machine's disk is not looked at.
+    let needs_data =
+        opts.purge_data || (opts.backup.is_some() && !crate::ops::engines::is_remote(tenant));
     let (tenant_root, data) = if needs_data {
         // Independent of the manifest validator: BASE_DIR `/`, empty or relative stops here.
         let root = guard::tenant_root(&guard::base_dir(base)?, &tenant.name)?;
