@@ -12,6 +12,7 @@ pub mod compose;
 pub mod contract;
 pub mod custom;
 pub mod deployment;
+pub mod edge;
 pub mod error;
 pub mod extend;
 pub mod fsafe;

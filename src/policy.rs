@@ -35,6 +35,7 @@ pub struct Policy {
 pub fn network_name(tenant: &Tenant, key: &str) -> String {
     match key {
         "edge" => format!("ai-platform-{}", tenant.name),
+        "front" => crate::edge::front_network(tenant),
         _ => format!("ai-platform-{}-internal", tenant.name),
     }
 }
@@ -171,6 +172,7 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
                 .map(|n| match n {
                     crate::catalog::Network::Internal => "internal",
                     crate::catalog::Network::Edge => "edge",
+                    crate::catalog::Network::Front => "front",
                 })
                 .collect(),
             None,
@@ -181,14 +183,6 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
     let mut ports = Vec::new();
     if let Some(p) = &def.loopback {
         ports.push(format!("127.0.0.1:{}:{}", base + p.offset, p.port));
-    }
-    for p in &def.publish {
-        let proto = p
-            .protocol
-            .as_deref()
-            .map(|p| format!("/{p}"))
-            .unwrap_or_default();
-        ports.push(format!("0.0.0.0:{}:{}{proto}", base + p.offset, p.port));
     }
 
     // Health-gated start: wait for what this service uses, when the tenant runs it. Caddy waits

@@ -503,9 +503,7 @@ mod tests {
             shown,
             [
                 "127.0.0.1:20110/tcp openwebui",
-                "0.0.0.0:20100/tcp caddy",
-                "0.0.0.0:20101/tcp caddy",
-                "0.0.0.0:20101/udp caddy",
+                "127.0.0.1:20100/tcp caddy",
             ]
         );
     }

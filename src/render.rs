@@ -13,7 +13,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::apparmor;
 use crate::catalog::Catalog;
-use crate::manifest::{Manifest, Tenant, TlsMode};
+use crate::manifest::{Manifest, Tenant};
 use crate::model::{self, ResolvedService};
 use crate::policy::{self, Policy};
 use crate::templates::environment;
@@ -79,11 +79,7 @@ fn tenant_view(t: &Tenant) -> TenantView<'_> {
 }
 
 /// The context shared by all of a tenant's templates.
-fn base_context(
-    manifest: &Manifest,
-    tenant: &Tenant,
-    display: &Display,
-) -> IndexMap<&'static str, JValue> {
+fn base_context(tenant: &Tenant, display: &Display) -> IndexMap<&'static str, JValue> {
     let catalog = Catalog::get();
     let has: IndexMap<&str, bool> = catalog
         .component_names()
@@ -101,20 +97,15 @@ fn base_context(
     ctx.insert("allowed_secrets", JValue::from_serialize(&allowed));
     ctx.insert("cfg", JValue::from(format!("./{}", tenant.name)));
     ctx.insert("manifest", JValue::from(display.manifest.clone()));
-    ctx.insert(
-        "tls_internal",
-        JValue::from(manifest.platform.tls == TlsMode::Internal),
-    );
-    ctx.insert(
-        "acme_email",
-        JValue::from(manifest.platform.acme_email.clone().unwrap_or_default()),
-    );
     ctx
 }
 
 /// Whether `rel` (a path under `<stacks-dir>/<tenant>/`) is one stackgen can generate for that
 /// tenant: a catalog service's config file or one of the tenant's AppArmor profiles.
 pub fn may_generate(tenant: &str, rel: &std::path::Path) -> bool {
+    if tenant == crate::edge::NAME {
+        return rel == std::path::Path::new("Caddyfile");
+    }
     let catalog = Catalog::get();
     let config = catalog
         .services
@@ -174,7 +165,7 @@ pub fn render_tenant_with(
     cache: bool,
 ) -> Result<Vec<RenderedFile>> {
     let services = model::services(&manifest.platform, tenant);
-    let ctx = base_context(manifest, tenant, display);
+    let ctx = base_context(tenant, display);
     let mut service_map = Mapping::new();
     let mut used_networks: Vec<&str> = Vec::new();
     let mut apparmor_facts = Vec::new();
@@ -211,12 +202,18 @@ pub fn render_tenant_with(
     doc.insert("name".into(), tenant.name.clone().into());
     doc.insert("services".into(), Value::Mapping(service_map));
     let mut networks = Mapping::new();
-    for key in ["edge", "internal"] {
+    for key in ["edge", "internal", "front"] {
         if !used_networks.contains(&key) {
             continue;
         }
         let mut n = Mapping::new();
         n.insert("name".into(), policy::network_name(tenant, key).into());
+        if key == "front" {
+            // The front door's stack creates it (stacks/edge-stack.yml): it must be up first.
+            n.insert("external".into(), true.into());
+            networks.insert(key.into(), Value::Mapping(n));
+            continue;
+        }
         if key == "internal" {
             // Backend services get no route out: databases, caches, vector DB, ollama, sandbox.
             n.insert("internal".into(), true.into());
@@ -478,7 +475,21 @@ fn assemble(tenant: &Tenant, svc: &ResolvedService, p: &Policy, fragment: Value)
         m.insert("network_mode".into(), mode.clone().into());
     } else {
         let nets: Vec<String> = p.networks.iter().map(|s| s.to_string()).collect();
-        m.insert("networks".into(), strings(&nets));
+        if nets.iter().any(|n| n == "front") {
+            // On the front network the edge knows this caddy as `<tenant>-caddy`: `caddy`
+            // would be every tenant's caddy, since the edge is on all their front networks.
+            let mut map = Mapping::new();
+            for n in &nets {
+                let mut opts = Mapping::new();
+                if n == "front" {
+                    opts.insert("aliases".into(), strings(&[crate::edge::upstream(tenant)]));
+                }
+                map.insert(n.clone().into(), Value::Mapping(opts));
+            }
+            m.insert("networks".into(), Value::Mapping(map));
+        } else {
+            m.insert("networks".into(), strings(&nets));
+        }
     }
     if !p.ports.is_empty() {
         m.insert("ports".into(), strings(&p.ports));
@@ -567,6 +578,10 @@ fn config_files(
     ctx.insert("sites", JValue::from_serialize(&sites));
     ctx.insert("databases", JValue::from_serialize(&databases));
     ctx.insert(
+        "front_subnet",
+        JValue::from(crate::edge::front_subnet(&manifest.platform, tenant)),
+    );
+    ctx.insert(
         "vector_databases",
         JValue::from_serialize(vectordb::pgvector_databases(tenant)),
     );
@@ -589,6 +604,5 @@ fn config_files(
             });
         }
     }
-    let _ = manifest;
     Ok(files)
 }

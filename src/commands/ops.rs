@@ -5,7 +5,7 @@
 //! cannot be done safely, and only then changes the manifest or the containers.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_yaml::Value;
@@ -18,7 +18,7 @@ use crate::compose::argv::{self, Select};
 use crate::compose::{containers, exec, find, Container, Tools};
 use crate::error::UsageError;
 use crate::manifest::{edit, values, Manifest};
-use crate::output::{write_atomic, Durability};
+use crate::output::{self, write_atomic, Durability};
 use crate::preflight::{self, Check};
 use crate::{model, rotate};
 
@@ -33,6 +33,9 @@ fn running(list: &[Container], service: &str) -> bool {
 /// `stackgen reload-proxy`: write the re-rendered Caddyfile, then `caddy reload` in place.
 pub fn cmd_reload_proxy(cli: &Cli, args: &ReloadProxyArgs) -> Result<()> {
     let _lock = crate::lock::manifest_if(cli, !args.dry_run)?;
+    if args.tenant == crate::edge::NAME {
+        return reload_edge(cli, args.dry_run);
+    }
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     if !tenant.has("caddy") {
@@ -367,6 +370,12 @@ fn stacks_drift(cli: &Cli, m: &Manifest) -> Check {
             Err(e) => return Check::warn("stacks", format!("{e:#}")),
         }
     }
+    let edge = crate::edge::render(m, &super::display(cli));
+    match output::compare(&cli.stacks_dir, Path::new(crate::edge::NAME), &edge) {
+        Ok(cmp) if cmp.is_clean() => {}
+        Ok(_) => drifted.push(crate::edge::NAME.to_string()),
+        Err(e) => return Check::warn("stacks", format!("{e:#}")),
+    }
     if drifted.is_empty() {
         Check::ok(
             "stacks",
@@ -515,6 +524,25 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
                 checks.push(c);
                 print_last(&checks, cli, args.json);
             }
+            if !crate::edge::tenants(m).is_empty() {
+                let p = crate::edge::project(m, &cli.env_file, &cli.stacks_dir);
+                let edge = containers::query(t, &Select::Project(&p.name))?;
+                checks.push(crate::edge::ports_check(m, &edge, &running_all));
+                print_last(&checks, cli, args.json);
+                let s = crate::edge::status(m, &edge);
+                checks.push(if s.state == "running" {
+                    Check::ok("edge", format!("front door {} running and healthy", p.name))
+                } else {
+                    Check::warn(
+                        "edge",
+                        format!(
+                            "front door {} is {} (`stackgen up TENANT` starts it)",
+                            p.name, s.state
+                        ),
+                    )
+                });
+                print_last(&checks, cli, args.json);
+            }
         }
         _ => {
             checks.push(Check::skip(
@@ -539,6 +567,55 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
     }
     if !args.json && !cli.quiet {
         println!("doctor: no check failed");
+    }
+    Ok(())
+}
+
+/// `reload-proxy edge`: write the front door's files when the manifest changed them, then
+/// `caddy reload` in the running edge (a tenant removed from the manifest loses its routes).
+fn reload_edge(cli: &Cli, dry_run: bool) -> Result<()> {
+    let manifest = Manifest::load(&cli.env_file)?;
+    let files = crate::edge::render(&manifest, &super::display(cli));
+    if files.is_empty() {
+        return Err(
+            UsageError::plain("no tenant runs caddy: the manifest has no front door").into(),
+        );
+    }
+    let cmp = output::compare(&cli.stacks_dir, Path::new(crate::edge::NAME), &files)?;
+    let p = crate::edge::project(&manifest, &cli.env_file, &cli.stacks_dir);
+    let tools = tools(dry_run)?;
+    if !dry_run {
+        let list = crate::edge::guard(&tools, &manifest, &p)?;
+        if !list.iter().any(|c| c.is_running()) {
+            bail!(
+                "the front door {} is not running; nothing was changed (`stackgen up TENANT` starts it)",
+                p.name
+            );
+        }
+    }
+    if !cmp.is_clean() {
+        // Only the Caddyfile can change in place; a new network needs `up` (or compose up).
+        let stack_changed = cmp
+            .changed
+            .iter()
+            .any(|(path, _)| path.ends_with(format!("{}-stack.yml", crate::edge::NAME)));
+        if dry_run {
+            for (path, _) in &cmp.changed {
+                println!("would write {}", shown(path));
+            }
+        } else {
+            output::apply(&cmp, &files, &cli.stacks_dir)?;
+            for (path, _) in &cmp.changed {
+                println!("wrote {}", shown(path));
+            }
+        }
+        if stack_changed {
+            println!("note: the edge's networks changed; `stackgen up TENANT` (or compose up -d on {}) applies them", shown(&p.stack));
+        }
+    }
+    perform(&crate::edge::reload_cmd(&tools, &p), dry_run)?;
+    if !dry_run {
+        println!("{}: caddy reloaded its configuration", crate::edge::NAME);
     }
     Ok(())
 }

@@ -276,6 +276,46 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         ));
     }
 
+    // The front door's files too, when the tenant is behind it (its caddy joins the edge's network).
+    let edge_files = if tenant.has("caddy") {
+        crate::edge::render(&manifest, &display(cli))
+    } else {
+        Vec::new()
+    };
+    let edge_cmp = output::compare(&cli.stacks_dir, Path::new(crate::edge::NAME), &edge_files)?;
+    let edge_project = crate::edge::project(&manifest, &cli.env_file, &cli.stacks_dir);
+    if !edge_files.is_empty() {
+        let edge_shown = shown(&edge_project.stack);
+        if edge_cmp.is_clean() {
+            emit(
+                tenant,
+                Check::ok("edge stack", format!("{edge_shown} matches the manifest")),
+            )?;
+        } else if args.render {
+            emit(
+                tenant,
+                Check::ok(
+                    "edge stack",
+                    "differs from the manifest; --render writes it",
+                ),
+            )?;
+        } else {
+            println!(
+                "{}",
+                Check::fail(
+                    "edge stack",
+                    format!("{edge_shown} or stacks/edge/ differ from the manifest (diff below)"),
+                    "run `stackgen render` and commit, or pass --render",
+                )
+            );
+            return Err(drift_error(
+                &edge_cmp,
+                &tenant.name,
+                "nothing was started (pass --render to write them first)",
+            ));
+        }
+    }
+
     // 2. Docker: engine, compose; 3. secrets; 4. ports; 5. AppArmor.
     let tools = if dry {
         let t = tools(true)?;
@@ -323,6 +363,15 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
     }
 
     // From here on things change: files, profiles, directories, containers.
+    if args.render && !edge_cmp.is_clean() {
+        if dry {
+            for (p, _) in &edge_cmp.changed {
+                println!("would write {}", shown(p));
+            }
+        } else {
+            output::apply(&edge_cmp, &edge_files, &cli.stacks_dir)?;
+        }
+    }
     if args.render && !cmp.is_clean() {
         if dry {
             for (p, _) in &cmp.changed {
@@ -387,6 +436,10 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
     }
 
     drop(manifest_lock); // files written; the wait for health checks must not block renders
+    if !edge_files.is_empty() {
+        // Before the tenant: its caddy joins the front network the edge creates.
+        crate::edge::ensure(&tools, &manifest, &edge_project, tenant, args.timeout, dry)?;
+    }
     let up = argv::up(&tools, &project, wanted, args.timeout);
     if dry {
         println!("+ {up}");
@@ -613,9 +666,23 @@ pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
     }
     let list = containers::query(&docker, &select)?;
     let report = status::build(&manifest, &tenants, &list, args.tenants.is_empty());
-    if args.json {
-        print!("{}", status::json(&report));
+    // The front door, when a tenant shown is behind it; it does not change the exit status.
+    let edge = if tenants.iter().any(|t| t.has("caddy")) {
+        let p = crate::edge::project(&manifest, &cli.env_file, &cli.stacks_dir);
+        let own = containers::query(&docker, &Select::Project(&p.name))?;
+        Some(crate::edge::status(&manifest, &own))
     } else {
+        None
+    };
+    if args.json {
+        print!("{}", status::json(&report, edge.as_ref()));
+    } else {
+        if let Some(e) = &edge {
+            println!(
+                "{}",
+                status::table_fit(std::slice::from_ref(e), status::terminal_width())
+            );
+        }
         print!("{}", status::table_fit(&report, status::terminal_width()));
     }
     match status_code(&report) {

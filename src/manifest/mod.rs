@@ -21,7 +21,7 @@ pub use parse::Entry;
 use values::Invalid;
 
 /// Platform-wide keys (besides `<SERVICE>_IMAGE` overrides).
-pub const PLATFORM_KEYS: [&str; 8] = [
+pub const PLATFORM_KEYS: [&str; 12] = [
     "STACKGEN_MANIFEST_VERSION",
     "STACKGEN_DEPLOYMENT",
     "DOMAIN",
@@ -30,6 +30,10 @@ pub const PLATFORM_KEYS: [&str; 8] = [
     "IMAGE_REGISTRY",
     "TLS_MODE",
     "ACME_EMAIL",
+    "EDGE_HTTP_PORT",
+    "EDGE_HTTPS_PORT",
+    "EDGE_BIND_ADDRESS",
+    "EDGE_SUBNET",
 ];
 
 /// Per-tenant settings (besides secrets).
@@ -62,6 +66,8 @@ pub struct Platform {
     pub image_registry: Option<String>,
     pub tls: TlsMode,
     pub acme_email: Option<String>,
+    /// The front door's ports and networks (`EDGE_*`, see `crate::edge`).
+    pub edge: crate::edge::Settings,
     /// `<SERVICE>_IMAGE` → image, as set in the manifest.
     pub image_overrides: IndexMap<String, String>,
 }
@@ -425,6 +431,8 @@ impl Builder<'_> {
             }
         };
 
+        let edge = self.edge_settings();
+
         // Tenant list: one TENANT= line each.
         let mut tenant_names: Vec<String> = Vec::new();
         let mut first_line: Vec<usize> = Vec::new();
@@ -533,6 +541,11 @@ impl Builder<'_> {
             }
         }
         self.cross_tenant(&tenants);
+        for t in &tenants {
+            for (key, problem) in crate::edge::port_clashes(&edge, t) {
+                self.problem(key, problem);
+            }
+        }
 
         if self.problems.len() > before {
             return None;
@@ -544,6 +557,7 @@ impl Builder<'_> {
                 image_registry,
                 tls,
                 acme_email,
+                edge,
                 image_overrides,
             },
             tenants,
@@ -983,6 +997,46 @@ impl Builder<'_> {
         out
     }
 
+    /// The `EDGE_*` keys (all optional; defaults in `edge::Settings`).
+    fn edge_settings(&mut self) -> crate::edge::Settings {
+        use crate::edge;
+        let mut s = edge::Settings::default();
+        let value = |this: &mut Self, key: &str| {
+            let v = this.get(key).map(str::trim).filter(|v| !v.is_empty())?;
+            Some(v.to_string())
+        };
+        if let Some(v) = value(self, "EDGE_HTTP_PORT") {
+            s.http_port = self
+                .check("EDGE_HTTP_PORT", &v, edge::port)
+                .unwrap_or(s.http_port);
+        }
+        if let Some(v) = value(self, "EDGE_HTTPS_PORT") {
+            s.https_port = self
+                .check("EDGE_HTTPS_PORT", &v, edge::port)
+                .unwrap_or(s.https_port);
+        }
+        if let Some(v) = value(self, "EDGE_BIND_ADDRESS") {
+            s.bind = self
+                .check("EDGE_BIND_ADDRESS", &v, edge::bind_address)
+                .unwrap_or(s.bind);
+        }
+        if let Some(v) = value(self, "EDGE_SUBNET") {
+            s.subnet = self
+                .check("EDGE_SUBNET", &v, edge::subnet)
+                .unwrap_or(s.subnet);
+        }
+        if s.http_port == s.https_port {
+            self.problem(
+                "EDGE_HTTPS_PORT",
+                (
+                    format!("is the same port as EDGE_HTTP_PORT ({})", s.http_port),
+                    "give HTTP and HTTPS their own ports, e.g. 80 and 443".into(),
+                ),
+            );
+        }
+        s
+    }
+
     /// Checks that need several tenants: ports, UIDs and domains must not be shared.
     fn cross_tenant(&mut self, tenants: &[Tenant]) {
         self.derived_names(tenants);
@@ -1022,6 +1076,14 @@ impl Builder<'_> {
                             "give each tenant its own domain".into(),
                         ),
                     );
+                } else if let Some(problem) = crate::edge::domain_clash(a, b) {
+                    // On the line that set a domain: a derived one has no line of its own.
+                    let key = [a, b]
+                        .iter()
+                        .map(|t| t.key("DOMAIN"))
+                        .find(|k| self.entries.contains_key(k))
+                        .unwrap_or_else(|| a.key("DOMAIN"));
+                    self.problem(&key, problem);
                 }
             }
             if a.openclaw_uid != 0 && a.openclaw_uid == a.uid {
