@@ -617,8 +617,12 @@ pub fn status(manifest: &Manifest, list: &[Container]) -> crate::status::TenantS
             declared: true,
         });
     }
-    let mut s = crate::status::summarize(format!("{NAME} (front door)"), true, services);
-    s.deployment = project_name(manifest);
+    let mut s = crate::status::summarize(NAME.to_string(), true, services);
+    s.deployment = manifest
+        .tenants
+        .first()
+        .and_then(|t| t.deployment.clone())
+        .unwrap_or_default();
     s
 }
 

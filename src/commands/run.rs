@@ -464,6 +464,9 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
 /// `stackgen down`: containers and networks go, data stays. Several tenants run concurrently.
 pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
+    if !args.fleet.all && args.tenants == [crate::edge::NAME] {
+        return down_edge(cli, &manifest, args.dry_run);
+    }
     let names = if args.fleet.all {
         manifest.tenants.iter().map(|t| t.name.clone()).collect()
     } else {
@@ -501,6 +504,38 @@ fn down_one(cli: &Cli, name: &str, dry_run: bool) -> Result<()> {
             "{}: containers and networks removed; data under {} is kept",
             tenant.name,
             model::tenant_root(&manifest.platform, tenant)
+        );
+    }
+    Ok(())
+}
+
+/// `stackgen down edge`: the front door, once no tenant behind it runs (their caddies hold its
+/// networks). Its certificates stay under BASE_DIR/edge.
+fn down_edge(cli: &Cli, manifest: &Manifest, dry_run: bool) -> Result<()> {
+    let tools = tools(dry_run)?;
+    let p = crate::edge::project(manifest, &cli.env_file, &cli.stacks_dir);
+    if !dry_run {
+        crate::edge::guard(&tools, manifest, &p)?;
+        let running: Vec<String> = containers::query(&tools, &Select::AllTenants)?
+            .iter()
+            .filter(|c| c.is_running() && c.service_name() == "caddy")
+            .filter_map(|c| manifest.tenant(&c.tenant).map(|t| t.name.clone()))
+            .collect();
+        if !running.is_empty() {
+            bail!(
+                "tenant(s) {} still run behind the front door; nothing was done (`stackgen down {}` first)",
+                running.join(", "),
+                running.join(" ")
+            );
+        }
+    }
+    perform(&argv::down(&tools, &p), dry_run)?;
+    if !dry_run {
+        println!(
+            "{}: the front door's container and networks removed; its certificates under {}/{} are kept",
+            crate::edge::NAME,
+            manifest.platform.base_dir,
+            crate::edge::NAME
         );
     }
     Ok(())
