@@ -496,7 +496,7 @@ pub fn ports_check(manifest: &Manifest, own: &[Container], running_all: &[Contai
     }
     if busy.is_empty() {
         Check::ok(
-            "edge ports",
+            "edge-ports",
             format!(
                 "{}:{} and {}:{} (tcp+udp) free or the front door's own",
                 edge.bind, edge.http_port, edge.bind, edge.https_port
@@ -504,7 +504,7 @@ pub fn ports_check(manifest: &Manifest, own: &[Container], running_all: &[Contai
         )
     } else {
         Check::fail(
-            "edge ports",
+            "edge-ports",
             busy.join("; "),
             "stop what holds the port, or set EDGE_HTTP_PORT / EDGE_HTTPS_PORT / EDGE_BIND_ADDRESS in the manifest and run `stackgen render`",
         )
@@ -560,7 +560,8 @@ pub fn ensure(
         if check.failed() {
             bail!("the front door cannot start: its ports are taken; nothing was started");
         }
-        exec::run(&up)?;
+        // Bounded like the tenant's own `up` (see commands::run::up_one).
+        exec::run_within(&up, std::time::Duration::from_secs(u64::from(timeout) + 5))?;
         println!(
             "{}",
             Check::ok("edge", format!("front door {} started", p.name))

@@ -501,10 +501,7 @@ mod tests {
             .collect();
         assert_eq!(
             shown,
-            [
-                "127.0.0.1:20110/tcp openwebui",
-                "127.0.0.1:20100/tcp caddy",
-            ]
+            ["127.0.0.1:20110/tcp openwebui", "127.0.0.1:20100/tcp caddy",]
         );
     }
 

@@ -11,6 +11,7 @@ mod integration {
     mod conventions;
     mod deployment;
     mod e2e_catalog;
+    mod e2e_edge;
     mod e2e_run;
     mod e2e_verbs;
     mod extend;

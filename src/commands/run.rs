@@ -289,13 +289,13 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         if edge_cmp.is_clean() {
             emit(
                 tenant,
-                Check::ok("edge stack", format!("{edge_shown} matches the manifest")),
+                Check::ok("edge-stack", format!("{edge_shown} matches the manifest")),
             )?;
         } else if args.render {
             emit(
                 tenant,
                 Check::ok(
-                    "edge stack",
+                    "edge-stack",
                     "differs from the manifest; --render writes it",
                 ),
             )?;
@@ -303,7 +303,7 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
             println!(
                 "{}",
                 Check::fail(
-                    "edge stack",
+                    "edge-stack",
                     format!("{edge_shown} or stacks/edge/ differ from the manifest (diff below)"),
                     "run `stackgen render` and commit, or pass --render",
                 )

@@ -216,6 +216,7 @@ fn manifest_for(tenant: &str) -> Sandbox {
         &format!("{start}-{}", start + 39),
     );
     s.set_env_line("TLS_MODE", "internal");
+    edge_ports(&s);
     let env = s.read(".env");
     s.write(".env", &format!("{env}{}", image_overrides()));
     s.run(&["render"]).ok();

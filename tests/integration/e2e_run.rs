@@ -64,6 +64,7 @@ impl Deployment {
             names.push(name.to_string());
         }
         s.set_env_line("TLS_MODE", "internal");
+        edge_ports(&s);
         images.sort_unstable();
         images.dedup();
         let mut env = s.read(".env");

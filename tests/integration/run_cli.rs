@@ -10,6 +10,7 @@ use crate::common::*;
 fn prepared() -> (Sandbox, Vec<(String, String)>) {
     let s = Sandbox::with_example();
     s.set_env_line("BASE_DIR", &s.path("base").display().to_string());
+    edge_ports(&s);
     s.run(&["render"]).ok();
     let env = fake_docker(&s);
     (s, env)
