@@ -437,7 +437,11 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
 
     drop(manifest_lock); // files written; the wait for health checks must not block renders
     if !edge_files.is_empty() {
-        // Before the tenant: its caddy joins the front network the edge creates.
+        // Before the tenant: its caddy joins the front network the edge creates. One `up` at a
+        // time starts or changes the edge (`up --all` runs tenants in parallel); `edge` is no
+        // tenant's name, so its lock is the edge's. Taken last, never held while waiting for
+        // another lock.
+        let _edge_lock = crate::lock::tenant_if(cli, crate::edge::NAME, !dry)?;
         crate::edge::ensure(&tools, &manifest, &edge_project, tenant, args.timeout, dry)?;
     }
     let up = argv::up(&tools, &project, wanted, args.timeout);
