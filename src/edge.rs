@@ -261,6 +261,22 @@ pub fn render(manifest: &Manifest, display: &Display) -> Vec<RenderedFile> {
     ]
 }
 
+/// The edge's files compared with the stacks directory (`output::compare_with` on `stacks/edge/`),
+/// plus `stacks/edge-stack.yml` as stale when the manifest no longer has a front door (no tenant
+/// runs caddy).
+pub fn compare(
+    stacks_dir: &Path,
+    files: &[RenderedFile],
+    diffs: crate::output::Diffs,
+) -> Result<crate::output::Comparison> {
+    let mut cmp = crate::output::compare_with(stacks_dir, Path::new(NAME), files, diffs)?;
+    let stack = stacks_dir.join(format!("{NAME}-stack.yml"));
+    if files.is_empty() && std::fs::symlink_metadata(&stack).is_ok_and(|m| m.is_file()) {
+        cmp.stale.push(stack);
+    }
+    Ok(cmp)
+}
+
 fn strings(items: &[String]) -> Value {
     Value::Sequence(items.iter().map(|s| Value::from(s.as_str())).collect())
 }
@@ -480,17 +496,17 @@ pub fn ports_check(manifest: &Manifest, own: &[Container], running_all: &[Contai
             let who = preflight::port_holder(running_all, p.port, p.proto)
                 .map(|c| format!("container `{c}`"))
                 .unwrap_or_else(|| "another process".into());
-            let line = manifest
-                .entries
-                .get(key)
-                .map(|e| format!(", line {}", e.line))
-                .unwrap_or_else(|| " (default)".into());
+            let file = manifest.path.display().to_string();
+            let file = file.strip_prefix("./").unwrap_or(&file);
+            let source = match manifest.entries.get(key) {
+                Some(e) => format!("{key} in {file}, line {}", e.line),
+                None => format!("{key}'s default; {file} does not set it"),
+            };
             busy.push(format!(
-                "{}:{}/{} ({key} in {}{line}) is in use by {who}",
+                "{}:{}/{} ({source}) is in use by {who}",
                 p.ip,
                 p.port,
-                p.proto.as_str(),
-                manifest.path.display()
+                p.proto.as_str()
             ));
         }
     }
@@ -554,12 +570,7 @@ pub fn ensure(
     }
     let list = guard(tools, manifest, p)?;
     let Some(edge) = running(&list) else {
-        let all = containers::query(tools, &Select::Running).unwrap_or_default();
-        let check = ports_check(manifest, &list, &all);
-        println!("{check}");
-        if check.failed() {
-            bail!("the front door cannot start: its ports are taken; nothing was started");
-        }
+        // Its ports were checked with the tenant's (`edge-ports`), before anything changed.
         // Bounded like the tenant's own `up` (see commands::run::up_one).
         exec::run_within(&up, std::time::Duration::from_secs(u64::from(timeout) + 5))?;
         println!(

@@ -42,11 +42,7 @@ fn caddy_runs(list: &[Container]) -> bool {
 fn write_all(cli: &Cli, text: &str, next: &Manifest, tenant: &Tenant) -> Result<usize> {
     let (files, cmp) = compare(cli, next, tenant)?;
     let edge_files = crate::edge::render(next, &super::display(cli));
-    let edge_cmp = output::compare(
-        &cli.stacks_dir,
-        std::path::Path::new(crate::edge::NAME),
-        &edge_files,
-    )?;
+    let edge_cmp = crate::edge::compare(&cli.stacks_dir, &edge_files, output::Diffs::Skip)?;
     let original = crate::manifest::read(&cli.env_file)?;
     edit::write(&cli.env_file, text)?;
     let items = [(&cmp, files.as_slice()), (&edge_cmp, edge_files.as_slice())];

@@ -114,18 +114,13 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
         .map(|(t, (files, cmp))| (Some(*t), t.name.clone(), files, cmp))
         .collect();
     let edge_files = crate::edge::render(&manifest, &display);
-    if !edge_files.is_empty() {
-        let diffs = if args.check {
-            output::Diffs::Unified
-        } else {
-            output::Diffs::Skip
-        };
-        let cmp = output::compare_with(
-            &cli.stacks_dir,
-            Path::new(crate::edge::NAME),
-            &edge_files,
-            diffs,
-        )?;
+    let diffs = if args.check {
+        output::Diffs::Unified
+    } else {
+        output::Diffs::Skip
+    };
+    let cmp = crate::edge::compare(&cli.stacks_dir, &edge_files, diffs)?;
+    if !edge_files.is_empty() || !cmp.is_clean() {
         all.push((None, crate::edge::NAME.to_string(), edge_files, cmp));
     }
     if args.check {

@@ -5,7 +5,7 @@
 //! cannot be done safely, and only then changes the manifest or the containers.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use serde_yaml::Value;
@@ -371,7 +371,7 @@ fn stacks_drift(cli: &Cli, m: &Manifest) -> Check {
         }
     }
     let edge = crate::edge::render(m, &super::display(cli));
-    match output::compare(&cli.stacks_dir, Path::new(crate::edge::NAME), &edge) {
+    match crate::edge::compare(&cli.stacks_dir, &edge, output::Diffs::Skip) {
         Ok(cmp) if cmp.is_clean() => {}
         Ok(_) => drifted.push(crate::edge::NAME.to_string()),
         Err(e) => return Check::warn("stacks", format!("{e:#}")),
@@ -581,7 +581,7 @@ fn reload_edge(cli: &Cli, dry_run: bool) -> Result<()> {
             UsageError::plain("no tenant runs caddy: the manifest has no front door").into(),
         );
     }
-    let cmp = output::compare(&cli.stacks_dir, Path::new(crate::edge::NAME), &files)?;
+    let cmp = crate::edge::compare(&cli.stacks_dir, &files, output::Diffs::Unified)?;
     let p = crate::edge::project(&manifest, &cli.env_file, &cli.stacks_dir);
     let tools = tools(dry_run)?;
     if !dry_run {

@@ -282,7 +282,7 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
     } else {
         Vec::new()
     };
-    let edge_cmp = output::compare(&cli.stacks_dir, Path::new(crate::edge::NAME), &edge_files)?;
+    let edge_cmp = crate::edge::compare(&cli.stacks_dir, &edge_files, output::Diffs::Unified)?;
     let edge_project = crate::edge::project(&manifest, &cli.env_file, &cli.stacks_dir);
     if !edge_files.is_empty() {
         let edge_shown = shown(&edge_project.stack);
@@ -346,6 +346,13 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
             preflight::port_holder(all, port, proto)
         };
         emit(tenant, preflight::ports(tenant, &wanted, &own, &holders))?;
+        if !edge_files.is_empty() {
+            // The front door's ports, when it does not hold them yet: before anything changes.
+            let edge = crate::edge::guard(&tools, &manifest, &edge_project)?;
+            let all: &Vec<Container> = running
+                .get_or_init(|| containers::query(&tools, &Select::Running).unwrap_or_default());
+            emit(tenant, crate::edge::ports_check(&manifest, &edge, all))?;
+        }
     }
     let host = apparmor::host_state();
     match &host {

@@ -385,9 +385,10 @@ fn e2e_one_tenant_lifecycle() {
             "ls",
             "-q",
             "--filter",
-            &format!("name=ai-platform-{t}"),
+            &format!("label=com.stackgen.tenant={t}"),
         ],
     );
+    // The tenant's own networks; its front network is the front door's, which keeps it.
     assert!(
         nets.stdout.trim().is_empty(),
         "networks left: {}",
@@ -478,8 +479,14 @@ fn e2e_two_tenants_side_by_side() {
         &caddy_b,
         "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
     );
-    assert_eq!(nets_a.trim(), format!("ai-platform-{a} ai-platform-{a}-front"));
-    assert_eq!(nets_b.trim(), format!("ai-platform-{b} ai-platform-{b}-front"));
+    assert_eq!(
+        nets_a.trim(),
+        format!("ai-platform-{a} ai-platform-{a}-front")
+    );
+    assert_eq!(
+        nets_b.trim(),
+        format!("ai-platform-{b} ai-platform-{b}-front")
+    );
     let pg_a = container_of(&a, "postgres");
     assert_eq!(
         inspect(
