@@ -32,6 +32,7 @@ BOOKWORM_PKGS=(
   mmdebstrap
   hyperfine
   jq
+  curl # e2e_edge.rs: requests through the front door (--resolve, --cacert)
   fuse-overlayfs
   ca-certificates
 )
