@@ -36,6 +36,7 @@ BOOKWORM_PKGS=(
   hyperfine
   jq
   python3-venv
+  curl # e2e_edge.rs: requests through the front door (--resolve, --cacert)
   fuse-overlayfs
   ca-certificates
 )

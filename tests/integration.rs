@@ -13,6 +13,7 @@ mod integration {
     mod deployment;
     mod e2e_backup;
     mod e2e_catalog;
+    mod e2e_edge;
     mod e2e_run;
     mod e2e_verbs;
     mod engines;

@@ -72,13 +72,15 @@ cleanup() {
   local rc=$?
   if [[ -n $STARTED ]]; then
     (cd "$WORK/run" && stackgen down "$TENANT" >/dev/null 2>&1) || true
+    # The front door `up` started (it goes once no tenant of this manifest runs).
+    (cd "$WORK/run" && stackgen down edge >/dev/null 2>&1) || true
     # A failed run may leave containers compose no longer knows about: by label, and only
     # those carrying both this tenant's label and its project (nothing else existed before).
     for id in $(docker ps -aq --filter "label=com.stackgen.tenant=$TENANT" \
       --filter "label=com.docker.compose.project=$TENANT"); do
       docker rm -f "$id" >/dev/null 2>&1 || true
     done
-    for net in "ai-platform-$TENANT" "ai-platform-$TENANT-internal"; do
+    for net in "ai-platform-$TENANT" "ai-platform-$TENANT-internal" "ai-platform-$TENANT-front"; do
       docker network rm "$net" >/dev/null 2>&1 || true
     done
   fi
@@ -109,10 +111,13 @@ summary=$(jq -r --arg t "$TENANT" \
 read -r state running healthy total <<<"$summary"
 [[ $state == running && $total -gt 0 && $running == "$total" && $healthy == "$total" ]] ||
   die "$TENANT is not running and healthy after the quick start: state=$state running=$running healthy=$healthy of $total"
-say "ok: $TENANT running, $healthy of $total services healthy"
+edge=$(jq -r '.edge.state // "absent"' <<<"$status")
+[[ $edge == running ]] || die "the front door is $edge after the quick start"
+say "ok: $TENANT running, $healthy of $total services healthy, behind the front door"
 
 # Down, as the README says; nothing of the tenant is left running.
 stackgen down "$TENANT"
 left=$(docker ps -q --filter "label=com.stackgen.tenant=$TENANT")
 [[ -z $left ]] || die "containers of $TENANT still run after \`stackgen down\`: $left"
+stackgen down edge
 say "ok: quick start ran verbatim, came up healthy and went down"

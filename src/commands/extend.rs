@@ -36,15 +36,21 @@ fn caddy_runs(list: &[Container]) -> bool {
         .any(|c| c.service_name() == "caddy" && c.is_running())
 }
 
-/// Writes the new manifest and the tenant's re-rendered files; returns how many changed. All or
-/// nothing: `output::apply` restores the stacks when it fails, and then the manifest is put
-/// back too, so a failed add/remove leaves both exactly as they were.
+/// Writes the new manifest and the tenant's re-rendered files, and the front door's (a route is
+/// a hostname there); returns how many changed. All or nothing: `output::apply_all` restores the
+/// stacks when it fails, and then the manifest is put back too, so a failed add/remove leaves
+/// both exactly as they were.
 fn write_all(cli: &Cli, text: &str, next: &Manifest, tenant: &Tenant) -> Result<usize> {
     let (files, cmp) = compare(cli, next, tenant)?;
+    let edge_files = crate::render::edge::render(next, &super::display(cli));
+    let edge_cmp = crate::render::edge::compare(&cli.stacks_dir, &edge_files, output::Diffs::Skip)?;
     let original = crate::manifest::read(&cli.env_file)?;
     edit::write(&cli.env_file, text)?;
-    match output::apply(&cmp, &files, &cli.stacks_dir) {
-        Ok(written) => Ok(written.len() + cmp.stale.len()),
+    let items = [(&cmp, files.as_slice()), (&edge_cmp, edge_files.as_slice())];
+    match output::apply_all(&items, &cli.stacks_dir) {
+        Ok(written) => Ok(written.iter().map(Vec::len).sum::<usize>()
+            + cmp.stale.len()
+            + edge_cmp.stale.len()),
         Err(e) => Err(match edit::write(&cli.env_file, &original) {
             Ok(()) => e.context(format!(
                 "nothing was changed: {} was put back as it was",
@@ -126,6 +132,21 @@ pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
     if caddy_runs(&list) {
         exec::run(&argv::caddy_reload(&tools, &p))?;
         println!("{}: caddy reloaded its configuration", t.name);
+        reload_edge(cli, &tools, &next)?;
+    }
+    Ok(())
+}
+
+/// The front door learns a new or removed hostname in place, when it runs.
+fn reload_edge(cli: &Cli, tools: &Tools, next: &Manifest) -> Result<()> {
+    let p = crate::ops::edge::project(next, &cli.env_file, &cli.stacks_dir);
+    let list = crate::ops::edge::guard(tools, next, &p)?;
+    if list.iter().any(|c| c.is_running()) {
+        exec::run(&crate::ops::edge::reload_cmd(tools, &p))?;
+        println!(
+            "{}: caddy reloaded its configuration",
+            crate::render::edge::NAME
+        );
     }
     Ok(())
 }
@@ -177,6 +198,7 @@ pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
         if caddy_runs(list) {
             exec::run(&argv::caddy_reload(tools, &project(cli, t)))?;
             println!("{}: caddy reloaded its configuration", t.name);
+            reload_edge(cli, tools, &next)?;
         }
     }
     match (args.purge_data, data) {

@@ -123,15 +123,27 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
         };
         Ok((files, cmp))
     })?;
-    let all: Vec<_> = tenants
+    // The front door is rendered from the whole manifest, whichever tenants were named: it is
+    // one more entry, named `edge`, beside them (`None`: not a tenant).
+    let mut all: Vec<(Option<&crate::manifest::Tenant>, String, _, _)> = tenants
         .iter()
         .zip(rendered)
-        .map(|(t, (files, cmp))| (*t, files, cmp))
+        .map(|(t, (files, cmp))| (Some(*t), t.name.clone(), files, cmp))
         .collect();
+    let edge_files = crate::render::edge::render(&manifest, &display);
+    let diffs = if args.check {
+        output::Diffs::Unified
+    } else {
+        output::Diffs::Skip
+    };
+    let cmp = crate::render::edge::compare(&cli.stacks_dir, &edge_files, diffs)?;
+    if !edge_files.is_empty() || !cmp.is_clean() {
+        all.push((None, crate::render::edge::NAME.to_string(), edge_files, cmp));
+    }
     if args.check {
         let mut drifted = Vec::new();
         let mut report = Vec::new();
-        for (t, _, cmp) in &all {
+        for (_, name, _, cmp) in &all {
             for (path, diff) in &cmp.changed {
                 // -q: the exit status and the stderr line say it; --json: paths only, since a
                 // diff body may hold a secret pasted into a generated file.
@@ -153,7 +165,7 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
                 v.iter().map(|p| p.display().to_string()).collect()
             };
             report.push(serde_json::json!({
-                "tenant": t.name,
+                "tenant": name,
                 "changed": paths(cmp.changed.iter().map(|(p, _)| p).collect()),
                 "stale": paths(cmp.stale.iter().collect()),
                 "clean": cmp.is_clean(),
@@ -164,7 +176,7 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
         }
         if drifted.is_empty() {
             if !cli.quiet && !args.json {
-                println!("{} tenant(s) up to date", all.len());
+                println!("{} tenant(s) up to date", tenants.len());
             }
             return Ok(());
         }
@@ -173,22 +185,22 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
     // All tenants at once: a full disk or an unwritable directory leaves every file as it was.
     let items: Vec<_> = all
         .iter()
-        .map(|(_, files, cmp)| (cmp, files.as_slice()))
+        .map(|(_, _, files, cmp)| (cmp, files.as_slice()))
         .collect();
     let written_all = output::apply_all(&items, &cli.stacks_dir)?;
     if cli.quiet {
         return Ok(());
     }
-    for ((t, files, cmp), written) in all.iter().zip(written_all) {
+    for ((t, name, files, cmp), written) in all.iter().zip(written_all) {
         println!(
             "{}: {} file(s) written, {} unchanged, {} stale removed",
-            t.name,
+            name,
             written.len(),
             files.len() - written.len(),
             cmp.stale.len()
         );
         // Who runs as root and why is a review question, not news on every render: -v.
-        if cli.verbose {
+        if let (true, Some(t)) = (cli.verbose, t) {
             let services = model::services(&manifest.platform, t);
             println!("  {}", policy::summary(t, &services));
         }

@@ -19,7 +19,7 @@ use crate::ops::apparmor::{self, HostApparmor};
 use crate::ops::compose::argv::{self, Select};
 use crate::ops::compose::{containers, exec, find, Container, Tools};
 use crate::ops::preflight::{self, Check};
-use crate::output::{write_atomic, Durability};
+use crate::output::{self, write_atomic, Durability};
 use crate::{ops::rotate, platform::model};
 
 /// Seconds `recreate` waits for the recreated services to be healthy again.
@@ -33,6 +33,9 @@ fn running(list: &[Container], service: &str) -> bool {
 /// `stackgen reload-proxy`: write the re-rendered Caddyfile, then `caddy reload` in place.
 pub fn cmd_reload_proxy(cli: &Cli, args: &ReloadProxyArgs) -> Result<()> {
     let _lock = crate::output::lock::manifest_if(cli, !args.dry_run)?;
+    if args.tenant == crate::render::edge::NAME {
+        return reload_edge(cli, args.dry_run);
+    }
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     if !tenant.has("caddy") {
@@ -369,6 +372,12 @@ fn stacks_drift(cli: &Cli, m: &Manifest) -> Check {
             Err(e) => return Check::warn("stacks", format!("{e:#}")),
         }
     }
+    let edge = crate::render::edge::render(m, &super::display(cli));
+    match crate::render::edge::compare(&cli.stacks_dir, &edge, output::Diffs::Skip) {
+        Ok(cmp) if cmp.is_clean() => {}
+        Ok(_) => drifted.push(crate::render::edge::NAME.to_string()),
+        Err(e) => return Check::warn("stacks", format!("{e:#}")),
+    }
     if drifted.is_empty() {
         Check::ok(
             "stacks",
@@ -544,6 +553,26 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
                     checks.push(c);
                     print_last(&checks, cli, args.json);
                 }
+                // This host's front door: it routes the tenants of the current engine only.
+                if engine.is_none() && !crate::render::edge::tenants(m).is_empty() {
+                    let p = crate::ops::edge::project(m, &cli.env_file, &cli.stacks_dir);
+                    let edge = containers::query(t, &Select::Project(&p.name))?;
+                    checks.push(crate::ops::edge::ports_check(m, &edge, &running_all));
+                    print_last(&checks, cli, args.json);
+                    let s = crate::ops::edge::status(m, &edge);
+                    checks.push(if s.state == "running" {
+                        Check::ok("edge", format!("front door {} running and healthy", p.name))
+                    } else {
+                        Check::warn(
+                            "edge",
+                            format!(
+                                "front door {} is {} (`stackgen up TENANT` starts it)",
+                                p.name, s.state
+                            ),
+                        )
+                    });
+                    print_last(&checks, cli, args.json);
+                }
             }
         }
         _ => {
@@ -569,6 +598,58 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
     }
     if !args.json && !cli.quiet {
         println!("doctor: no check failed");
+    }
+    Ok(())
+}
+
+/// `reload-proxy edge`: write the front door's files when the manifest changed them, then
+/// `caddy reload` in the running edge (a tenant removed from the manifest loses its routes).
+fn reload_edge(cli: &Cli, dry_run: bool) -> Result<()> {
+    let manifest = Manifest::load(&cli.env_file)?;
+    let files = crate::render::edge::render(&manifest, &super::display(cli));
+    if files.is_empty() {
+        return Err(
+            UsageError::plain("no tenant runs caddy: the manifest has no front door").into(),
+        );
+    }
+    let cmp = crate::render::edge::compare(&cli.stacks_dir, &files, output::Diffs::Unified)?;
+    let p = crate::ops::edge::project(&manifest, &cli.env_file, &cli.stacks_dir);
+    let tools = super::run::tools(dry_run)?;
+    if !dry_run {
+        let list = crate::ops::edge::guard(&tools, &manifest, &p)?;
+        if !list.iter().any(|c| c.is_running()) {
+            bail!(
+                "the front door {} is not running; nothing was changed (`stackgen up TENANT` starts it)",
+                p.name
+            );
+        }
+    }
+    if !cmp.is_clean() {
+        // Only the Caddyfile can change in place; a new network needs `up` (or compose up).
+        let stack_changed = cmp
+            .changed
+            .iter()
+            .any(|(path, _)| path.ends_with(format!("{}-stack.yml", crate::render::edge::NAME)));
+        if dry_run {
+            for (path, _) in &cmp.changed {
+                println!("would write {}", shown(path));
+            }
+        } else {
+            output::apply(&cmp, &files, &cli.stacks_dir)?;
+            for (path, _) in &cmp.changed {
+                println!("wrote {}", shown(path));
+            }
+        }
+        if stack_changed {
+            println!("note: the edge's networks changed; `stackgen up TENANT` (or compose up -d on {}) applies them", shown(&p.stack));
+        }
+    }
+    perform(&crate::ops::edge::reload_cmd(&tools, &p), dry_run)?;
+    if !dry_run {
+        println!(
+            "{}: caddy reloaded its configuration",
+            crate::render::edge::NAME
+        );
     }
     Ok(())
 }

@@ -286,6 +286,47 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         ));
     }
 
+    // The front door's files too, when the tenant is behind it (its caddy joins the edge's network).
+    let edge_files = if tenant.has("caddy") {
+        crate::render::edge::render(&manifest, &display(cli))
+    } else {
+        Vec::new()
+    };
+    let edge_cmp =
+        crate::render::edge::compare(&cli.stacks_dir, &edge_files, output::Diffs::Unified)?;
+    let edge_project = crate::ops::edge::project(&manifest, &cli.env_file, &cli.stacks_dir);
+    if !edge_files.is_empty() {
+        let edge_shown = shown(&edge_project.stack);
+        if edge_cmp.is_clean() {
+            emit(
+                tenant,
+                Check::ok("edge-stack", format!("{edge_shown} matches the manifest")),
+            )?;
+        } else if args.render {
+            emit(
+                tenant,
+                Check::ok(
+                    "edge-stack",
+                    "differs from the manifest; --render writes it",
+                ),
+            )?;
+        } else {
+            println!(
+                "{}",
+                Check::fail(
+                    "edge-stack",
+                    format!("{edge_shown} or stacks/edge/ differ from the manifest (diff below)"),
+                    "run `stackgen render` and commit, or pass --render",
+                )
+            );
+            return Err(drift_error(
+                &edge_cmp,
+                &tenant.name,
+                "nothing was started (pass --render to write them first)",
+            ));
+        }
+    }
+
     // 2. Docker: engine, compose; 3. secrets; 4. ports; 5. AppArmor.
     let remote = engines::is_remote(tenant);
     let tools = if dry {
@@ -332,6 +373,14 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         } else {
             emit(tenant, preflight::ports(tenant, &wanted, &own, &holders))?;
         }
+        if !edge_files.is_empty() {
+            // The front door's ports, when it does not hold them yet: before anything changes.
+            let edge = crate::ops::edge::guard(&tools, &manifest, &edge_project)?;
+            emit(
+                tenant,
+                crate::ops::edge::ports_check(&manifest, &edge, all()),
+            )?;
+        }
     }
     if remote && dry {
         println!("{}", Check::skip("images", "not listed in a dry run"));
@@ -364,6 +413,15 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
     }
 
     // From here on things change: files, profiles, directories, containers.
+    if args.render && !edge_cmp.is_clean() {
+        if dry {
+            for (p, _) in &edge_cmp.changed {
+                println!("would write {}", shown(p));
+            }
+        } else {
+            output::apply(&edge_cmp, &edge_files, &cli.stacks_dir)?;
+        }
+    }
     if args.render && !cmp.is_clean() {
         if dry {
             for (p, _) in &cmp.changed {
@@ -467,6 +525,14 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
     }
 
     drop(manifest_lock); // files written; the wait for health checks must not block renders
+    if !edge_files.is_empty() {
+        // Before the tenant: its caddy joins the front network the edge creates. One `up` at a
+        // time starts or changes the edge (`up --all` runs tenants in parallel); `edge` is no
+        // tenant's name, so its lock is the edge's. Taken last, never held while waiting for
+        // another lock.
+        let _edge_lock = crate::output::lock::tenant_if(cli, crate::render::edge::NAME, !dry)?;
+        crate::ops::edge::ensure(&tools, &manifest, &edge_project, tenant, args.timeout, dry)?;
+    }
     let up = argv::up(&tools, &project, wanted, args.timeout);
     if dry {
         println!("+ {up}");
@@ -535,6 +601,9 @@ fn remote_apparmor(tools: &Tools, tenant: &Tenant) -> Check {
 /// `stackgen down`: containers and networks go, data stays. Several tenants run concurrently.
 pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
+    if !args.fleet.all && args.tenants == [crate::render::edge::NAME] {
+        return down_edge(cli, &manifest, args.dry_run);
+    }
     let names = if args.fleet.all {
         manifest.tenants.iter().map(|t| t.name.clone()).collect()
     } else {
@@ -572,6 +641,38 @@ fn down_one(cli: &Cli, name: &str, dry_run: bool) -> Result<()> {
             "{}: containers and networks removed; data under {} is kept",
             tenant.name,
             model::tenant_root(&manifest.platform, tenant)
+        );
+    }
+    Ok(())
+}
+
+/// `stackgen down edge`: the front door, once no tenant behind it runs (their caddies hold its
+/// networks). Its certificates stay under BASE_DIR/edge.
+fn down_edge(cli: &Cli, manifest: &Manifest, dry_run: bool) -> Result<()> {
+    let tools = tools(dry_run)?;
+    let p = crate::ops::edge::project(manifest, &cli.env_file, &cli.stacks_dir);
+    if !dry_run {
+        crate::ops::edge::guard(&tools, manifest, &p)?;
+        let running: Vec<String> = containers::query(&tools, &Select::AllTenants)?
+            .iter()
+            .filter(|c| c.is_running() && c.service_name() == "caddy")
+            .filter_map(|c| manifest.tenant(&c.tenant).map(|t| t.name.clone()))
+            .collect();
+        if !running.is_empty() {
+            bail!(
+                "tenant(s) {} still run behind the front door; nothing was done (`stackgen down {}` first)",
+                running.join(", "),
+                running.join(" ")
+            );
+        }
+    }
+    perform(&argv::down(&tools, &p), dry_run)?;
+    if !dry_run {
+        println!(
+            "{}: the front door's container and networks removed; its certificates under {}/{} are kept",
+            crate::render::edge::NAME,
+            manifest.platform.base_dir,
+            crate::render::edge::NAME
         );
     }
     Ok(())
@@ -813,9 +914,27 @@ pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
             args.tenants.is_empty(),
         )
     };
-    if args.json {
-        print!("{}", status::json(&report));
+    // The front door (this host's: the current engine's), when a tenant shown is behind it; it
+    // does not change the exit status.
+    let edge = if tenants
+        .iter()
+        .any(|t| t.has("caddy") && !engines::is_remote(t))
+    {
+        let p = crate::ops::edge::project(&manifest, &cli.env_file, &cli.stacks_dir);
+        let own = containers::query(&docker, &Select::Project(&p.name))?;
+        Some(crate::ops::edge::status(&manifest, &own))
     } else {
+        None
+    };
+    if args.json {
+        print!("{}", status::json(&report, edge.as_ref()));
+    } else {
+        if let Some(e) = &edge {
+            println!(
+                "{}",
+                status::table_fit(std::slice::from_ref(e), status::terminal_width())
+            );
+        }
         print!("{}", status::table_fit(&report, status::terminal_width()));
     }
     match status_code(&report) {

@@ -552,7 +552,8 @@ fn platform_block(opts: &InitOptions) -> String {
          {}\n\
          DOMAIN={}\n\
          BASE_DIR={}\n\
-         # acme: public certificates (forward the tenant's ports 80/443); internal: caddy's own CA\n\
+         # acme: public certificates for every tenant hostname, by the front door on ports 80/443\n\
+         # (EDGE_HTTP_PORT, EDGE_HTTPS_PORT; docs/manifest.md); internal: caddy's own CA\n\
          TLS_MODE={}\n\
          # IMAGE_REGISTRY=mirror.internal:5000\n",
         deployment_lines(),

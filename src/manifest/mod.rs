@@ -26,7 +26,7 @@ pub use parse::Entry;
 use values::Invalid;
 
 /// Platform-wide keys (besides `<SERVICE>_IMAGE` overrides).
-pub const PLATFORM_KEYS: [&str; 10] = [
+pub const PLATFORM_KEYS: [&str; 14] = [
     "STACKGEN_MANIFEST_VERSION",
     "STACKGEN_DEPLOYMENT",
     "DOMAIN",
@@ -37,6 +37,10 @@ pub const PLATFORM_KEYS: [&str; 10] = [
     "ACME_EMAIL",
     "BACKUP_DIR",
     "KUBE_STORAGE_CLASS",
+    "EDGE_HTTP_PORT",
+    "EDGE_HTTPS_PORT",
+    "EDGE_BIND_ADDRESS",
+    "EDGE_SUBNET",
 ];
 
 /// Per-tenant settings (besides secrets).
@@ -72,6 +76,8 @@ pub struct Platform {
     pub acme_email: Option<String>,
     /// Where `stackgen backup` writes (`<BACKUP_DIR>/<tenant>`); `None`: `BASE_DIR/backups`.
     pub backup_dir: Option<String>,
+    /// The front door's ports and networks (`EDGE_*`, see `crate::render::edge`).
+    pub edge: crate::render::edge::Settings,
     /// `<SERVICE>_IMAGE` → image, as set in the manifest.
     pub image_overrides: IndexMap<String, String>,
     /// The storage class of the Kubernetes target's volume claims; `None`: the cluster default.
@@ -459,6 +465,8 @@ impl Builder<'_> {
             }
         };
 
+        let edge = self.edge_settings();
+
         // Tenant list: one TENANT= line each.
         let mut tenant_names: Vec<String> = Vec::new();
         let mut first_line: Vec<usize> = Vec::new();
@@ -567,6 +575,11 @@ impl Builder<'_> {
             }
         }
         self.cross_tenant(&tenants);
+        for t in &tenants {
+            for (key, problem) in crate::render::edge::port_clashes(&edge, t) {
+                self.problem(key, problem);
+            }
+        }
 
         if self.problems.len() > before {
             return None;
@@ -579,6 +592,7 @@ impl Builder<'_> {
                 tls,
                 acme_email,
                 backup_dir,
+                edge,
                 image_overrides,
                 kube_storage_class,
             },
@@ -1032,6 +1046,46 @@ impl Builder<'_> {
         out
     }
 
+    /// The `EDGE_*` keys (all optional; defaults in `edge::Settings`).
+    fn edge_settings(&mut self) -> crate::render::edge::Settings {
+        use crate::render::edge;
+        let mut s = edge::Settings::default();
+        let value = |this: &mut Self, key: &str| {
+            let v = this.get(key).map(str::trim).filter(|v| !v.is_empty())?;
+            Some(v.to_string())
+        };
+        if let Some(v) = value(self, "EDGE_HTTP_PORT") {
+            s.http_port = self
+                .check("EDGE_HTTP_PORT", &v, edge::port)
+                .unwrap_or(s.http_port);
+        }
+        if let Some(v) = value(self, "EDGE_HTTPS_PORT") {
+            s.https_port = self
+                .check("EDGE_HTTPS_PORT", &v, edge::port)
+                .unwrap_or(s.https_port);
+        }
+        if let Some(v) = value(self, "EDGE_BIND_ADDRESS") {
+            s.bind = self
+                .check("EDGE_BIND_ADDRESS", &v, edge::bind_address)
+                .unwrap_or(s.bind);
+        }
+        if let Some(v) = value(self, "EDGE_SUBNET") {
+            s.subnet = self
+                .check("EDGE_SUBNET", &v, edge::subnet)
+                .unwrap_or(s.subnet);
+        }
+        if s.http_port == s.https_port {
+            self.problem(
+                "EDGE_HTTPS_PORT",
+                (
+                    format!("is the same port as EDGE_HTTP_PORT ({})", s.http_port),
+                    "give HTTP and HTTPS their own ports, e.g. 80 and 443".into(),
+                ),
+            );
+        }
+        s
+    }
+
     /// Checks that need several tenants: ports, UIDs and domains must not be shared.
     fn cross_tenant(&mut self, tenants: &[Tenant]) {
         self.derived_names(tenants);
@@ -1073,6 +1127,14 @@ impl Builder<'_> {
                             "give each tenant its own domain".into(),
                         ),
                     );
+                } else if let Some(problem) = crate::render::edge::domain_clash(a, b) {
+                    // On the line that set a domain: a derived one has no line of its own.
+                    let key = [a, b]
+                        .iter()
+                        .map(|t| t.key("DOMAIN"))
+                        .find(|k| self.entries.contains_key(k))
+                        .unwrap_or_else(|| a.key("DOMAIN"));
+                    self.problem(&key, problem);
                 }
             }
             if a.openclaw_uid != 0 && a.openclaw_uid == a.uid {

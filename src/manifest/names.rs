@@ -52,6 +52,12 @@ fn derived(tenant: &Tenant) -> Vec<Derived> {
         None,
     );
     push(
+        "network",
+        crate::render::edge::front_network(tenant),
+        format!("tenant `{t}`'s front network"),
+        None,
+    );
+    push(
         "data directory",
         format!("tenants/{t}"),
         format!("tenant `{t}`'s data directory"),

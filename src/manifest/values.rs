@@ -30,6 +30,12 @@ pub fn tenant_name(name: &str) -> Result<(), Invalid> {
             hint,
         ));
     }
+    if name == crate::render::edge::NAME {
+        return Err(invalid(
+            format!("`{name}` is reserved: stacks/{name}-stack.yml is the platform's front door"),
+            "choose another tenant name",
+        ));
+    }
     Ok(())
 }
 
@@ -362,6 +368,7 @@ mod tests {
             "a b",
             "é",
             &"a".repeat(31),
+            "edge",
         ] {
             assert!(tenant_name(bad).is_err(), "{bad}");
         }

@@ -11,6 +11,7 @@ pub mod apparmor;
 pub mod backup;
 pub mod compose;
 pub mod deployment;
+pub mod edge;
 pub mod engines;
 pub mod preflight;
 pub mod prepare;

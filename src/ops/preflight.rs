@@ -169,12 +169,8 @@ pub fn closure(tenant: &Tenant, services: &[ResolvedService], requested: &[Strin
             let p = policy::for_service(tenant, s, services);
             next.extend(p.depends_on.iter().cloned());
             // openclaw lives in tailscale's network namespace: one cannot start without the other.
-            if let Some(owner) = p
-                .network_mode
-                .as_deref()
-                .and_then(|m| m.strip_prefix("service:"))
-            {
-                next.insert(owner.to_string());
+            if let Some(owner) = p.network_of {
+                next.insert(owner);
             }
         }
         if next.len() == wanted.len() {
@@ -264,23 +260,17 @@ pub struct HostPort {
 pub fn host_ports(tenant: &Tenant, services: &[ResolvedService], only: &[String]) -> Vec<HostPort> {
     let mut out = Vec::new();
     for s in services.iter().filter(|s| only.contains(&s.name)) {
-        for spec in policy::for_service(tenant, s, services).ports {
-            // `127.0.0.1:20010:8080` or `0.0.0.0:20001:443/udp`
-            let (spec, proto) = match spec.strip_suffix("/udp") {
-                Some(rest) => (rest, Proto::Udp),
-                None => (spec.strip_suffix("/tcp").unwrap_or(&spec), Proto::Tcp),
-            };
-            let mut parts = spec.splitn(3, ':');
-            let (Some(ip), Some(port)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            let (Ok(ip), Ok(port)) = (ip.parse::<IpAddr>(), port.parse::<u16>()) else {
+        for b in policy::for_service(tenant, s, services).ports {
+            let Ok(ip) = b.host_ip.parse::<IpAddr>() else {
                 continue;
             };
             out.push(HostPort {
                 ip,
-                port,
-                proto,
+                port: b.host_port,
+                proto: match b.protocol.as_deref() {
+                    Some("udp") => Proto::Udp,
+                    _ => Proto::Tcp,
+                },
                 service: s.name.clone(),
             });
         }
@@ -514,12 +504,7 @@ mod tests {
             .collect();
         assert_eq!(
             shown,
-            [
-                "127.0.0.1:20110/tcp openwebui",
-                "0.0.0.0:20100/tcp caddy",
-                "0.0.0.0:20101/tcp caddy",
-                "0.0.0.0:20101/udp caddy",
-            ]
+            ["127.0.0.1:20110/tcp openwebui", "127.0.0.1:20100/tcp caddy",]
         );
     }
 

@@ -52,10 +52,13 @@ pub struct TenantStatus {
 
 #[derive(Serialize)]
 struct Report<'a> {
+    /// The platform's front door (`crate::render::edge`), when a tenant listed is behind it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edge: Option<&'a TenantStatus>,
     tenants: &'a [TenantStatus],
 }
 
-fn from_container(c: &Container, declared: bool) -> ServiceStatus {
+pub(crate) fn from_container(c: &Container, declared: bool) -> ServiceStatus {
     ServiceStatus {
         service: c.service_name().to_string(),
         container: c.name.clone(),
@@ -76,7 +79,11 @@ fn from_container(c: &Container, declared: bool) -> ServiceStatus {
     }
 }
 
-fn summarize(tenant: String, declared: bool, services: Vec<ServiceStatus>) -> TenantStatus {
+pub(crate) fn summarize(
+    tenant: String,
+    declared: bool,
+    services: Vec<ServiceStatus>,
+) -> TenantStatus {
     let running = services.iter().filter(|s| s.state == "running").count();
     let healthy = services
         .iter()
@@ -185,10 +192,13 @@ pub fn build(
     out
 }
 
-/// Pretty JSON: `{"tenants": [...]}`.
-pub fn json(report: &[TenantStatus]) -> String {
-    let mut s =
-        serde_json::to_string_pretty(&Report { tenants: report }).expect("status serializes");
+/// Pretty JSON: `{"edge": {...}, "tenants": [...]}`.
+pub fn json(report: &[TenantStatus], edge: Option<&TenantStatus>) -> String {
+    let mut s = serde_json::to_string_pretty(&Report {
+        edge,
+        tenants: report,
+    })
+    .expect("status serializes");
     s.push('\n');
     s
 }
@@ -439,7 +449,7 @@ mod tests {
         assert!(table.contains("team-b: degraded (2 of "), "{table}");
         assert!(table.contains("old-thing (not in manifest)"), "{table}");
         assert!(table.contains("gone: running"), "{table}");
-        let json: serde_json::Value = serde_json::from_str(&json(&report)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&json(&report, None)).unwrap();
         assert_eq!(json["tenants"][0]["services"][0]["service"], "postgres");
         assert_eq!(json["tenants"][0]["services"][0]["health"], "healthy");
     }

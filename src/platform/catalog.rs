@@ -88,6 +88,8 @@ pub enum UserPolicy {
 pub enum Network {
     Internal,
     Edge,
+    /// The network only this tenant's caddy and the front door share (`crate::render::edge`).
+    Front,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,8 +177,6 @@ pub struct ServiceDef {
     pub uses: Vec<String>,
     #[serde(default)]
     pub loopback: Option<PortSpec>,
-    #[serde(default)]
-    pub publish: Vec<PortSpec>,
     #[serde(default)]
     pub routes: Vec<Route>,
     #[serde(default)]
@@ -341,15 +341,15 @@ mod tests {
             if contract.egress {
                 assert!(contract.egress_why.is_some(), "{name}: egress needs a why");
             }
-            // Only caddy publishes beyond loopback (issue 3); a service in the tailscale
-            // sidecar's namespace can have no ports or networks of its own.
+            // Only caddy meets the front door; a service in the tailscale sidecar's namespace
+            // can have no ports or networks of its own.
             assert!(
-                def.publish.is_empty() || name == "caddy",
-                "{name}: only caddy may publish beyond 127.0.0.1"
+                !def.networks.contains(&Network::Front) || name == "caddy",
+                "{name}: only caddy joins the front network"
             );
             if def.network == NetworkMode::Sidecar {
                 assert!(
-                    def.networks.is_empty() && def.loopback.is_none() && def.publish.is_empty(),
+                    def.networks.is_empty() && def.loopback.is_none(),
                     "{name}: a sidecar-namespace service has no networks or ports"
                 );
             } else {

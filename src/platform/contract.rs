@@ -179,7 +179,11 @@ pub fn check(name: &str, contract: &Contract, service: &Value) -> Vec<String> {
     }
 
     // 5. Egress only where the image needs it, and never cut off where it does.
-    let networks = strings(&service["networks"]);
+    // A list of names, or a mapping by name when one carries options (caddy's front alias).
+    let mut networks = strings(&service["networks"]);
+    if let Some(m) = service["networks"].as_mapping() {
+        networks.extend(m.keys().filter_map(Value::as_str));
+    }
     if service["network_mode"].is_null() && contract.egress && !networks.contains(&"edge") {
         problems.push(format!(
             "{name}: needs egress ({}) but sits only on the internal network",

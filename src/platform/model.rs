@@ -88,7 +88,6 @@ fn custom_def(tenant: &Tenant, c: &CustomService) -> ServiceDef {
             port: c.port,
             protocol: None,
         }),
-        publish: Vec::new(),
         routes: c
             .route
             .iter()

@@ -1,27 +1,44 @@
-//! The policy layer: user, capabilities, AppArmor, read-only root, networks, ports, health-gated
-//! dependencies and labels, decided here for every service from the catalog — never in templates.
+//! Stage 3, the policy: user, capabilities, AppArmor, read-only root, networks, ports,
+//! health-gated dependencies and labels, decided here for every service from the catalog —
+//! never in templates, and once for every target (no compose or Kubernetes type here).
+//!
+//! `user` decides who a service runs as and what it may add back; `order` what it waits for.
+
+mod order;
+mod user;
 
 use indexmap::IndexMap;
 
 use crate::manifest::Tenant;
-use crate::platform::catalog::{ApparmorProfile, NetworkMode, ServiceDef, UserPolicy};
+use crate::platform::catalog::{ApparmorProfile, Network, NetworkMode, ServiceDef, UserPolicy};
 use crate::platform::model::ResolvedService;
 
 /// Label every container and network carries; destructive commands act only on what has it.
 pub const TENANT_LABEL: &str = "com.stackgen.tenant";
 pub const SERVICE_LABEL: &str = "com.stackgen.service";
 
-/// The policy-decided part of one compose service.
+/// What the policy decides for one service, for every target: compose renders it as `user`,
+/// `tmpfs`, `security_opt`, `network_mode` and `ports` strings (`crate::render::compose`),
+/// Kubernetes as a security context, volumes, pods and Services (`crate::render::kubernetes`).
 #[derive(Debug, Clone)]
 pub struct Policy {
-    pub user: Option<String>,
+    /// UID and GID the service runs as; `None`: the image's own start (root, or root that drops
+    /// to the tenant's UID itself).
+    pub user: Option<(u32, u32)>,
     pub read_only: bool,
+    /// Paths that get a private in-memory file system, owned by `user`.
     pub tmpfs: Vec<String>,
+    /// Capabilities added back after dropping all.
     pub cap_add: Vec<String>,
-    pub security_opt: Vec<String>,
+    /// The AppArmor profile's name.
+    pub apparmor_profile: String,
+    /// The tenant networks the service joins (`internal`, `edge`, `front`).
     pub networks: Vec<&'static str>,
-    pub network_mode: Option<String>,
-    pub ports: Vec<String>,
+    /// The service whose network namespace this one shares (openclaw in tailscale's).
+    pub network_of: Option<String>,
+    /// Host ports published for the service.
+    pub ports: Vec<Binding>,
+    /// Services that must be healthy before this one starts.
     pub depends_on: Vec<String>,
     pub labels: IndexMap<String, String>,
     /// Reasons for every deviation from the hardened default, shown in the stack file.
@@ -29,18 +46,23 @@ pub struct Policy {
     /// UID:GID that owns the service's data directory.
     pub data_owner: (u32, u32),
     pub non_root: bool,
-    /// Target-neutral views of the same decisions, for renderers other than compose: the UID
-    /// and GID the service runs as (`None`: the image's own, root), the paths mounted as tmpfs,
-    /// and the AppArmor profile's name.
-    pub run_as: Option<(u32, u32)>,
-    pub tmpfs_paths: Vec<String>,
-    pub apparmor_profile: String,
+}
+
+/// One published port: `host_ip:host_port` on the host to `container_port` in the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub host_ip: &'static str,
+    pub host_port: u16,
+    pub container_port: u16,
+    /// `udp`, or `None` for TCP.
+    pub protocol: Option<String>,
 }
 
 /// The compose network keys and their docker names.
 pub fn network_name(tenant: &Tenant, key: &str) -> String {
     match key {
         "edge" => format!("ai-platform-{}", tenant.name),
+        "front" => crate::render::edge::front_network(tenant),
         _ => format!("ai-platform-{}-internal", tenant.name),
     }
 }
@@ -71,182 +93,69 @@ pub fn is_kernel_tailscale(tenant: &Tenant, svc: &ResolvedService) -> bool {
     svc.name == "tailscale" && tenant.tailscale_mode == "kernel"
 }
 
+/// Every decision for one service of a tenant (`all`: every service the tenant runs).
 pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedService]) -> Policy {
     let def: &ServiceDef = &svc.def;
     let mut exceptions = Vec::new();
-    let tenant_ids = (tenant.uid, tenant.gid);
-    let openclaw_ids = (tenant.openclaw_uid, tenant.openclaw_gid);
-
-    let mut user_policy = def.user;
-    let mut cap_add: Vec<String> = def.cap_add.iter().map(|c| c.cap.clone()).collect();
-    for c in &def.cap_add {
-        exceptions.push(format!("cap_add {}: {}", c.cap, c.why));
-    }
-    // Kernel-mode tailscale needs a tun device and NET_ADMIN, which only root can use: docker
-    // gives added capabilities to root processes, not to a non-root `user:`.
-    let kernel_tailscale = is_kernel_tailscale(tenant, svc);
-    if kernel_tailscale {
-        user_policy = UserPolicy::Root;
-        let (cap, why) = KERNEL_TAILSCALE_CAP;
-        cap_add.push(cap.into());
-        exceptions.push(format!("cap_add {cap}: {why}"));
-    }
-
-    // The contract decides whether the tenant's UID works at all: an image that writes into
-    // paths it owns (or refuses an unknown UID) runs as its own user instead, with its data
-    // directory prepared for that user.
-    if let Some(c) = def.contract.as_ref().filter(|c| !c.arbitrary_uid) {
-        if matches!(user_policy, UserPolicy::Tenant | UserPolicy::Openclaw) {
-            let (uid, gid) = c.image_ids();
-            let why = c.arbitrary_uid_why.as_deref().unwrap_or_default();
-            if uid == 0 {
-                exceptions.insert(0, format!("runs as root: {why}"));
-                user_policy = UserPolicy::Root;
-            } else {
-                exceptions.insert(
-                    0,
-                    format!(
-                        "runs as the image's own user {uid}:{gid}, not the tenant's UID: {why}"
-                    ),
-                );
-                user_policy = UserPolicy::Image(uid, gid);
-            }
-        }
-    }
-
-    let (user, data_owner, non_root) = match user_policy {
-        UserPolicy::Image(uid, gid) => (Some(format!("{uid}:{gid}")), (uid, gid), true),
-        UserPolicy::Tenant => (
-            Some(format!("{}:{}", tenant.uid, tenant.gid)),
-            tenant_ids,
-            true,
-        ),
-        UserPolicy::Openclaw => (
-            Some(format!("{}:{}", tenant.openclaw_uid, tenant.openclaw_gid)),
-            openclaw_ids,
-            true,
-        ),
-        UserPolicy::Root => {
-            let why = if kernel_tailscale {
-                KERNEL_TAILSCALE_ROOT_WHY
-            } else {
-                def.why.as_deref().unwrap_or_default()
-            };
-            if def.user == UserPolicy::Root || kernel_tailscale {
-                exceptions.insert(0, format!("runs as root: {why}"));
-            }
-            // Root with `cap_drop: [ALL]` has no DAC_OVERRIDE: it can use a 0750 directory only
-            // as its owner, so its data belongs to root (inside the tenant's tree all the same).
-            (None, (0, 0), false)
-        }
-        UserPolicy::SelfDrop => {
-            exceptions.insert(
-                0,
-                format!(
-                    "starts as root and drops to {}:{} itself: {}",
-                    tenant.uid,
-                    tenant.gid,
-                    def.why.as_deref().unwrap_or_default()
-                ),
-            );
-            (None, tenant_ids, false)
-        }
-    };
+    let cap_add = user::capabilities(tenant, svc, &mut exceptions);
+    let who = user::decide(tenant, svc, &mut exceptions);
     if !def.read_only {
         exceptions.push(format!(
             "writable root filesystem: {}",
             def.read_only_why.as_deref().unwrap_or_default()
         ));
     }
+    let (networks, network_of) = networks(def);
+    Policy {
+        user: who.user,
+        read_only: def.read_only,
+        tmpfs: def.tmpfs.clone(),
+        cap_add,
+        apparmor_profile: apparmor_profile(tenant, def.apparmor),
+        networks,
+        network_of,
+        ports: ports(tenant, def),
+        depends_on: order::depends_on(tenant, svc, all),
+        labels: labels(tenant, svc),
+        exceptions,
+        data_owner: who.data_owner,
+        non_root: who.non_root,
+    }
+}
 
-    // A tmpfs belongs to the user the service runs as. Without `uid=`/`gid=` its root is
-    // root-owned 1777 on the first start only: on every restart (`stackgen restart`, a backup's
-    // stop and start, a reboot) runc chmods it to the mode of the mount point it created the
-    // first time, 0755, and a non-root service can no longer write its /tmp or cache
-    // (docs/upstream-notes.md, "tmpfs after a restart").
-    let tmpfs = def
-        .tmpfs
-        .iter()
-        .map(|p| match &user {
-            Some(ids) => {
-                let (uid, gid) = ids.split_once(':').unwrap_or((ids, ids));
-                format!("{p}:rw,nosuid,nodev,uid={uid},gid={gid},mode=0700")
-            }
-            None => format!("{p}:rw,nosuid,nodev"),
-        })
-        .collect();
-    let profile = apparmor_profile(tenant, def.apparmor);
-    let security_opt = vec![
-        "no-new-privileges:true".to_string(),
-        format!("apparmor={profile}"),
-    ];
-
-    let (networks, network_mode) = match def.network {
-        NetworkMode::Sidecar => (Vec::new(), Some("service:tailscale".to_string())),
+/// The tenant networks a service joins, or the service whose network namespace it shares.
+fn networks(def: &ServiceDef) -> (Vec<&'static str>, Option<String>) {
+    match def.network {
+        NetworkMode::Sidecar => (Vec::new(), Some("tailscale".to_string())),
         NetworkMode::Networks => (
             def.networks
                 .iter()
                 .map(|n| match n {
-                    crate::platform::catalog::Network::Internal => "internal",
-                    crate::platform::catalog::Network::Edge => "edge",
+                    Network::Internal => "internal",
+                    Network::Edge => "edge",
+                    Network::Front => "front",
                 })
                 .collect(),
             None,
         ),
-    };
-
-    let base = tenant.ports.0;
-    let mut ports = Vec::new();
-    if let Some(p) = &def.loopback {
-        ports.push(format!("127.0.0.1:{}:{}", base + p.offset, p.port));
     }
-    for p in &def.publish {
-        let proto = p
-            .protocol
-            .as_deref()
-            .map(|p| format!("/{p}"))
-            .unwrap_or_default();
-        ports.push(format!("0.0.0.0:{}:{}{proto}", base + p.offset, p.port));
-    }
+}
 
-    // Health-gated start: wait for what this service uses, when the tenant runs it. Caddy waits
-    // for every service it routes to, so it comes up last.
-    let rendered = |name: &str| all.iter().any(|s| s.name == name);
-    // `vector-db` in the catalog means the tenant's vector DB server (postgres for pgvector).
-    let mut depends_on: Vec<String> = def
-        .uses
+/// Host ports: only on loopback, from the tenant's range (the front door publishes 80/443).
+fn ports(tenant: &Tenant, def: &ServiceDef) -> Vec<Binding> {
+    def.loopback
         .iter()
-        .map(|u| match u.as_str() {
-            VECTOR_DB_USE => crate::platform::vectordb::server_service(tenant).to_string(),
-            _ => u.clone(),
+        .map(|p| Binding {
+            host_ip: "127.0.0.1",
+            host_port: tenant.ports.0 + p.offset,
+            container_port: p.port,
+            protocol: p.protocol.clone(),
         })
-        .filter(|u| rendered(u))
-        .collect();
-    if svc.name == "caddy" {
-        depends_on.extend(
-            all.iter()
-                .filter(|s| !s.def.routes.is_empty())
-                .map(|s| s.name.clone()),
-        );
-        for s in all.iter().filter(|s| !s.def.routes.is_empty()) {
-            for r in &s.def.routes {
-                depends_on.extend(
-                    r.paths
-                        .iter()
-                        .map(|p| p.service.clone())
-                        .filter(|n| rendered(n)),
-                );
-            }
-        }
-    }
-    let mut seen = Vec::new();
-    depends_on.retain(|d| {
-        d != &svc.name && !seen.contains(d) && {
-            seen.push(d.clone());
-            true
-        }
-    });
+        .collect()
+}
 
+/// The labels that tie a container to its tenant, service, component and manifest.
+fn labels(tenant: &Tenant, svc: &ResolvedService) -> IndexMap<String, String> {
     let mut labels = IndexMap::new();
     labels.insert(TENANT_LABEL.to_string(), tenant.name.clone());
     labels.insert(SERVICE_LABEL.to_string(), svc.name.clone());
@@ -255,31 +164,7 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
     if let Some(id) = &tenant.deployment {
         labels.insert(crate::ops::deployment::LABEL.to_string(), id.clone());
     }
-
-    let run_as = match user_policy {
-        UserPolicy::Image(uid, gid) => Some((uid, gid)),
-        UserPolicy::Tenant => Some(tenant_ids),
-        UserPolicy::Openclaw => Some(openclaw_ids),
-        UserPolicy::Root | UserPolicy::SelfDrop => None,
-    };
-    Policy {
-        run_as,
-        tmpfs_paths: def.tmpfs.clone(),
-        apparmor_profile: profile,
-        user,
-        read_only: def.read_only,
-        tmpfs,
-        cap_add,
-        security_opt,
-        networks,
-        network_mode,
-        ports,
-        depends_on,
-        labels,
-        exceptions,
-        data_owner,
-        non_root,
-    }
+    labels
 }
 
 /// The policy summary `render` prints per tenant: how many services run as the tenant's own
@@ -287,14 +172,14 @@ pub fn for_service(tenant: &Tenant, svc: &ResolvedService, all: &[ResolvedServic
 /// or the image's own user because its contract refuses a foreign UID).
 pub fn summary(tenant: &Tenant, services: &[ResolvedService]) -> String {
     let own = [
-        format!("{}:{}", tenant.uid, tenant.gid),
-        format!("{}:{}", tenant.openclaw_uid, tenant.openclaw_gid),
+        (tenant.uid, tenant.gid),
+        (tenant.openclaw_uid, tenant.openclaw_gid),
     ];
     let policies: Vec<(&ResolvedService, Policy)> = services
         .iter()
         .map(|s| (s, for_service(tenant, s, services)))
         .collect();
-    let is_own = |p: &Policy| p.user.as_ref().is_some_and(|u| own.contains(u));
+    let is_own = |p: &Policy| p.user.is_some_and(|u| own.contains(&u));
     let count = policies.iter().filter(|(_, p)| is_own(p)).count();
     let mut out = format!(
         "{}: {count} of {} services run as the tenant's own UID",

@@ -11,7 +11,7 @@ use minijinja::value::Value as JValue;
 use serde::Serialize;
 use serde_yaml::{Mapping, Value};
 
-use crate::manifest::{Manifest, Tenant, TlsMode};
+use crate::manifest::{Manifest, Tenant};
 use crate::platform::catalog::Catalog;
 use crate::platform::model::{self, ResolvedService};
 use crate::platform::vectordb;
@@ -79,11 +79,7 @@ fn tenant_view(t: &Tenant) -> TenantView<'_> {
 }
 
 /// The context shared by all of a tenant's templates.
-fn base_context(
-    manifest: &Manifest,
-    tenant: &Tenant,
-    display: &Display,
-) -> IndexMap<&'static str, JValue> {
+fn base_context(tenant: &Tenant, display: &Display) -> IndexMap<&'static str, JValue> {
     let catalog = Catalog::get();
     let has: IndexMap<&str, bool> = catalog
         .component_names()
@@ -101,20 +97,15 @@ fn base_context(
     ctx.insert("allowed_secrets", JValue::from_serialize(&allowed));
     ctx.insert("cfg", JValue::from(format!("./{}", tenant.name)));
     ctx.insert("manifest", JValue::from(display.manifest.clone()));
-    ctx.insert(
-        "tls_internal",
-        JValue::from(manifest.platform.tls == TlsMode::Internal),
-    );
-    ctx.insert(
-        "acme_email",
-        JValue::from(manifest.platform.acme_email.clone().unwrap_or_default()),
-    );
     ctx
 }
 
 /// Whether `rel` (a path under `<stacks-dir>/<tenant>/`) is one stackgen can generate for that
 /// tenant: a catalog service's config file or one of the tenant's AppArmor profiles.
 pub fn may_generate(tenant: &str, rel: &std::path::Path) -> bool {
+    if tenant == crate::render::edge::NAME {
+        return rel == std::path::Path::new("Caddyfile");
+    }
     let catalog = Catalog::get();
     let config = catalog
         .services
@@ -174,7 +165,7 @@ pub fn render_tenant_with(
     cache: bool,
 ) -> Result<Vec<RenderedFile>> {
     let services = model::services(&manifest.platform, tenant);
-    let ctx = base_context(manifest, tenant, display);
+    let ctx = base_context(tenant, display);
     let mut service_map = Mapping::new();
     let mut used_networks: Vec<&str> = Vec::new();
     let mut apparmor_facts = Vec::new();
@@ -200,7 +191,7 @@ pub fn render_tenant_with(
             name: svc.name.clone(),
             kind: svc.def.apparmor,
             cap_add: policy.cap_add.clone(),
-            tmpfs: policy.tmpfs.clone(),
+            tmpfs: tmpfs(&policy),
             volumes: strings_of("volumes"),
             devices: strings_of("devices"),
         });
@@ -211,13 +202,21 @@ pub fn render_tenant_with(
     doc.insert("name".into(), tenant.name.clone().into());
     doc.insert("services".into(), Value::Mapping(service_map));
     let mut networks = Mapping::new();
-    for key in ["edge", "internal"] {
+    for key in ["edge", "internal", "front"] {
         if !used_networks.contains(&key) {
             continue;
         }
         let mut n = Mapping::new();
         n.insert("name".into(), policy::network_name(tenant, key).into());
-        if key == "internal" {
+        if key == "front" && !crate::ops::engines::is_remote(tenant) {
+            // The front door's stack creates it (stacks/edge-stack.yml): it must be up first.
+            n.insert("external".into(), true.into());
+            networks.insert(key.into(), Value::Mapping(n));
+            continue;
+        }
+        // A tenant on another engine: this host's front door cannot reach it, and that host has
+        // none yet (docs/operations.md), so its stack owns the network; caddy stays on loopback.
+        if key == "internal" || key == "front" {
             // Backend services get no route out: databases, caches, vector DB, ollama, sandbox.
             n.insert("internal".into(), true.into());
         }
@@ -437,6 +436,36 @@ fn header(tenant: &Tenant, display: &Display) -> String {
 }
 
 /// Builds one service's mapping in a fixed, reviewable key order.
+/// Compose's tmpfs entries. A tmpfs belongs to the user the service runs as: without `uid=` and
+/// `gid=` its root is root-owned 1777 on the first start only; on every restart (`stackgen
+/// restart`, a backup's stop and start, a reboot) runc chmods it to the mode of the mount point
+/// it created the first time, 0755, and a non-root service can no longer write its /tmp or
+/// cache (docs/upstream-notes.md, "tmpfs after a restart").
+fn tmpfs(p: &Policy) -> Vec<String> {
+    p.tmpfs
+        .iter()
+        .map(|path| match p.user {
+            Some((uid, gid)) => format!("{path}:rw,nosuid,nodev,uid={uid},gid={gid},mode=0700"),
+            None => format!("{path}:rw,nosuid,nodev"),
+        })
+        .collect()
+}
+
+/// Compose's short port syntax: `127.0.0.1:20010:8080[/udp]`.
+fn ports(p: &Policy) -> Vec<String> {
+    p.ports
+        .iter()
+        .map(|b| {
+            let proto = b
+                .protocol
+                .as_deref()
+                .map(|x| format!("/{x}"))
+                .unwrap_or_default();
+            format!("{}:{}:{}{proto}", b.host_ip, b.host_port, b.container_port)
+        })
+        .collect()
+}
+
 fn assemble(tenant: &Tenant, svc: &ResolvedService, p: &Policy, fragment: Value) -> Result<Value> {
     let mut frag = match fragment {
         Value::Mapping(m) => m,
@@ -460,19 +489,23 @@ fn assemble(tenant: &Tenant, svc: &ResolvedService, p: &Policy, fragment: Value)
             m.insert(k.into(), v);
         }
     }
-    if let Some(u) = &p.user {
-        m.insert("user".into(), u.clone().into());
+    if let Some((uid, gid)) = p.user {
+        m.insert("user".into(), format!("{uid}:{gid}").into());
     }
     m.insert("restart".into(), "unless-stopped".into());
     m.insert("read_only".into(), p.read_only.into());
     if !p.tmpfs.is_empty() {
-        m.insert("tmpfs".into(), strings(&p.tmpfs));
+        m.insert("tmpfs".into(), strings(&tmpfs(p)));
     }
     m.insert("cap_drop".into(), strings(&["ALL".to_string()]));
     if !p.cap_add.is_empty() {
         m.insert("cap_add".into(), strings(&p.cap_add));
     }
-    m.insert("security_opt".into(), strings(&p.security_opt));
+    let security_opt = [
+        "no-new-privileges:true".to_string(),
+        format!("apparmor={}", p.apparmor_profile),
+    ];
+    m.insert("security_opt".into(), strings(&security_opt));
 
     let mut env = match take("environment") {
         Some(Value::Mapping(e)) => e,
@@ -493,14 +526,31 @@ fn assemble(tenant: &Tenant, svc: &ResolvedService, p: &Policy, fragment: Value)
             }
         }
     }
-    if let Some(mode) = &p.network_mode {
-        m.insert("network_mode".into(), mode.clone().into());
+    if let Some(owner) = &p.network_of {
+        m.insert("network_mode".into(), format!("service:{owner}").into());
     } else {
         let nets: Vec<String> = p.networks.iter().map(|s| s.to_string()).collect();
-        m.insert("networks".into(), strings(&nets));
+        if nets.iter().any(|n| n == "front") {
+            // On the front network the edge knows this caddy as `<tenant>-caddy`: `caddy`
+            // would be every tenant's caddy, since the edge is on all their front networks.
+            let mut map = Mapping::new();
+            for n in &nets {
+                let mut opts = Mapping::new();
+                if n == "front" {
+                    opts.insert(
+                        "aliases".into(),
+                        strings(&[crate::render::edge::upstream(tenant)]),
+                    );
+                }
+                map.insert(n.clone().into(), Value::Mapping(opts));
+            }
+            m.insert("networks".into(), Value::Mapping(map));
+        } else {
+            m.insert("networks".into(), strings(&nets));
+        }
     }
     if !p.ports.is_empty() {
-        m.insert("ports".into(), strings(&p.ports));
+        m.insert("ports".into(), strings(&ports(p)));
     }
     if !p.depends_on.is_empty() {
         let mut deps = Mapping::new();
@@ -586,6 +636,13 @@ fn config_files(
     ctx.insert("sites", JValue::from_serialize(&sites));
     ctx.insert("databases", JValue::from_serialize(&databases));
     ctx.insert(
+        "front_subnet",
+        JValue::from(crate::render::edge::front_subnet(
+            &manifest.platform,
+            tenant,
+        )),
+    );
+    ctx.insert(
         "vector_databases",
         JValue::from_serialize(vectordb::pgvector_databases(tenant)),
     );
@@ -608,6 +665,5 @@ fn config_files(
             });
         }
     }
-    let _ = manifest;
     Ok(files)
 }

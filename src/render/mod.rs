@@ -7,6 +7,7 @@
 
 pub mod apparmor;
 pub mod compose;
+pub mod edge;
 pub mod kubernetes;
 pub mod refs;
 pub mod templates;

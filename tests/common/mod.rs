@@ -481,10 +481,17 @@ pub fn host(cmd: &str, args: &[&str]) -> Run {
 }
 
 /// Plain `docker compose --env-file .env -f stacks/<tenant>-stack.yml up -d --wait` in the
-/// sandbox, as an operator without stackgen would deploy the committed stack; panics with
+/// sandbox, as an operator without stackgen would deploy the committed stack (the front door's
+/// `stacks/edge-stack.yml` first, as docs/operations.md says, when there is one); panics with
 /// compose's stderr when it fails.
 pub fn plain_compose_up(s: &Sandbox, tenant: &str) {
-    let stack = format!("stacks/{tenant}-stack.yml");
+    if s.path("stacks/edge-stack.yml").exists() {
+        plain_compose_up_file(s, "stacks/edge-stack.yml");
+    }
+    plain_compose_up_file(s, &format!("stacks/{tenant}-stack.yml"));
+}
+
+fn plain_compose_up_file(s: &Sandbox, stack: &str) {
     let cmd = compose_command().expect("compose v2");
     let out = Command::new(&cmd[0])
         .args(&cmd[1..])
@@ -492,7 +499,7 @@ pub fn plain_compose_up(s: &Sandbox, tenant: &str) {
             "--env-file",
             ".env",
             "-f",
-            &stack,
+            stack,
             "up",
             "-d",
             "--wait",
@@ -530,6 +537,75 @@ pub fn remove_tenant(s: &Sandbox, tenant: &str) {
         format!("ai-platform-{tenant}-internal"),
     ] {
         let _ = host("docker", &["network", "rm", &net]);
+    }
+    remove_edge(s);
+}
+
+/// Gives the sandbox's front door two free high ports (EDGE_HTTP_PORT, EDGE_HTTPS_PORT): the
+/// defaults, 80 and 443, may be taken on the host, and every test deployment runs its own edge.
+/// Returns the HTTPS port.
+pub fn edge_ports(s: &Sandbox) -> u16 {
+    let p = free_port_range(2);
+    let env = s.read(".env");
+    s.write(
+        ".env",
+        &format!("{env}EDGE_HTTP_PORT={p}\nEDGE_HTTPS_PORT={}\n", p + 1),
+    );
+    p + 1
+}
+
+/// Takes the sandbox's front door down once none of its tenants runs (`stackgen down edge`
+/// refuses before), then removes what a failed run left of it: by this manifest's deployment
+/// label only, and only when no tenant container of that deployment is left.
+pub fn remove_edge(s: &Sandbox) {
+    let _ = s.run(&["down", "edge"]);
+    let Ok(env) = std::fs::read_to_string(s.path(".env")) else {
+        return;
+    };
+    let Some(id) = env
+        .lines()
+        .find_map(|l| l.strip_prefix("STACKGEN_DEPLOYMENT="))
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+    else {
+        return;
+    };
+    let deployment = format!("label=com.stackgen.deployment={id}");
+    let ids = |filter: &str| -> Vec<String> {
+        host(
+            "docker",
+            &["ps", "-aq", "--filter", &deployment, "--filter", filter],
+        )
+        .stdout
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+    };
+    if !ids("label=com.stackgen.tenant").is_empty() {
+        return;
+    }
+    for c in ids("label=com.stackgen.role=edge") {
+        let _ = host("docker", &["rm", "-f", &c]);
+    }
+    for filter in [
+        "label=com.stackgen.role=edge",
+        "label=com.stackgen.front-of",
+    ] {
+        let nets = host(
+            "docker",
+            &[
+                "network",
+                "ls",
+                "-q",
+                "--filter",
+                &deployment,
+                "--filter",
+                filter,
+            ],
+        );
+        for n in nets.stdout.split_whitespace() {
+            let _ = host("docker", &["network", "rm", n]);
+        }
     }
 }
 

@@ -496,9 +496,10 @@ fn ports_and_ranges() -> Vec<Case> {
         )
     };
     vec![
+        // Up to 79: the front door's default HTTP port is 80.
         accepted(
             "range starting at port 1",
-            range("1-100").replace("HOST_PORT=20040", "HOST_PORT=40"),
+            range("1-79").replace("HOST_PORT=20040", "HOST_PORT=40"),
         ),
         accepted(
             "range ending at port 65535 with a custom host port of 65535",
@@ -710,6 +711,70 @@ fn command_line() -> Vec<Case> {
     ]
 }
 
+/// The front door (issue 12): its keys, and tenant domains it could not tell apart.
+fn front_door() -> Vec<Case> {
+    let second = |domain: &str| {
+        with(&format!(
+            "{}GLOBEX__DOMAIN={domain}\n",
+            globex("20100-20199")
+        ))
+    };
+    vec![
+        case(
+            "edge HTTPS port inside a tenant's range",
+            with("EDGE_HTTPS_PORT=20050\n"),
+            2,
+            &[".env:19: EDGE_HTTPS_PORT: port 20050 is inside tenant `acme`'s ACME__PORT_RANGE 20000-20099", "ports of their own"],
+        ),
+        case(
+            "a range holding the default edge port 80",
+            replaced("ACME__PORT_RANGE=20000-20099", "ACME__PORT_RANGE=60-140")
+                .replace("HOST_PORT=20040", "HOST_PORT=100"),
+            2,
+            &["EDGE_HTTP_PORT: port 80 is inside tenant `acme`'s ACME__PORT_RANGE 60-140"],
+        ),
+        case(
+            "the same edge port for HTTP and HTTPS",
+            with("EDGE_HTTP_PORT=8443\nEDGE_HTTPS_PORT=8443\n"),
+            2,
+            &[".env:20: EDGE_HTTPS_PORT: is the same port as EDGE_HTTP_PORT (8443)"],
+        ),
+        case("edge port 0", with("EDGE_HTTP_PORT=0\n"), 2, &[".env:19: EDGE_HTTP_PORT: `0` is not a port number"]),
+        case("edge port 65536", with("EDGE_HTTPS_PORT=65536\n"), 2, &[".env:19: EDGE_HTTPS_PORT: `65536` is not a port number"]),
+        case(
+            "edge bind address that is a name",
+            with("EDGE_BIND_ADDRESS=localhost\n"),
+            2,
+            &[".env:19: EDGE_BIND_ADDRESS: `localhost` is not an IP address"],
+        ),
+        case(
+            "edge subnet that is not a /16",
+            with("EDGE_SUBNET=10.1.2.0/24\n"),
+            2,
+            &[".env:19: EDGE_SUBNET: `10.1.2.0/24` is not an IPv4 /16"],
+        ),
+        case(
+            "two tenants with one domain",
+            second("acme.example.com"),
+            2,
+            &["GLOBEX__DOMAIN: tenant `globex` has the same domain as tenant `acme`"],
+        ),
+        case(
+            "a tenant domain below another tenant's",
+            second("x.acme.example.com"),
+            2,
+            &[".env:25: GLOBEX__DOMAIN: domain `x.acme.example.com` of tenant `globex` is inside domain `acme.example.com` of tenant `acme`"],
+        ),
+        case(
+            "a tenant domain above another tenant's",
+            second("example.com"),
+            2,
+            &[".env:25: GLOBEX__DOMAIN: domain `acme.example.com` of tenant `acme` is inside domain `example.com` of tenant `globex`"],
+        ),
+        case("a tenant named edge", with("TENANT=edge\n"), 2, &[".env:19: TENANT: `edge` is reserved"]),
+    ]
+}
+
 #[test]
 fn more_bad_input_exits_with_a_located_message_and_writes_nothing() {
     let cases: Vec<Case> = [
@@ -717,6 +782,7 @@ fn more_bad_input_exits_with_a_located_message_and_writes_nothing() {
         unicode_and_long_strings(),
         names_and_traversal(),
         ports_and_ranges(),
+        front_door(),
         command_line(),
     ]
     .into_iter()

@@ -75,3 +75,69 @@ fn manifest_change_is_drift() {
         run.stdout
     );
 }
+
+#[test]
+fn check_covers_the_front_door() {
+    let s = Sandbox::with_example();
+    s.run(&["render"]).ok();
+    // A hand edit of the edge's Caddyfile is drift, shown as a diff; `render` puts it back.
+    let path = "stacks/edge/Caddyfile";
+    s.write(
+        path,
+        &s.read(path).replace(
+            "reverse_proxy team-b-caddy:80",
+            "reverse_proxy team-a-caddy:80",
+        ),
+    );
+    let run = s.run(&["render", "--check"]).code(1);
+    assert!(
+        run.stdout.contains("-\treverse_proxy team-a-caddy:80")
+            && run.stdout.contains("+\treverse_proxy team-b-caddy:80"),
+        "{}",
+        run.stdout
+    );
+    // So is a change of an EDGE_* key (the stack), and a tenant's new port range (its network).
+    s.run(&["render"]).ok();
+    let env = s.read(".env").replace(
+        "TLS_MODE=internal",
+        "TLS_MODE=internal\nEDGE_HTTPS_PORT=8443",
+    );
+    s.write(".env", &env);
+    let run = s.run(&["render", "--check", "--json"]).code(1);
+    let report: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    let edge = report.iter().find(|t| t["tenant"] == "edge").unwrap();
+    assert_eq!(
+        edge["changed"][0], "./stacks/edge-stack.yml",
+        "{}",
+        run.stdout
+    );
+    assert!(report
+        .iter()
+        .filter(|t| t["tenant"] != "edge")
+        .all(|t| t["clean"] == true));
+    // Without a tenant that runs caddy there is no front door: its files are stale, and
+    // `render` removes them (an operator's own file there is left alone).
+    s.run(&["render"]).ok();
+    s.write("stacks/edge/notes.txt", "mine");
+    s.run(&["render", "--check"]).ok();
+    let env = s.read(".env");
+    let no_caddy: String = env
+        .lines()
+        .map(|l| match l.split_once("__SERVICES=") {
+            Some((k, v)) => format!("{k}__SERVICES={}\n", v.replace(",caddy", "")),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    s.write(".env", &no_caddy);
+    let run = s.run(&["render", "--check"]).code(1);
+    assert!(
+        run.stdout.contains("stale: ./stacks/edge/Caddyfile")
+            && run.stdout.contains("stale: ./stacks/edge-stack.yml"),
+        "{}",
+        run.stdout
+    );
+    s.run(&["render"]).ok();
+    assert!(!s.path("stacks/edge-stack.yml").exists() && !s.path("stacks/edge/Caddyfile").exists());
+    assert_eq!(s.read("stacks/edge/notes.txt"), "mine");
+    s.run(&["render", "--check"]).ok();
+}

@@ -9,6 +9,7 @@ const ESC: char = '\u{1b}';
 fn prepared() -> (Sandbox, Vec<(String, String)>) {
     let s = Sandbox::with_example();
     s.set_env_line("BASE_DIR", &s.path("base").display().to_string());
+    edge_ports(&s);
     s.run(&["render"]).ok();
     let env = fake_docker(&s);
     (s, env)
@@ -52,7 +53,8 @@ fn quiet_render_prints_nothing_and_verbose_adds_the_policy_summary() {
     assert_eq!(run.stdout, "");
 
     let run = s.run(&["render"]).ok();
-    assert_eq!(run.stdout.lines().count(), 4, "{}", run.stdout);
+    // One line per tenant, and one for the front door.
+    assert_eq!(run.stdout.lines().count(), 5, "{}", run.stdout);
     assert!(!run.stdout.contains("tenant's own UID"), "{}", run.stdout);
     let run = s.run(&["render", "-v"]).ok();
     assert!(
@@ -173,7 +175,9 @@ fn render_check_json_lists_files_never_a_diff() {
     s.run(&["render"]).ok();
     let run = s.run(&["render", "--check", "--json"]).ok();
     let tenants: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(tenants.len(), 4);
+    // Four tenants and the front door.
+    assert_eq!(tenants.len(), 5);
+    assert_eq!(tenants[4]["tenant"], "edge", "{}", run.stdout);
     assert!(tenants.iter().all(|t| t["clean"] == true), "{}", run.stdout);
 
     let s = drifted();

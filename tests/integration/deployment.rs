@@ -182,6 +182,10 @@ fn a_manifest_without_a_deployment_id_is_told_to_run_init_once() {
         );
     }
     for (name, net) in yaml["networks"].as_mapping().unwrap() {
+        if net["external"].as_bool() == Some(true) {
+            // The front network: the front door's stack creates (and labels) it.
+            continue;
+        }
         assert_eq!(
             net["labels"]["com.stackgen.deployment"].as_str(),
             Some(id.as_str()),
@@ -216,6 +220,7 @@ fn manifest_for(tenant: &str) -> Sandbox {
         &format!("{start}-{}", start + 39),
     );
     s.set_env_line("TLS_MODE", "internal");
+    edge_ports(&s);
     let env = s.read(".env");
     s.write(".env", &format!("{env}{}", image_overrides()));
     s.run(&["render"]).ok();
@@ -288,8 +293,8 @@ fn e2e_a_second_manifest_with_the_same_tenant_name_cannot_touch_the_first() {
     let running = containers_of_deployment(&id1);
     assert_eq!(
         running.len(),
-        4,
-        "postgres, redis, qdrant, caddy: {running:?}"
+        5,
+        "postgres, redis, qdrant, caddy and the front door: {running:?}"
     );
     // The networks carry the deployment too.
     let nets = host(
@@ -305,8 +310,8 @@ fn e2e_a_second_manifest_with_the_same_tenant_name_cannot_touch_the_first() {
     .ok();
     assert_eq!(
         nets.stdout.split_whitespace().count(),
-        2,
-        "edge and internal"
+        4,
+        "edge and internal, the front door's own and the tenant's front network"
     );
 
     for args in [
@@ -336,7 +341,8 @@ fn e2e_a_second_manifest_with_the_same_tenant_name_cannot_touch_the_first() {
         "the first deployment's data is still there"
     );
 
-    // Its own manifest still manages it.
+    // Its own manifest still manages it (the front door goes after its last tenant).
     first.run(&["down", &t]).ok();
+    first.run(&["down", "edge"]).ok();
     assert!(containers_of_deployment(&id1).is_empty());
 }

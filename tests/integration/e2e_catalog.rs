@@ -206,6 +206,7 @@ fn e2e_full_catalog_is_healthy_for_every_vector_db() {
         tenants.names.push(t);
     }
     s.set_env_line("TLS_MODE", "internal");
+    edge_ports(&s);
     let env = s.read(".env");
     s.write(".env", &format!("{env}{}", image_overrides()));
     s.run(&["render"]).ok();
@@ -391,6 +392,8 @@ fn e2e_full_catalog_is_healthy_for_every_vector_db() {
         }
         validate("litellm", &dir.join("litellm/config.yaml"));
     }
+    // The front door's Caddyfile, with every tenant's hostnames.
+    validate("caddy", &s.path("stacks/edge/Caddyfile"));
 }
 
 /// The litellm check can fail: each broken config in tests/images/real/litellm/selftest/ is

@@ -64,6 +64,7 @@ impl Deployment {
             names.push(name.to_string());
         }
         s.set_env_line("TLS_MODE", "internal");
+        edge_ports(&s);
         images.sort_unstable();
         images.dedup();
         let mut env = s.read(".env");
@@ -211,13 +212,14 @@ fn e2e_one_tenant_lifecycle() {
         .iter()
         .map(|p| p.as_str().unwrap())
         .collect();
+    // Behind the front door, caddy is on loopback only (plain HTTP, to try a route by hand).
+    assert_eq!(ports.len(), 1, "{ports:?}");
     assert!(
-        ports
-            .iter()
-            .any(|p| p.ends_with("->80/tcp") && p.starts_with("0.0.0.0:")),
+        ports[0].ends_with("->80/tcp") && ports[0].starts_with("127.0.0.1:"),
         "{ports:?}"
     );
-    assert!(ports.iter().any(|p| p.ends_with("->443/udp")), "{ports:?}");
+    // The front door publishes 80 and 443 for the whole deployment.
+    assert_eq!(json["edge"]["state"], "running", "{json}");
     let table = s.run(&["status", &t]).ok().stdout;
     assert!(
         table.contains("SERVICE") && table.contains("litellm"),
@@ -230,7 +232,7 @@ fn e2e_one_tenant_lifecycle() {
     assert_eq!(run.code, 0, "second up\n{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stdout
-            .contains("0 host port(s) free, 5 already published by"),
+            .contains("0 host port(s) free, 3 already published by"),
         "the tenant's own ports do not fail the check: {}",
         run.stdout
     );
@@ -383,9 +385,10 @@ fn e2e_one_tenant_lifecycle() {
             "ls",
             "-q",
             "--filter",
-            &format!("name=ai-platform-{t}"),
+            &format!("label=com.stackgen.tenant={t}"),
         ],
     );
+    // The tenant's own networks; its front network is the front door's, which keeps it.
     assert!(
         nets.stdout.trim().is_empty(),
         "networks left: {}",
@@ -464,7 +467,8 @@ fn e2e_two_tenants_side_by_side() {
             (idle.clone(), "not running".to_string())
         ]
     );
-    // Separate networks and ports: each tenant's caddy is only on its own network.
+    // Separate networks and ports: each tenant's caddy is only on its own network and its own
+    // front network (which it shares with the front door only).
     let caddy_a = container_of(&a, "caddy");
     let caddy_b = container_of(&b, "caddy");
     let nets_a = inspect(
@@ -475,8 +479,14 @@ fn e2e_two_tenants_side_by_side() {
         &caddy_b,
         "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
     );
-    assert_eq!(nets_a.trim(), format!("ai-platform-{a}"));
-    assert_eq!(nets_b.trim(), format!("ai-platform-{b}"));
+    assert_eq!(
+        nets_a.trim(),
+        format!("ai-platform-{a} ai-platform-{a}-front")
+    );
+    assert_eq!(
+        nets_b.trim(),
+        format!("ai-platform-{b} ai-platform-{b}-front")
+    );
     let pg_a = container_of(&a, "postgres");
     assert_eq!(
         inspect(

@@ -301,6 +301,7 @@ fn on_a_running_tenant_only_the_new_service_starts_and_stops() {
         &format!("{start}-{}", start + 39),
     );
     s.set_env_line("TLS_MODE", "internal");
+    edge_ports(&s);
     let mut env = s.read(".env");
     for svc in RUNNING {
         let key = format!("{}_IMAGE", svc.to_ascii_uppercase());

@@ -324,6 +324,7 @@ fn manifest(spec: &Spec) -> (String, Expected) {
     }
     let mut names: BTreeSet<String> = BTreeSet::new();
     let mut next_port = u32::from(spec.first_port);
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
     let count = spec.tenants.len();
     for (i, t) in spec.tenants.iter().enumerate() {
         // Unique names (and so unique key prefixes and default domains).
@@ -388,6 +389,7 @@ fn manifest(spec: &Spec) -> (String, Expected) {
         }
         let end = start + u32::from(t.size) - 1;
         next_port = end + 1;
+        ranges.push((start, end));
         let uid = spec.id_base + 2 * i as u32;
         m.push_str(&format!(
             "\n# ---- tenant {name} ----\nTENANT={name}\n{p}__VECTOR_DB={}\n{p}__SERVICES={}\n\
@@ -481,6 +483,14 @@ fn manifest(spec: &Spec) -> (String, Expected) {
         }
         exp.custom.insert(name.clone(), customs);
         exp.tenants.push(name);
+    }
+    // The front door's ports: the defaults (80, 443) unless a range holds one, then the first
+    // two ports from 80 up that no range holds.
+    let free = |p: u32| !ranges.iter().any(|(a, b)| (*a..=*b).contains(&p));
+    if !free(80) || !free(443) {
+        let mut ports = (80u32..65536).filter(|p| free(*p));
+        let (http, https) = (ports.next().unwrap(), ports.next().unwrap());
+        m.push_str(&format!("EDGE_HTTP_PORT={http}\nEDGE_HTTPS_PORT={https}\n"));
     }
     (m, exp)
 }
@@ -606,6 +616,36 @@ fn check_case(
                 f.path.display()
             );
         }
+    }
+
+    // The front door too (there is one when a tenant runs caddy).
+    let edge = stackgen::render::edge::render(&m, &display);
+    prop_assert_eq!(
+        edge.is_empty(),
+        !m.tenants.iter().any(|t| t.has("caddy")),
+        "a front door exactly when a tenant runs caddy"
+    );
+    for f in &edge {
+        let on_disk = std::fs::read_to_string(stacks.join(&f.path)).unwrap_or_default();
+        prop_assert!(
+            on_disk == f.content,
+            "{} differs from the library's render",
+            f.path.display()
+        );
+    }
+    let edge_caddyfile = stacks.join("edge/Caddyfile");
+    if tools.caddy && edge_caddyfile.exists() {
+        run_tool(
+            Command::new("caddy")
+                .args(["adapt", "--adapter", "caddyfile", "--config"])
+                .arg(&edge_caddyfile),
+        )
+        .map_err(|e| {
+            fail(format!(
+                "the front door's Caddyfile fails caddy adapt:\n{e}"
+            ))
+        })?;
+        checked.caddyfiles += 1;
     }
 
     // No secret value in any file.

@@ -26,6 +26,9 @@ fn example_stacks_match_reviewed_snapshots() {
             let joined = joined_tenant_files(&s.path("stacks"), t);
             insta::assert_snapshot!(format!("tenant_{t}"), joined);
         }
+        // The front door: stacks/edge-stack.yml and stacks/edge/Caddyfile.
+        let joined = joined_tenant_files(&s.path("stacks"), "edge");
+        insta::assert_snapshot!("edge", joined);
     });
 }
 
@@ -82,8 +85,10 @@ fn every_caddyfile_passes_caddy_adapt() {
     for s in [rendered_example(), generated_manifest()] {
         let mut files = Vec::new();
         collect(&s.path("stacks"), &mut files);
-        files.retain(|p| p.ends_with("caddy/Caddyfile"));
-        assert!(files.len() >= 4);
+        // The tenants' and the front door's.
+        files.retain(|p| p.ends_with("caddy/Caddyfile") || p.ends_with("edge/Caddyfile"));
+        assert!(files.len() >= 5);
+        assert!(files.iter().any(|p| p.ends_with("edge/Caddyfile")));
         for f in files {
             match caddy_adapt(&f, "caddy adapt") {
                 None => return,
@@ -171,22 +176,29 @@ fn every_service_is_pinned_labelled_health_gated_and_restartable() {
 }
 
 #[test]
-fn caddy_starts_last_and_is_the_only_public_port() {
+fn caddy_starts_last_and_only_the_front_door_publishes_beyond_loopback() {
     let s = rendered_example();
+    let edge: serde_yaml::Value = serde_yaml::from_str(&s.read("stacks/edge-stack.yml")).unwrap();
+    let public: Vec<&str> = edge["services"]["caddy"]["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        public,
+        ["0.0.0.0:80:80", "0.0.0.0:443:443", "0.0.0.0:443:443/udp"]
+    );
     for t in TENANTS {
         let doc = stack(&s, t);
         let services = doc["services"].as_mapping().unwrap();
         for (name, svc) in services {
             for p in svc["ports"].as_sequence().into_iter().flatten() {
                 let p = p.as_str().unwrap();
-                if name.as_str() == Some("caddy") {
-                    assert!(p.starts_with("0.0.0.0:"), "{p}");
-                } else {
-                    assert!(
-                        p.starts_with("127.0.0.1:"),
-                        "{t}/{name:?} publishes {p} beyond loopback"
-                    );
-                }
+                assert!(
+                    p.starts_with("127.0.0.1:"),
+                    "{t}/{name:?} publishes {p} beyond loopback"
+                );
             }
         }
         let routed: Vec<&str> = [
@@ -486,7 +498,10 @@ fn a_custom_service_gets_the_built_in_policy_a_route_and_escaped_values() {
     assert_eq!(names.last(), Some(&"caddy"), "caddy stays last");
     assert!(s
         .read("stacks/team-b/caddy/Caddyfile")
-        .contains("app.team-b.example.com {\n\ttls internal\n\treverse_proxy my-app:8080\n}"));
+        .contains("http://app.team-b.example.com {\n\treverse_proxy my-app:8080 {"));
+    assert!(s.read("stacks/edge/Caddyfile").contains(
+        ", app.team-b.example.com {\n\ttls internal\n\treverse_proxy team-b-caddy:80\n}"
+    ));
     if let Some(r) = compose_config(
         &s.path(".env"),
         &s.path("stacks/team-b-stack.yml"),

@@ -10,6 +10,7 @@ use crate::common::*;
 fn prepared() -> (Sandbox, Vec<(String, String)>) {
     let s = Sandbox::with_example();
     s.set_env_line("BASE_DIR", &s.path("base").display().to_string());
+    edge_ports(&s);
     s.run(&["render"]).ok();
     let env = fake_docker(&s);
     (s, env)
@@ -225,6 +226,48 @@ fn up_refuses_a_stack_that_differs_from_the_manifest() {
         run.stdout
     );
     assert_eq!(before, tree(&s), "a dry run writes nothing");
+}
+
+#[test]
+fn up_stops_when_a_port_of_the_front_door_is_taken() {
+    let (s, env) = prepared();
+    let base = free_port_range(100);
+    s.set_env_line("TEAM_B__PORT_RANGE", &format!("{base}-{}", base + 99));
+    s.run(&["render"]).ok();
+    let https: u16 = s
+        .read(".env")
+        .lines()
+        .find_map(|l| l.strip_prefix("EDGE_HTTPS_PORT="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let line = s
+        .read(".env")
+        .lines()
+        .position(|l| l.starts_with("EDGE_HTTPS_PORT="))
+        .unwrap()
+        + 1;
+    let _held = std::net::UdpSocket::bind(("0.0.0.0", https)).unwrap();
+    let run = s.run_env(&["up", "team-b"], &env_refs(&env)).code(1);
+    assert!(
+        run.stdout.contains(&format!(
+            "FAIL  edge-ports 0.0.0.0:{https}/udp (EDGE_HTTPS_PORT in .env, line {line}) is in use by another process"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("EDGE_BIND_ADDRESS"),
+        "the fix names the keys: {}",
+        run.stdout
+    );
+    // Stopped with the preflight checks: no directory prepared, no compose run.
+    assert!(!s.path("base/tenants").exists(), "nothing prepared");
+    assert!(
+        !s.read("docker.log").contains("compose -p"),
+        "{}",
+        s.read("docker.log")
+    );
 }
 
 #[test]

@@ -42,6 +42,10 @@ fn stacks_of(s: &Sandbox) -> Vec<Stack> {
         .iter()
         .filter_map(|f| {
             let name = f.file_name()?.to_str()?.strip_suffix("-stack.yml")?;
+            // The front door is no tenant: `edge_violations` checks it.
+            if name == "edge" {
+                return None;
+            }
             Some(Stack {
                 tenant: name.to_string(),
                 doc: serde_yaml::from_str(&std::fs::read_to_string(f).unwrap()).unwrap(),
@@ -59,6 +63,17 @@ fn strs(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A service's networks: a list of names, or a mapping by name (caddy's front alias).
+fn network_keys(v: &Value) -> Vec<String> {
+    match v.as_mapping() {
+        Some(m) => m
+            .keys()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect(),
+        None => strs(v),
+    }
+}
+
 /// Every way a stack breaks the policy, as readable lines; empty when it keeps every promise.
 fn violations(st: &Stack, all_tenants: &[String]) -> Vec<String> {
     let catalog = Catalog::get();
@@ -68,7 +83,10 @@ fn violations(st: &Stack, all_tenants: &[String]) -> Vec<String> {
     for (key, net) in &networks {
         let name = net["name"].as_str().unwrap_or_default();
         let own = name == format!("ai-platform-{t}") || name == format!("ai-platform-{t}-internal");
-        if !own || net["external"].as_bool() == Some(true) {
+        let external = net["external"].as_bool() == Some(true);
+        // The one network the tenant shares, with the front door only; the edge's stack owns it.
+        let front = key.as_str() == Some("front") && name == format!("ai-platform-{t}-front");
+        if !(own && !external || front && external) {
             out.push(format!(
                 "{t}: network {key:?} is `{name}`, not one of the tenant's own"
             ));
@@ -153,14 +171,20 @@ fn violations(st: &Stack, all_tenants: &[String]) -> Vec<String> {
             ));
         }
 
-        // Ports: loopback only, except caddy.
+        // Ports: loopback only; the front door (stacks/edge-stack.yml) is the way in.
         for p in strs(&svc["ports"]) {
-            if !p.starts_with("127.0.0.1:") && name != "caddy" {
+            if !p.starts_with("127.0.0.1:") {
                 out.push(format!("{at}: publishes {p} beyond loopback"));
             }
         }
-        // Networks: the tenant's own; backends only on the internal one.
-        let nets = strs(&svc["networks"]);
+        // Networks: the tenant's own; backends only on the internal one; only caddy meets the
+        // front door.
+        let nets = network_keys(&svc["networks"]);
+        if nets.iter().any(|n| n == "front") && name != "caddy" {
+            out.push(format!(
+                "{at}: joins the front network, which only caddy may"
+            ));
+        }
         for n in &nets {
             if !networks.contains_key(n.as_str()) {
                 out.push(format!("{at}: joins undeclared network {n}"));
@@ -322,6 +346,25 @@ fn the_policy_checker_catches_each_kind_of_violation() {
             Box::new(|d| {
                 d["services"]["n8n"]["ports"] =
                     serde_yaml::from_str("['0.0.0.0:20011:5678']").unwrap();
+            }),
+        ),
+        (
+            "beyond loopback",
+            Box::new(|d| {
+                d["services"]["caddy"]["ports"] =
+                    serde_yaml::from_str("['0.0.0.0:20001:443']").unwrap();
+            }),
+        ),
+        (
+            "which only caddy may",
+            Box::new(|d| {
+                d["services"]["n8n"]["networks"] = serde_yaml::from_str("[edge, front]").unwrap();
+            }),
+        ),
+        (
+            "not one of the tenant's own",
+            Box::new(|d| {
+                d["networks"]["front"]["name"] = "ai-platform-team-b-front".into();
             }),
         ),
         (
@@ -847,5 +890,129 @@ fn sidecar_pair_runs_as_configured_on_the_docker_engine() {
         let run = s.run(&["apparmor", "load", &tenant]).code(1);
         assert!(run.stderr.contains("NOT confined"), "{}", run.stderr);
         eprintln!("NOTE {test}: this host has no AppArmor; confinement itself was not exercised");
+    }
+}
+
+/// The hosts of each site block of the edge Caddyfile, by the upstream it forwards to.
+fn edge_routes(caddyfile: &str) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut hosts: Vec<String> = Vec::new();
+    for line in caddyfile.lines() {
+        if let Some(h) = line
+            .strip_suffix(" {")
+            .filter(|h| !h.starts_with(['\t', '#']))
+        {
+            hosts = h.split(", ").map(str::to_string).collect();
+        } else if let Some(up) = line.trim().strip_prefix("reverse_proxy ") {
+            out.push((up.to_string(), std::mem::take(&mut hosts)));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_front_door_meets_each_tenant_alone_and_is_the_only_way_in() {
+    for (what, s) in [
+        ("example", example()),
+        ("all services", all_services(false)),
+    ] {
+        let stacks = stacks_of(&s);
+        let edge: Value =
+            serde_yaml::from_str(&s.read("stacks/edge-stack.yml")).expect("edge stack");
+        let nets = edge["networks"].as_mapping().unwrap();
+        // One internal front network per tenant with caddy, each its own address block.
+        let mut subnets = Vec::new();
+        for st in stacks
+            .iter()
+            .filter(|st| st.doc["services"]["caddy"].is_mapping())
+        {
+            let t = &st.tenant;
+            let n = &nets[t.as_str()];
+            assert_eq!(
+                n["name"].as_str(),
+                Some(format!("ai-platform-{t}-front").as_str()),
+                "{what}"
+            );
+            assert_eq!(n["internal"].as_bool(), Some(true), "{what}: {t}");
+            assert_eq!(
+                n["labels"]["com.stackgen.front-of"].as_str(),
+                Some(t.as_str())
+            );
+            subnets.push(
+                n["ipam"]["config"][0]["subnet"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+            assert_eq!(
+                st.doc["networks"]["front"]["name"], n["name"],
+                "{what}: {t}"
+            );
+        }
+        let n = subnets.len();
+        subnets.sort();
+        subnets.dedup();
+        assert_eq!(subnets.len(), n, "{what}: a front subnet is shared");
+        assert_eq!(nets.len(), n + 1, "{what}: front networks and `public`");
+        // No docker network is in two tenants' stacks.
+        for (i, a) in stacks.iter().enumerate() {
+            for b in &stacks[..i] {
+                let names = |st: &Stack| -> Vec<String> {
+                    st.doc["networks"]
+                        .as_mapping()
+                        .unwrap()
+                        .values()
+                        .map(|n| n["name"].as_str().unwrap().to_string())
+                        .collect()
+                };
+                let shared: Vec<String> = names(a)
+                    .into_iter()
+                    .filter(|x| names(b).contains(x))
+                    .collect();
+                assert!(
+                    shared.is_empty(),
+                    "{what}: {} and {} share {shared:?}",
+                    a.tenant,
+                    b.tenant
+                );
+            }
+        }
+        // The edge container: no capability but binding 80/443, read-only, only its own mounts.
+        let svc = &edge["services"]["caddy"];
+        assert_eq!(strs(&svc["cap_drop"]), ["ALL"]);
+        assert_eq!(strs(&svc["cap_add"]), ["NET_BIND_SERVICE"]);
+        assert_eq!(svc["read_only"].as_bool(), Some(true));
+        assert!(strs(&svc["security_opt"]).contains(&"no-new-privileges:true".to_string()));
+        let base = &stacks[0].base_dir;
+        for v in strs(&svc["volumes"]) {
+            assert!(
+                v.starts_with("./edge:") || v.starts_with(&format!("{base}/edge/")),
+                "{what}: edge mounts {v}"
+            );
+        }
+        for p in strs(&svc["ports"]) {
+            assert!(
+                p.ends_with(":80") || p.ends_with(":443") || p.ends_with(":443/udp"),
+                "{p}"
+            );
+        }
+        // Each site block forwards exactly one tenant's own hostnames to that tenant's caddy.
+        let routes = edge_routes(&s.read("stacks/edge/Caddyfile"));
+        assert!(!routes.is_empty(), "{what}");
+        for (upstream, hosts) in routes {
+            let t = upstream
+                .strip_suffix("-caddy:80")
+                .expect("a tenant caddy upstream");
+            let own = s.read(&format!("stacks/{t}/caddy/Caddyfile"));
+            let mut theirs: Vec<String> = own
+                .lines()
+                .filter_map(|l| l.strip_prefix("http://")?.strip_suffix(" {"))
+                .map(str::to_string)
+                .collect();
+            let mut hosts = hosts;
+            theirs.sort();
+            hosts.sort();
+            assert_eq!(hosts, theirs, "{what}: routes to {t}");
+        }
     }
 }

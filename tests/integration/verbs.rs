@@ -12,6 +12,7 @@ use crate::common::*;
 fn prepared() -> (Sandbox, Vec<(String, String)>) {
     let s = Sandbox::with_example();
     s.set_env_line("BASE_DIR", &s.path("base").display().to_string());
+    edge_ports(&s);
     s.run(&["render"]).ok();
     let mut env = fake_docker(&s);
     let inner = s.path("fakebin/docker");

@@ -124,9 +124,7 @@ pub fn render_tenant(
         .collect();
 
     let sidecar_of = |svc: &ResolvedService| -> Option<String> {
-        policy::for_service(tenant, svc, &services)
-            .network_mode
-            .and_then(|m| m.strip_prefix("service:").map(str::to_string))
+        policy::for_service(tenant, svc, &services).network_of
     };
     let hosts: Vec<String> = services.iter().filter_map(sidecar_of).collect();
     let mut units = Vec::new();

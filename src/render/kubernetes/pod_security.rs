@@ -52,7 +52,7 @@ pub fn pod_security(t: &Tenancy) -> (Level, Vec<String>) {
         for m in &u.members {
             let p = &m.policy;
             let mut need = Level::Restricted;
-            if p.run_as.is_none() {
+            if p.user.is_none() {
                 need = need.max(Level::Baseline);
             }
             for c in &p.cap_add {

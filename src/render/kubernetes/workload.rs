@@ -142,7 +142,7 @@ fn security_context(m: &Member, wait: bool) -> Value {
         (p.read_only || wait).into(),
     );
     // A wait runs as nobody when its service needs root: connecting needs no privilege.
-    let ids = match (p.run_as, wait) {
+    let ids = match (p.user, wait) {
         (Some(ids), _) => Some(ids),
         (None, true) => Some((65534, 65534)),
         (None, false) => None,
@@ -183,7 +183,7 @@ fn mount_value(name: &str, target: &str, sub: Option<&str>, read_only: bool) -> 
 /// The mounts of one container, adding their volumes to the pod's.
 fn volume_mounts(m: &Member, index: usize, vols: &mut Volumes) -> Vec<Value> {
     let mut out = Vec::new();
-    for (i, path) in m.policy.tmpfs_paths.iter().enumerate() {
+    for (i, path) in m.policy.tmpfs.iter().enumerate() {
         let name = format!("tmpfs-{index}-{i}");
         vols.add(
             &name,
@@ -343,7 +343,7 @@ fn init_containers(t: &Tenancy, u: &Unit) -> Vec<Value> {
             let mut sc = security_context(main, true);
             if let Value::Mapping(m) = &mut sc {
                 // It writes into the claim as the service's own user.
-                if let Some((uid, gid)) = main.policy.run_as {
+                if let Some((uid, gid)) = main.policy.user {
                     m.insert("runAsUser".into(), uid.into());
                     m.insert("runAsGroup".into(), gid.into());
                 }
@@ -457,7 +457,7 @@ pub fn workload(t: &Tenancy, u: &Unit) -> Result<Object> {
 
     let mut pod_sc = Mapping::new();
     // The data directories belong to the service's group, as `stackgen prepare` makes them.
-    if let (true, Some((_, gid))) = (stateful, main.policy.run_as) {
+    if let (true, Some((_, gid))) = (stateful, main.policy.user) {
         pod_sc.insert("fsGroup".into(), gid.into());
         pod_sc.insert("fsGroupChangePolicy".into(), "OnRootMismatch".into());
     }

@@ -74,11 +74,8 @@ fn describe_new(out: &mut String, t: &Tenant) {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "      ports      {}-{} (caddy HTTP {}, HTTPS {})",
-        t.ports.0,
-        t.ports.1,
-        t.ports.0,
-        t.ports.0 + 1
+        "      ports      {}-{} (on 127.0.0.1; caddy {}, behind the front door)",
+        t.ports.0, t.ports.1, t.ports.0
     );
     if t.has("tailscale") {
         let _ = writeln!(out, "      tailscale  {}", key_state(t));
