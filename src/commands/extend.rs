@@ -124,7 +124,9 @@ pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
         prepare::apply(&next, t, &actions)?;
     }
     let p = project(cli, t);
-    exec::run(&extend::start_one(&tools, &p, &svc.name))?;
+    exec::run(&crate::ops::compose::service::start_one(
+        &tools, &p, &svc.name,
+    ))?;
     println!(
         "{}: started {} alone; nothing else was restarted",
         t.name, svc.name
@@ -179,7 +181,7 @@ pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
         // The whole project must be this manifest's before any of it is stopped.
         guard_project(cli, tools, t)?;
         // Only this service's container: selected by the tenant, project and service labels.
-        let own = extend::containers_of_service(tools, &t.name, &args.name)?;
+        let own = crate::ops::compose::service::containers_of_service(tools, &t.name, &args.name)?;
         if !own.is_empty() {
             exec::capture_ok(&docker::stop(tools, &own))?;
             exec::capture_ok(&docker::remove(tools, &own, false))?;

@@ -270,7 +270,10 @@ fn build(path: &Path, existing: Option<&str>, opts: &InitOptions) -> Result<(Str
     } else {
         // A manifest from before deployment IDs gets one, appended like any missing key; an
         // existing ID is never replaced (it is what the running containers carry).
-        if !parsed.entries.contains_key(crate::ops::deployment::KEY) {
+        if !parsed
+            .entries
+            .contains_key(crate::manifest::deployment_id::KEY)
+        {
             let _ = writeln!(out, "{}", deployment_lines());
             added_deployment = true;
         }
@@ -569,8 +572,8 @@ fn deployment_lines() -> String {
         "# this manifest's deployment ID: every container and network it starts carries it, and\n\
          # stackgen refuses to change a tenant that another manifest started. Never change it.\n\
          {}={}",
-        crate::ops::deployment::KEY,
-        crate::ops::deployment::generate()
+        crate::manifest::deployment_id::KEY,
+        crate::manifest::deployment_id::generate()
     )
 }
 

@@ -6,6 +6,8 @@
 //! All problems are collected and reported together, each with file, line and key.
 
 pub mod custom;
+pub mod deployment_id;
+pub mod edge;
 pub mod edit;
 pub mod extend;
 pub mod init;
@@ -56,7 +58,7 @@ pub const TENANT_SETTINGS: [&str; 12] = [
     "TAILSCALE_MODE",
     "OLLAMA_MODEL",
     "EMBEDDING_MODEL",
-    crate::ops::engines::SETTING,
+    values::DOCKER_CONTEXT,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +79,7 @@ pub struct Platform {
     /// Where `stackgen backup` writes (`<BACKUP_DIR>/<tenant>`); `None`: `BASE_DIR/backups`.
     pub backup_dir: Option<String>,
     /// The front door's ports and networks (`EDGE_*`, see `crate::render::edge`).
-    pub edge: crate::render::edge::Settings,
+    pub edge: edge::Settings,
     /// `<SERVICE>_IMAGE` → image, as set in the manifest.
     pub image_overrides: IndexMap<String, String>,
     /// The storage class of the Kubernetes target's volume claims; `None`: the cluster default.
@@ -434,11 +436,11 @@ impl Builder<'_> {
             }
         };
         // Optional for manifests from before deployment IDs; `up` and friends refuse without it.
-        let deployment = match self.get(crate::ops::deployment::KEY).map(str::trim) {
+        let deployment = match self.get(deployment_id::KEY).map(str::trim) {
             None => None,
             Some("") => {
                 self.problem(
-                    crate::ops::deployment::KEY,
+                    deployment_id::KEY,
                     (
                         "is empty".into(),
                         "delete the line and run `stackgen init` to generate a deployment ID"
@@ -449,12 +451,8 @@ impl Builder<'_> {
             }
             Some(id) => {
                 let id = id.to_string();
-                self.check(
-                    crate::ops::deployment::KEY,
-                    &id,
-                    crate::ops::deployment::check_id,
-                )
-                .map(|()| id)
+                self.check(deployment_id::KEY, &id, deployment_id::check_id)
+                    .map(|()| id)
             }
         };
         let acme_email = match self.get("ACME_EMAIL").map(str::trim) {
@@ -576,7 +574,7 @@ impl Builder<'_> {
         }
         self.cross_tenant(&tenants);
         for t in &tenants {
-            for (key, problem) in crate::render::edge::port_clashes(&edge, t) {
+            for (key, problem) in edge::port_clashes(&edge, t) {
                 self.problem(key, problem);
             }
         }
@@ -783,16 +781,12 @@ impl Builder<'_> {
         };
         let ollama_model = model(self, "OLLAMA_MODEL", "llama3.1:8b");
         let embedding_model = model(self, "EMBEDDING_MODEL", "nomic-embed-text");
-        let docker_context = match self.get(&key(crate::ops::engines::SETTING)).map(str::trim) {
+        let docker_context = match self.get(&key(values::DOCKER_CONTEXT)).map(str::trim) {
             None | Some("") => None,
             Some(c) => {
                 let c = c.to_string();
-                self.check(
-                    &key(crate::ops::engines::SETTING),
-                    &c,
-                    crate::ops::engines::check_name,
-                )
-                .map(|()| c)
+                self.check(&key(values::DOCKER_CONTEXT), &c, values::docker_context)
+                    .map(|()| c)
             }
         };
 
@@ -1047,8 +1041,7 @@ impl Builder<'_> {
     }
 
     /// The `EDGE_*` keys (all optional; defaults in `edge::Settings`).
-    fn edge_settings(&mut self) -> crate::render::edge::Settings {
-        use crate::render::edge;
+    fn edge_settings(&mut self) -> edge::Settings {
         let mut s = edge::Settings::default();
         let value = |this: &mut Self, key: &str| {
             let v = this.get(key).map(str::trim).filter(|v| !v.is_empty())?;
@@ -1127,7 +1120,7 @@ impl Builder<'_> {
                             "give each tenant its own domain".into(),
                         ),
                     );
-                } else if let Some(problem) = crate::render::edge::domain_clash(a, b) {
+                } else if let Some(problem) = edge::domain_clash(a, b) {
                     // On the line that set a domain: a derived one has no line of its own.
                     let key = [a, b]
                         .iter()

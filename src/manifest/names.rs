@@ -53,7 +53,7 @@ fn derived(tenant: &Tenant) -> Vec<Derived> {
     );
     push(
         "network",
-        crate::render::edge::front_network(tenant),
+        crate::policy::network_name(tenant, "front"),
         format!("tenant `{t}`'s front network"),
         None,
     );

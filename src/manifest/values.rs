@@ -30,7 +30,7 @@ pub fn tenant_name(name: &str) -> Result<(), Invalid> {
             hint,
         ));
     }
-    if name == crate::render::edge::NAME {
+    if name == super::edge::NAME {
         return Err(invalid(
             format!("`{name}` is reserved: stacks/{name}-stack.yml is the platform's front door"),
             "choose another tenant name",
@@ -345,6 +345,29 @@ pub fn closest<'a>(key: &str, candidates: impl IntoIterator<Item = &'a str>) -> 
         .filter(|(d, _)| *d <= key.len().max(3) / 3)
         .min_by_key(|(d, c)| (*d, *c))
         .map(|(_, c)| c)
+}
+
+/// The tenant setting: `<T>__DOCKER_CONTEXT`.
+pub const DOCKER_CONTEXT: &str = "DOCKER_CONTEXT";
+
+/// A Docker context name as `docker context create` accepts it.
+pub fn docker_context(name: &str) -> Result<(), Invalid> {
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-'))
+        && name.len() <= 100;
+    if ok {
+        Ok(())
+    } else {
+        Err((
+            format!("`{name}` is not a Docker context name"),
+            "use the name `docker context ls` shows (letters, digits, `_.+-`), or delete the line for the current context".into(),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -15,47 +15,19 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use rand::Rng;
 use serde::Deserialize;
 
 use crate::error::UsageError;
 use crate::manifest::Tenant;
 use crate::ops::compose::{exec, Cmd, Container, Tools};
 
-/// The manifest key holding the deployment ID.
-pub const KEY: &str = "STACKGEN_DEPLOYMENT";
-/// The label naming the deployment that owns a container or network.
-pub const LABEL: &str = "com.stackgen.deployment";
+pub use crate::manifest::deployment_id::{check_id, generate, KEY};
+pub use crate::policy::DEPLOYMENT_LABEL as LABEL;
+
 /// Compose's label: the stack file(s) a container was created from, absolute, comma-joined.
 pub const CONFIG_FILES_LABEL: &str = "com.docker.compose.project.config_files";
 /// Compose's label: the directory compose ran in (where the other checkout lives).
 pub const WORKING_DIR_LABEL: &str = "com.docker.compose.project.working_dir";
-
-/// A new deployment ID: 16 lowercase hex digits (64 random bits: two manifests never share one
-/// by chance).
-pub fn generate() -> String {
-    let n: u64 = rand::rng().random();
-    format!("{n:016x}")
-}
-
-/// The value check of `STACKGEN_DEPLOYMENT`: 8 to 64 characters, lowercase letters, digits and
-/// `-` (a Docker label value, and readable in a message).
-pub fn check_id(value: &str) -> Result<(), (String, String)> {
-    let ok = (8..=64).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err((
-            "is not a deployment ID (8 to 64 characters: lowercase letters, digits, -)".into(),
-            format!(
-                "delete the line and run `stackgen init` to generate one; if containers are already running with an ID, put that ID back ({LABEL} on `docker inspect`)"
-            ),
-        ))
-    }
-}
 
 /// `docker network ls --format`: the labels the ownership check reads.
 pub const NETWORK_FORMAT: &str = concat!(

@@ -21,15 +21,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::error::{ManifestProblem, UsageError};
-use crate::manifest::values::Invalid;
 use crate::manifest::{Manifest, Tenant};
 use crate::ops::compose::argv::Select;
 use crate::ops::compose::{containers, exec, quote, Cmd, Container, Tools};
 use crate::ops::prepare::Action;
 use crate::{ops::preflight, platform::model};
 
-/// The tenant setting: `<T>__DOCKER_CONTEXT`.
-pub const SETTING: &str = "DOCKER_CONTEXT";
+pub use crate::manifest::values::{docker_context as check_name, DOCKER_CONTEXT as SETTING};
 
 /// The file in `BASE_DIR/tenants/<tenant>/` naming the engine (its `docker info` ID) whose
 /// one-shot container prepared the tenant's data there.
@@ -37,26 +35,6 @@ pub const MARKER: &str = ".stackgen-engine";
 
 /// Where the one-shot prepare container sees the tenant's folder.
 const MOUNT: &str = "/stackgen-tenant";
-
-/// A Docker context name as `docker context create` accepts it.
-pub fn check_name(name: &str) -> Result<(), Invalid> {
-    let ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-'))
-        && name.len() <= 100;
-    if ok {
-        Ok(())
-    } else {
-        Err((
-            format!("`{name}` is not a Docker context name"),
-            "use the name `docker context ls` shows (letters, digits, `_.+-`), or delete the line for the current context".into(),
-        ))
-    }
-}
 
 /// The engines the manifest's tenants run on, in manifest order: `None` is the current context.
 pub fn engines(manifest: &Manifest) -> Vec<Option<&str>> {

@@ -357,7 +357,7 @@ mod tests {
             }
             for cap in &def.cap_add {
                 assert!(
-                    !crate::render::apparmor::DENIED_CAPABILITIES
+                    !crate::policy::DENIED_CAPABILITIES
                         .contains(&cap.cap.to_ascii_lowercase().as_str()),
                     "{name}: adds {}, which every AppArmor profile denies",
                     cap.cap

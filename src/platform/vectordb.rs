@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use serde_json::{json, Value};
 
 use crate::manifest::Tenant;
-use crate::render::refs::{ident, postgres_url, secret};
+use crate::platform::refs::{ident, postgres_url, secret};
 
 /// The compose service that serves the tenant's vectors.
 pub fn server_service(tenant: &Tenant) -> &'static str {

@@ -16,6 +16,8 @@ use crate::platform::model::ResolvedService;
 /// Label every container and network carries; destructive commands act only on what has it.
 pub const TENANT_LABEL: &str = "com.stackgen.tenant";
 pub const SERVICE_LABEL: &str = "com.stackgen.service";
+/// The label naming the deployment (manifest) that owns a container or network.
+pub const DEPLOYMENT_LABEL: &str = "com.stackgen.deployment";
 
 /// What the policy decides for one service, for every target: compose renders it as `user`,
 /// `tmpfs`, `security_opt`, `network_mode` and `ports` strings (`crate::render::compose`),
@@ -62,7 +64,7 @@ pub struct Binding {
 pub fn network_name(tenant: &Tenant, key: &str) -> String {
     match key {
         "edge" => format!("ai-platform-{}", tenant.name),
-        "front" => crate::render::edge::front_network(tenant),
+        "front" => format!("ai-platform-{}-front", tenant.name),
         _ => format!("ai-platform-{}-internal", tenant.name),
     }
 }
@@ -75,6 +77,20 @@ pub fn apparmor_profile(tenant: &Tenant, kind: ApparmorProfile) -> String {
         ApparmorProfile::Tailscale => format!("ai-platform-{}-tailscale", tenant.name),
     }
 }
+
+/// Capabilities every profile denies explicitly, whatever a stack adds (a `deny` beats an
+/// allow): kernel modules, raw I/O, raw sockets, tracing, MAC policy, clock, reboot, kernel log.
+pub const DENIED_CAPABILITIES: [&str; 9] = [
+    "sys_module",
+    "sys_rawio",
+    "net_raw",
+    "sys_ptrace",
+    "mac_admin",
+    "mac_override",
+    "sys_time",
+    "sys_boot",
+    "syslog",
+];
 
 /// The catalog's `uses` entry that stands for the tenant's vector DB server, whichever it is.
 pub const VECTOR_DB_USE: &str = "vector-db";
@@ -162,7 +178,7 @@ fn labels(tenant: &Tenant, svc: &ResolvedService) -> IndexMap<String, String> {
     labels.insert("com.stackgen.component".to_string(), svc.component.clone());
     // Which manifest owns the container: every command that changes a tenant checks it.
     if let Some(id) = &tenant.deployment {
-        labels.insert(crate::ops::deployment::LABEL.to_string(), id.clone());
+        labels.insert(DEPLOYMENT_LABEL.to_string(), id.clone());
     }
     labels
 }

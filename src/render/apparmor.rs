@@ -17,19 +17,7 @@ use crate::policy;
 use crate::render::compose::RenderedFile;
 use crate::render::templates::environment;
 
-/// Capabilities every profile denies explicitly, whatever a stack adds (a `deny` beats an
-/// allow): kernel modules, raw I/O, raw sockets, tracing, MAC policy, clock, reboot, kernel log.
-pub const DENIED_CAPABILITIES: [&str; 9] = [
-    "sys_module",
-    "sys_rawio",
-    "net_raw",
-    "sys_ptrace",
-    "mac_admin",
-    "mac_override",
-    "sys_time",
-    "sys_boot",
-    "syslog",
-];
+pub use crate::policy::DENIED_CAPABILITIES;
 
 /// One profile a tenant uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +95,7 @@ pub fn render_profiles(
                 let cap = c.to_ascii_lowercase();
                 if DENIED_CAPABILITIES.contains(&cap.as_str()) {
                     bail!(
-                        "{} adds {c}, which every AppArmor profile denies (see DENIED_CAPABILITIES in src/render/apparmor.rs)",
+                        "{} adds {c}, which every AppArmor profile denies (see DENIED_CAPABILITIES in src/policy/mod.rs)",
                         f.name
                     );
                 }

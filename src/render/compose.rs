@@ -223,7 +223,7 @@ pub fn render_tenant_with(
         let mut labels = Mapping::new();
         labels.insert(policy::TENANT_LABEL.into(), tenant.name.clone().into());
         if let Some(id) = &tenant.deployment {
-            labels.insert(crate::ops::deployment::LABEL.into(), id.clone().into());
+            labels.insert(policy::DEPLOYMENT_LABEL.into(), id.clone().into());
         }
         n.insert("labels".into(), Value::Mapping(labels));
         networks.insert(key.into(), Value::Mapping(n));
@@ -351,15 +351,15 @@ fn tenant_fields(t: &Tenant) -> [(&'static str, String); 10] {
 fn sentinel_values(tenant: &Tenant, svc: &ResolvedService) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = tenant_fields(tenant)
         .into_iter()
-        .map(|(f, value)| (sentinel(f), crate::render::refs::escape_inline(&value)))
+        .map(|(f, value)| (sentinel(f), crate::platform::refs::escape_inline(&value)))
         .collect();
     v.push((
         sentinel("CFG"),
-        crate::render::refs::escape_inline(&format!("./{}", tenant.name)),
+        crate::platform::refs::escape_inline(&format!("./{}", tenant.name)),
     ));
     v.push((
         sentinel("DATA"),
-        crate::render::refs::escape_inline(&svc.data_dir),
+        crate::platform::refs::escape_inline(&svc.data_dir),
     ));
     v
 }

@@ -19,14 +19,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_yaml::{Mapping, Value};
 
-use crate::manifest::values::Invalid;
 use crate::manifest::{Manifest, Platform, Tenant, TlsMode};
 use crate::ops::preflight::{HostPort, Proto};
 use crate::render::compose::{Display, RenderedFile};
 
-/// The reserved word: `stacks/edge-stack.yml`, `stacks/edge/`, `reload-proxy edge`. No tenant
-/// may be called this (its stack file would be the edge's).
-pub const NAME: &str = "edge";
+pub use crate::manifest::edge::{Settings, NAME};
+
 /// The edge's only compose service.
 pub const SERVICE: &str = "caddy";
 /// Label on the edge's container and networks (besides the deployment label): what it is.
@@ -35,128 +33,6 @@ pub const ROLE_LABEL: &str = "com.stackgen.role";
 pub const FRONT_OF_LABEL: &str = "com.stackgen.front-of";
 /// The port each tenant caddy serves plain HTTP on, for the edge (TLS ends at the edge).
 pub const TENANT_PORT: u16 = 80;
-
-/// The manifest's `EDGE_*` keys, all optional.
-pub const KEYS: [&str; 4] = [
-    "EDGE_HTTP_PORT",
-    "EDGE_HTTPS_PORT",
-    "EDGE_BIND_ADDRESS",
-    "EDGE_SUBNET",
-];
-
-/// Where the front door listens, and the address block its per-tenant networks come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    pub http_port: u16,
-    pub https_port: u16,
-    pub bind: IpAddr,
-    /// The first two octets of the `/16` that holds every tenant's front network.
-    pub subnet: (u8, u8),
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            http_port: 80,
-            https_port: 443,
-            bind: IpAddr::from([0, 0, 0, 0]),
-            subnet: (10, 213),
-        }
-    }
-}
-
-/// `EDGE_HTTP_PORT` / `EDGE_HTTPS_PORT`.
-pub fn port(value: &str) -> Result<u16, Invalid> {
-    match value.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(p),
-        _ => Err((
-            format!("`{value}` is not a port number (1-65535)"),
-            "use 80 and 443 on a public host (ACME needs them), or free high ports for a test"
-                .into(),
-        )),
-    }
-}
-
-/// `EDGE_BIND_ADDRESS`: an IPv4 or IPv6 address of the host (0.0.0.0: every interface).
-pub fn bind_address(value: &str) -> Result<IpAddr, Invalid> {
-    value.parse().map_err(|_| {
-        (
-            format!("`{value}` is not an IP address"),
-            "use 0.0.0.0 (every interface), or one address of the host such as 203.0.113.7".into(),
-        )
-    })
-}
-
-/// `EDGE_SUBNET`: an IPv4 `/16` such as `10.213.0.0/16`.
-pub fn subnet(value: &str) -> Result<(u8, u8), Invalid> {
-    let hint = "use an IPv4 /16 that no other network of the host uses, e.g. 10.213.0.0/16";
-    let bad = || {
-        (
-            format!("`{value}` is not an IPv4 /16 (A.B.0.0/16)"),
-            hint.into(),
-        )
-    };
-    let (addr, bits) = value.split_once('/').ok_or_else(bad)?;
-    let ip: std::net::Ipv4Addr = addr.parse().map_err(|_| bad())?;
-    let [a, b, c, d] = ip.octets();
-    if bits != "16" || c != 0 || d != 0 {
-        return Err(bad());
-    }
-    Ok((a, b))
-}
-
-/// Why two tenants' domains cannot both be served by one front door: the same domain, or one
-/// inside the other (then a hostname of one could be a hostname of the other, and the edge
-/// could not tell whose it is).
-pub fn domain_clash(a: &Tenant, b: &Tenant) -> Option<Invalid> {
-    // `x` ends with `.y`; without allocating: it runs for every pair of tenants.
-    let inside = |x: &str, y: &str| {
-        !y.is_empty()
-            && x.len() > y.len()
-            && x.ends_with(y)
-            && x.as_bytes()[x.len() - y.len() - 1] == b'.'
-    };
-    let (inner, outer) = if inside(&a.domain, &b.domain) {
-        (a, b)
-    } else if inside(&b.domain, &a.domain) {
-        (b, a)
-    } else {
-        return None;
-    };
-    Some((
-        format!(
-            "domain `{}` of tenant `{}` is inside domain `{}` of tenant `{}`: the front door could not tell their hostnames apart",
-            inner.domain, inner.name, outer.domain, outer.name
-        ),
-        "give each tenant a domain that is neither the same as nor below another tenant's, e.g. team-a.example.com and team-b.example.com".into(),
-    ))
-}
-
-/// The edge's host ports that fall in a tenant's `PORT_RANGE` (its loopback ports come from it).
-pub fn port_clashes(edge: &Settings, tenant: &Tenant) -> Vec<(&'static str, Invalid)> {
-    [
-        ("EDGE_HTTP_PORT", edge.http_port),
-        ("EDGE_HTTPS_PORT", edge.https_port),
-    ]
-    .into_iter()
-    .filter(|(_, p)| (tenant.ports.0..=tenant.ports.1).contains(p))
-    .map(|(key, p)| {
-        (
-            key,
-            (
-                format!(
-                    "port {p} is inside tenant `{}`'s {} {}-{}",
-                    tenant.name,
-                    tenant.key("PORT_RANGE"),
-                    tenant.ports.0,
-                    tenant.ports.1
-                ),
-                "give the front door and every tenant ports of their own".into(),
-            ),
-        )
-    })
-    .collect()
-}
 
 /// The tenants the edge serves: those that run caddy on this host's engine (a tenant on another
 /// engine is out of this front door's reach: docs/operations.md, several Docker engines).
@@ -187,7 +63,7 @@ pub fn public_network(manifest: &Manifest) -> String {
 
 /// The network only the edge and this tenant's caddy join.
 pub fn front_network(tenant: &Tenant) -> String {
-    format!("ai-platform-{}-front", tenant.name)
+    crate::policy::network_name(tenant, "front")
 }
 
 /// The name the edge reaches the tenant's caddy by (an alias on the front network only).
@@ -445,6 +321,7 @@ fn caddyfile(manifest: &Manifest, served: &[&Tenant], display: &Display) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::edge::{bind_address, port, subnet};
 
     fn manifest(extra: &str) -> Result<Manifest, crate::error::UsageError> {
         let text = format!(

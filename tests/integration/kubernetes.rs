@@ -468,7 +468,7 @@ fn a_restricted_tenant_enforces_restricted() {
 #[test]
 fn service_hosts_in_the_generated_files_are_ports_of_kubernetes_services() {
     // Every `service:port` the environment and config files name is a port of that Service:
-    // the ports table (src/kubernetes/ports.rs) is what the apps are configured to reach.
+    // the ports table (src/render/kubernetes/ports.rs) is what the apps are configured to reach.
     let s = Sandbox::with_every_service("");
     s.run(&["render"]).ok();
     let s = rendered(s);

@@ -11,6 +11,7 @@ pub mod argv;
 pub mod containers;
 pub mod exec;
 pub mod find;
+pub mod service;
 
 use std::ffi::OsString;
 use std::fmt;
