@@ -311,6 +311,8 @@ fn on_a_running_tenant_only_the_new_service_starts_and_stops() {
     s.run(&["render"]).ok();
     // Data directories owned by the tenant's UID (caddy cannot write root-owned ones).
     s.run(&["prepare", &t]).ok();
+    // Dropped in reverse order: the tenant first, then the front door plain compose started.
+    let _edge = EdgeDown(&s);
     let _down = Down(t.clone());
     plain_compose_up(&s, &t);
     let started = |service: &str| -> String {
@@ -408,6 +410,15 @@ fn on_a_running_tenant_only_the_new_service_starts_and_stops() {
 
 /// Removes the test tenant's containers and networks, selected by its compose project.
 struct Down(String);
+
+/// Removes the sandbox's front door (after its tenant: see `remove_edge`).
+struct EdgeDown<'a>(&'a Sandbox);
+
+impl Drop for EdgeDown<'_> {
+    fn drop(&mut self) {
+        remove_edge(self.0);
+    }
+}
 
 impl Drop for Down {
     fn drop(&mut self) {
