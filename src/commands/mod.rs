@@ -17,7 +17,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
-use crate::render::compose::Display;
+use crate::render::Display;
 
 pub fn dispatch(cli: Cli) -> Result<()> {
     crate::ui::style::init(cli.color);

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use similar::TextDiff;
 
-use crate::render::compose::RenderedFile;
+use crate::render::RenderedFile;
 
 /// The mode of generated files: no secrets are in them (tested), and services that run as the
 /// tenant's UID read them through bind mounts, so they must be readable by everyone.

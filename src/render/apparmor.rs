@@ -14,8 +14,8 @@ use crate::manifest::Tenant;
 use crate::platform::catalog::ApparmorProfile;
 use crate::platform::model::ResolvedService;
 use crate::policy;
-use crate::render::compose::RenderedFile;
 use crate::render::templates::environment;
+use crate::render::RenderedFile;
 
 pub use crate::policy::DENIED_CAPABILITIES;
 

@@ -19,19 +19,7 @@ use crate::policy::{self, Policy};
 use crate::render::apparmor;
 use crate::render::templates::environment;
 
-/// One generated file, with its path relative to the stacks directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RenderedFile {
-    pub path: PathBuf,
-    pub content: String,
-}
-
-/// How the header names the manifest and stack paths (as the operator typed them).
-#[derive(Debug, Clone)]
-pub struct Display {
-    pub manifest: String,
-    pub stacks_dir: String,
-}
+pub use super::{Display, RenderedFile};
 
 /// Keys a service template may set; everything else is the policy layer's.
 const TEMPLATE_KEYS: [&str; 9] = [

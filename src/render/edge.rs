@@ -21,7 +21,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::manifest::{Manifest, Platform, Tenant, TlsMode};
 use crate::ops::preflight::{HostPort, Proto};
-use crate::render::compose::{Display, RenderedFile};
+use crate::render::{Display, RenderedFile};
 
 pub use crate::manifest::edge::{Settings, NAME};
 

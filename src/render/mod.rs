@@ -11,3 +11,19 @@ pub mod edge;
 pub mod kubernetes;
 pub mod templates;
 pub mod yaml;
+
+use std::path::PathBuf;
+
+/// One generated file, with its path relative to the stacks directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    pub path: PathBuf,
+    pub content: String,
+}
+
+/// How the header names the manifest and stack paths (as the operator typed them).
+#[derive(Debug, Clone)]
+pub struct Display {
+    pub manifest: String,
+    pub stacks_dir: String,
+}

@@ -227,7 +227,9 @@ fn secret(state: &State, name: &str) -> Result<String, Error> {
         ));
     }
     let prefix = lookup_str(state, &["t", "prefix"])?;
-    Ok(crate::platform::refs::reference(&format!("{prefix}__{name}")))
+    Ok(crate::platform::refs::reference(&format!(
+        "{prefix}__{name}"
+    )))
 }
 
 fn pg_url(state: &State, database: &str) -> Result<String, Error> {

@@ -598,7 +598,7 @@ fn check_case(
     checked.stackgen_s += clock.elapsed().as_secs_f64();
     let m = stackgen::manifest::Manifest::from_text(Path::new(".env"), text)
         .map_err(|e| fail(format!("the library rejects the manifest: {e}")))?;
-    let display = stackgen::render::compose::Display {
+    let display = stackgen::render::Display {
         manifest: ".env".into(),
         stacks_dir: "stacks".into(),
     };
@@ -983,7 +983,7 @@ fn mutated_manifests_never_panic_and_accepted_ones_render() {
         let Ok(m) = loaded else {
             return Ok(()); // rejected with located problems: fine
         };
-        let display = stackgen::render::compose::Display {
+        let display = stackgen::render::Display {
             manifest: ".env".into(),
             stacks_dir: "stacks".into(),
         };

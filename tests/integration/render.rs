@@ -565,7 +565,7 @@ fn the_template_cache_changes_no_byte() {
     // tenant's values; rendering each tenant directly must give the same files.
     for s in [rendered_example(), generated_manifest()] {
         let manifest = stackgen::manifest::Manifest::load(&s.path(".env")).unwrap();
-        let display = stackgen::render::compose::Display {
+        let display = stackgen::render::Display {
             manifest: ".env".into(),
             stacks_dir: "stacks".into(),
         };
