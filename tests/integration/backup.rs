@@ -101,6 +101,21 @@ impl World {
     }
 }
 
+/// `tar -czf to -C dir .`: an archive re-packed by hand, as someone tampering with one would.
+fn pack(dir: &Path, to: &Path) {
+    host(
+        "tar",
+        &[
+            "-czf",
+            to.to_str().unwrap(),
+            "-C",
+            dir.to_str().unwrap(),
+            ".",
+        ],
+    )
+    .ok();
+}
+
 fn chown_tree(dir: &Path, uid: u32) {
     let st = Command::new("chown")
         .args(["-hR", &format!("{uid}:{uid}")])
@@ -247,17 +262,7 @@ fn damaged_tampered_newer_and_linked_archives_are_refused_and_nothing_changes() 
     let seg = x.join("data/qdrant/collections/c1/segment.bin");
     fs::write(&seg, "vectors of someone else").unwrap();
     let tampered = cases.join("tampered.tar.gz");
-    host(
-        "tar",
-        &[
-            "-czf",
-            tampered.to_str().unwrap(),
-            "-C",
-            x.to_str().unwrap(),
-            ".",
-        ],
-    )
-    .ok();
+    pack(&x, &tampered);
     // Newer format.
     let meta_path = x.join("stackgen-backup.json");
     let mut meta: serde_json::Value =
@@ -266,17 +271,7 @@ fn damaged_tampered_newer_and_linked_archives_are_refused_and_nothing_changes() 
     fs::write(&meta_path, meta.to_string()).unwrap();
     fs::write(&seg, "vectors of a").unwrap();
     let newer = cases.join("newer.tar.gz");
-    host(
-        "tar",
-        &[
-            "-czf",
-            newer.to_str().unwrap(),
-            "-C",
-            x.to_str().unwrap(),
-            ".",
-        ],
-    )
-    .ok();
+    pack(&x, &newer);
     // A link to a real archive.
     let link = cases.join("link.tar.gz");
     std::os::unix::fs::symlink(&archive, &link).unwrap();
