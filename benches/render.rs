@@ -16,7 +16,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use stackgen::manifest::Manifest;
 use stackgen::output;
-use stackgen::render::compose::{self as render, Display, RenderedFile};
+use stackgen::render::compose::{self as render};
+use stackgen::render::{Display, RenderedFile};
 
 const SIZES: [usize; 4] = [1, 10, 100, 1000];
 

@@ -147,7 +147,7 @@ fn reload_edge(cli: &Cli, tools: &Tools, next: &Manifest) -> Result<()> {
         exec::run(&crate::ops::edge::reload_cmd(tools, &p))?;
         println!(
             "{}: caddy reloaded its configuration",
-            crate::render::edge::NAME
+            crate::manifest::edge::NAME
         );
     }
     Ok(())

@@ -77,7 +77,7 @@ fn print_init_report(cli: &Cli, report: &init::InitReport) {
     if report.added_deployment {
         println!(
             "added {} (this manifest's deployment ID); `render` puts it on every container and network",
-            crate::ops::deployment::KEY
+            crate::manifest::deployment_id::KEY
         );
     }
     if report.added_secrets > 0 {
@@ -138,7 +138,12 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
     };
     let cmp = crate::render::edge::compare(&cli.stacks_dir, &edge_files, diffs)?;
     if !edge_files.is_empty() || !cmp.is_clean() {
-        all.push((None, crate::render::edge::NAME.to_string(), edge_files, cmp));
+        all.push((
+            None,
+            crate::manifest::edge::NAME.to_string(),
+            edge_files,
+            cmp,
+        ));
     }
     if args.check {
         let mut drifted = Vec::new();

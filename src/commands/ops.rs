@@ -33,7 +33,7 @@ fn running(list: &[Container], service: &str) -> bool {
 /// `stackgen reload-proxy`: write the re-rendered Caddyfile, then `caddy reload` in place.
 pub fn cmd_reload_proxy(cli: &Cli, args: &ReloadProxyArgs) -> Result<()> {
     let _lock = crate::output::lock::manifest_if(cli, !args.dry_run)?;
-    if args.tenant == crate::render::edge::NAME {
+    if args.tenant == crate::manifest::edge::NAME {
         return reload_edge(cli, args.dry_run);
     }
     let (manifest, i) = load_one(cli, &args.tenant)?;
@@ -375,7 +375,7 @@ fn stacks_drift(cli: &Cli, m: &Manifest) -> Check {
     let edge = crate::render::edge::render(m, &super::display(cli));
     match crate::render::edge::compare(&cli.stacks_dir, &edge, output::Diffs::Skip) {
         Ok(cmp) if cmp.is_clean() => {}
-        Ok(_) => drifted.push(crate::render::edge::NAME.to_string()),
+        Ok(_) => drifted.push(crate::manifest::edge::NAME.to_string()),
         Err(e) => return Check::warn("stacks", format!("{e:#}")),
     }
     if drifted.is_empty() {
@@ -629,7 +629,7 @@ fn reload_edge(cli: &Cli, dry_run: bool) -> Result<()> {
         let stack_changed = cmp
             .changed
             .iter()
-            .any(|(path, _)| path.ends_with(format!("{}-stack.yml", crate::render::edge::NAME)));
+            .any(|(path, _)| path.ends_with(format!("{}-stack.yml", crate::manifest::edge::NAME)));
         if dry_run {
             for (path, _) in &cmp.changed {
                 println!("would write {}", shown(path));
@@ -648,7 +648,7 @@ fn reload_edge(cli: &Cli, dry_run: bool) -> Result<()> {
     if !dry_run {
         println!(
             "{}: caddy reloaded its configuration",
-            crate::render::edge::NAME
+            crate::manifest::edge::NAME
         );
     }
     Ok(())

@@ -19,7 +19,8 @@ use crate::ops::preflight::{self, Check, PreflightFailed};
 use crate::output::{self, Comparison};
 use crate::platform::model::{self, ResolvedService};
 use crate::policy::TENANT_LABEL;
-use crate::render::compose::{self as render, RenderedFile};
+use crate::render::compose::{self as render};
+use crate::render::RenderedFile;
 use crate::{ops::deployment, ops::engines, ops::prepare, ops::status};
 
 use super::many;
@@ -530,7 +531,7 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         // time starts or changes the edge (`up --all` runs tenants in parallel); `edge` is no
         // tenant's name, so its lock is the edge's. Taken last, never held while waiting for
         // another lock.
-        let _edge_lock = crate::output::lock::tenant_if(cli, crate::render::edge::NAME, !dry)?;
+        let _edge_lock = crate::output::lock::tenant_if(cli, crate::manifest::edge::NAME, !dry)?;
         crate::ops::edge::ensure(&tools, &manifest, &edge_project, tenant, args.timeout, dry)?;
     }
     let up = argv::up(&tools, &project, wanted, args.timeout);
@@ -601,7 +602,7 @@ fn remote_apparmor(tools: &Tools, tenant: &Tenant) -> Check {
 /// `stackgen down`: containers and networks go, data stays. Several tenants run concurrently.
 pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
-    if !args.fleet.all && args.tenants == [crate::render::edge::NAME] {
+    if !args.fleet.all && args.tenants == [crate::manifest::edge::NAME] {
         return down_edge(cli, &manifest, args.dry_run);
     }
     let names = if args.fleet.all {
@@ -670,9 +671,9 @@ fn down_edge(cli: &Cli, manifest: &Manifest, dry_run: bool) -> Result<()> {
     if !dry_run {
         println!(
             "{}: the front door's container and networks removed; its certificates under {}/{} are kept",
-            crate::render::edge::NAME,
+            crate::manifest::edge::NAME,
             manifest.platform.base_dir,
-            crate::render::edge::NAME
+            crate::manifest::edge::NAME
         );
     }
     Ok(())

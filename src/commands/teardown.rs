@@ -33,7 +33,7 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
         if crate::ops::engines::is_remote(t) && args.purge_data {
             return Err(crate::error::UsageError::plain(format!(
                 "{}: --purge-data deletes on this machine's disk, but tenant `{}` lives on the host of Docker context `{}`; nothing was changed. Tear it down without it (`--backup DIR` works), and delete its data on that host (docs/operations.md)",
-                t.key(crate::ops::engines::SETTING),
+                t.key(crate::manifest::values::DOCKER_CONTEXT),
                 t.name,
                 t.docker_context.as_deref().unwrap_or_default()
             ))

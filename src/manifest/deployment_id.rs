@@ -35,3 +35,26 @@ pub fn check_id(value: &str) -> Result<(), (String, String)> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_generated_valid_and_distinct() {
+        let (a, b) = (generate(), generate());
+        assert_eq!(a.len(), 16);
+        assert!(check_id(&a).is_ok(), "{a}");
+        assert_ne!(a, b);
+        for bad in [
+            "",
+            "short",
+            "UPPERCASE-ID",
+            "has space in it",
+            "id=0123456789",
+            &"a".repeat(65),
+        ] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -375,6 +375,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn context_names_are_checked() {
+        assert!(docker_context("host-2").is_ok());
+        assert!(docker_context("sg_host.2+x").is_ok());
+        for bad in ["-x", "a b", "a/b", "", "ä"] {
+            assert!(docker_context(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn tenant_names() {
         for ok in ["a", "team-a", "t1", "abc-123-x"] {
             assert!(tenant_name(ok).is_ok(), "{ok}");

@@ -17,7 +17,8 @@ use crate::error::{CommandFailed, Drift};
 use crate::manifest::{Manifest, Tenant};
 use crate::platform::model;
 use crate::render::apparmor::profiles;
-use crate::render::compose::{self as render, Display};
+use crate::render::compose::{self as render};
+use crate::render::Display;
 
 /// The kernel's switch: `Y` when AppArmor is enabled (the module may be built in but off).
 pub const ENABLED_FILE: &str = "/sys/module/apparmor/parameters/enabled";

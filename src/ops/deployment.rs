@@ -21,8 +21,8 @@ use crate::error::UsageError;
 use crate::manifest::Tenant;
 use crate::ops::compose::{exec, Cmd, Container, Tools};
 
-pub use crate::manifest::deployment_id::{check_id, generate, KEY};
-pub use crate::policy::DEPLOYMENT_LABEL as LABEL;
+use crate::manifest::deployment_id::KEY;
+use crate::policy::DEPLOYMENT_LABEL as LABEL;
 
 /// Compose's label: the stack file(s) a container was created from, absolute, comma-joined.
 pub const CONFIG_FILES_LABEL: &str = "com.docker.compose.project.config_files";
@@ -228,24 +228,6 @@ mod tests {
     }
 
     const STACK: &str = "/srv/ops/stacks/team-a-stack.yml";
-
-    #[test]
-    fn ids_are_generated_valid_and_distinct() {
-        let (a, b) = (generate(), generate());
-        assert_eq!(a.len(), 16);
-        assert!(check_id(&a).is_ok(), "{a}");
-        assert_ne!(a, b);
-        for bad in [
-            "",
-            "short",
-            "UPPERCASE-ID",
-            "has space in it",
-            "id=0123456789",
-            &"a".repeat(65),
-        ] {
-            assert!(check_id(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn own_containers_and_networks_pass() {

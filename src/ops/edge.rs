@@ -12,6 +12,7 @@ use crate::ops::compose::argv::{self, Select};
 use crate::ops::compose::{containers, exec, Cmd, Container, Project, Tools};
 use crate::ops::preflight::{self, Check};
 
+use crate::manifest::edge::NAME;
 use crate::render::edge::*;
 
 /// `-p edge-<deployment> --env-file <manifest> -f <stacks>/edge-stack.yml`.
@@ -46,7 +47,7 @@ pub fn guard(tools: &Tools, manifest: &Manifest, p: &Project) -> Result<Vec<Cont
              Remove them or give this manifest its own {}.",
             p.name,
             foreign.join(", "),
-            crate::ops::deployment::KEY
+            crate::manifest::deployment_id::KEY
         );
     }
     Ok(list)

@@ -13,7 +13,8 @@ use crate::manifest::{Manifest, Tenant};
 use crate::output::fsafe;
 use crate::platform::model;
 use crate::policy;
-use crate::render::compose::{self as render, Display};
+use crate::render::compose::{self as render};
+use crate::render::Display;
 
 /// One thing to create.
 #[derive(Debug, Clone, PartialEq, Eq)]

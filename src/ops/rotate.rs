@@ -156,7 +156,8 @@ mod tests {
 
     use super::*;
     use crate::manifest::Manifest;
-    use crate::render::compose::{self as render, Display};
+    use crate::render::compose::{self as render};
+    use crate::render::Display;
 
     fn example() -> (Manifest, String) {
         let text =

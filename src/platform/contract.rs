@@ -485,7 +485,8 @@ mod catalog_fits {
 
     use crate::manifest::Manifest;
     use crate::platform::catalog::Catalog;
-    use crate::render::compose::{render_tenant, Display};
+    use crate::render::compose::render_tenant;
+    use crate::render::Display;
 
     /// The example manifest's team-a (every service) with the given vector DB.
     pub fn every_service_manifest(vector_db: &str) -> Manifest {

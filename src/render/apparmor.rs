@@ -17,7 +17,7 @@ use crate::policy;
 use crate::render::templates::environment;
 use crate::render::RenderedFile;
 
-pub use crate::policy::DENIED_CAPABILITIES;
+use crate::policy::DENIED_CAPABILITIES;
 
 /// One profile a tenant uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use crate::policy::{self, Policy};
 use crate::render::apparmor;
 use crate::render::templates::environment;
 
-pub use super::{Display, RenderedFile};
+use super::{Display, RenderedFile};
 
 /// Keys a service template may set; everything else is the policy layer's.
 const TEMPLATE_KEYS: [&str; 9] = [
@@ -91,7 +91,7 @@ fn base_context(tenant: &Tenant, display: &Display) -> IndexMap<&'static str, JV
 /// Whether `rel` (a path under `<stacks-dir>/<tenant>/`) is one stackgen can generate for that
 /// tenant: a catalog service's config file or one of the tenant's AppArmor profiles.
 pub fn may_generate(tenant: &str, rel: &std::path::Path) -> bool {
-    if tenant == crate::render::edge::NAME {
+    if tenant == crate::manifest::edge::NAME {
         return rel == std::path::Path::new("Caddyfile");
     }
     let catalog = Catalog::get();
@@ -407,7 +407,7 @@ fn header(tenant: &Tenant, display: &Display) -> String {
              # Secrets are ${{VAR}} references into {manifest}; no secret value is written here.\n\n",
             manifest = display.manifest,
             name = tenant.name,
-            key = tenant.key(crate::ops::engines::SETTING),
+            key = tenant.key(crate::manifest::values::DOCKER_CONTEXT),
         );
     }
     format!(

@@ -23,7 +23,7 @@ use crate::manifest::{Manifest, Platform, Tenant, TlsMode};
 use crate::ops::preflight::{HostPort, Proto};
 use crate::render::{Display, RenderedFile};
 
-pub use crate::manifest::edge::{Settings, NAME};
+use crate::manifest::edge::{Settings, NAME};
 
 /// The edge's only compose service.
 pub const SERVICE: &str = "caddy";
@@ -175,7 +175,7 @@ fn labels(manifest: &Manifest, extra: (&str, &str)) -> Value {
         .first()
         .and_then(|t| t.deployment.as_deref())
     {
-        l.insert(crate::ops::deployment::LABEL.into(), id.into());
+        l.insert(crate::policy::DEPLOYMENT_LABEL.into(), id.into());
     }
     Value::Mapping(l)
 }

@@ -50,13 +50,7 @@ impl Writer {
             fs::remove_file(&partial)
                 .with_context(|| format!("removing the leftover {}", partial.display()))?;
         }
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&partial)
-            .with_context(|| format!("creating {}", partial.display()))?;
+        let file = create_new(&partial, 0o600)?;
         let gz = GzEncoder::new(file, flate2::Compression::fast());
         let mut tar = tar::Builder::new(gz);
         tar.mode(tar::HeaderMode::Complete);
@@ -521,12 +515,13 @@ pub fn for_each_member(
     Ok(())
 }
 
-/// Creates a new private file (0600, no link followed): the dump while it is being made.
-pub fn create_private(path: &Path) -> Result<File> {
+/// Creates a file that must not exist yet, never through a link: every file a backup or a
+/// restore writes (the archive, a dump while it is made, each restored file).
+pub fn create_new(path: &Path, mode: u32) -> Result<File> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))

@@ -445,13 +445,7 @@ fn meta_owner(meta: &format::Meta, component: &str) -> (u32, u32) {
 
 /// Writes `body` to a new file (never through a link; the file must not exist).
 fn copy_new(body: &mut dyn Read, to: &Path, mode: u32) -> Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(to)
-        .with_context(|| format!("creating {}", to.display()))?;
+    let mut file = archive::create_new(to, mode)?;
     io::copy(body, &mut file).with_context(|| format!("writing {}", to.display()))?;
     file.sync_all()?;
     Ok(())
@@ -741,14 +735,7 @@ fn load_dump(
         &["psql", "-X", "-q", "-U", "stackgen", "-d", "postgres"],
         "psql",
     );
-    let (program, args) = cmd.argv.split_first().expect("a command has a program");
-    let out = exec::without_manifest_keys(duct::cmd(program, args), &cmd.argv)
-        .stdin_path(dump)
-        .stdout_null()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .with_context(|| format!("could not start `{}`", program.to_string_lossy()))?;
+    let out = exec::capture_errors_from(&cmd, dump)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let unexpected: Vec<&str> = stderr
         .lines()

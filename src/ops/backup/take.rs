@@ -352,10 +352,10 @@ fn dump_postgres(
     if fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file()) {
         fs::remove_file(&tmp)?;
     }
-    let file = archive::create_private(&tmp)?;
+    let file = archive::create_new(&tmp, 0o600)?;
     let result = (|| {
         let cmd = dump_command(tools, project);
-        run_to(&cmd, file)?;
+        exec::run_to_file(&cmd, file)?;
         let size = fs::metadata(&tmp)?.len();
         if size == 0 {
             bail!("pg_dumpall wrote nothing; no backup was made");
@@ -376,28 +376,4 @@ pub fn dump_command(tools: &Tools, project: &Project) -> Cmd {
         &["pg_dumpall", "-U", "stackgen", "--no-role-passwords"],
         "pg_dumpall",
     )
-}
-
-/// Runs `cmd` with stdout into `file`; compose's own message on failure.
-fn run_to(cmd: &Cmd, file: fs::File) -> Result<()> {
-    let (program, args) = cmd.argv.split_first().expect("a command has a program");
-    let out = exec::without_manifest_keys(duct::cmd(program, args), &cmd.argv)
-        .stdout_file(file)
-        .stderr_capture()
-        .stdin_null()
-        .unchecked()
-        .run()
-        .with_context(|| format!("could not start `{}`", program.to_string_lossy()))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let err = anyhow::Error::new(crate::error::CommandFailed {
-            what: cmd.purpose.clone(),
-            code: exec::status_code(out.status),
-        });
-        return Err(match exec::first_line(&stderr) {
-            Some(line) => err.context(line.to_string()),
-            None => err,
-        });
-    }
-    Ok(())
 }

@@ -172,15 +172,47 @@ pub fn capture_ok(cmd: &Cmd) -> Result<String> {
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
+    Err(failure(cmd, &out))
+}
+
+/// Runs with stdout into `file` (a dump too big to hold in memory); on failure the error
+/// carries the child's stderr.
+pub fn run_to_file(cmd: &Cmd, file: std::fs::File) -> Result<()> {
+    let out = expression(cmd)
+        .stdout_file(file)
+        .stderr_capture()
+        .stdin_null()
+        .run()
+        .with_context(|| spawn_error(cmd))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(failure(cmd, &out))
+    }
+}
+
+/// Runs with stdin read from `input` (a dump), stdout discarded and stderr captured; the output
+/// whatever the status, for a caller that reads the child's errors itself.
+pub fn capture_errors_from(cmd: &Cmd, input: &std::path::Path) -> Result<Output> {
+    expression(cmd)
+        .stdin_path(input)
+        .stdout_null()
+        .stderr_capture()
+        .run()
+        .with_context(|| spawn_error(cmd))
+}
+
+/// A command that ran and failed: `CommandFailed` (its status) with its stderr's first line.
+fn failure(cmd: &Cmd, out: &Output) -> anyhow::Error {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let err = anyhow::Error::new(CommandFailed {
         what: cmd.purpose.clone(),
         code: status_code(out.status),
     });
-    Err(match first_line(&stderr) {
+    match first_line(&stderr) {
         Some(line) => err.context(line.to_string()),
         None => err,
-    })
+    }
 }
 
 fn check(cmd: &Cmd, out: &Output) -> Result<()> {

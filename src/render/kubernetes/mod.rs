@@ -32,7 +32,8 @@ use serde_yaml::{Mapping, Value};
 use crate::manifest::{Manifest, Tenant};
 use crate::platform::model::{self, ResolvedService};
 use crate::policy::{self, Policy};
-use crate::render::compose::{self as render, Display, RenderedFile};
+use crate::render::compose::{self as render};
+use crate::render::{Display, RenderedFile};
 
 /// The folder under the stacks directory that holds one folder per tenant.
 pub const DIR: &str = "kubernetes";
