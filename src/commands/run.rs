@@ -147,6 +147,49 @@ pub(super) fn guard_labelled(cli: &Cli, tools: &Tools, tenant: &Tenant) -> Resul
     )
 }
 
+/// Preflight's first check for one set of generated files (a tenant's, or the front door's):
+/// they match the manifest, `--render` is about to write them, or they drifted and nothing is
+/// started (the diff follows).
+fn files_check(
+    tenant: &Tenant,
+    check: &'static str,
+    file: &str,
+    also: &str,
+    cmp: &Comparison,
+    render: bool,
+    fix: &str,
+) -> Result<()> {
+    if cmp.is_clean() {
+        emit(
+            tenant,
+            Check::ok(check, format!("{file} matches the manifest")),
+        )
+    } else if render {
+        let n = cmp.changed.len() + cmp.stale.len();
+        emit(
+            tenant,
+            Check::ok(
+                check,
+                format!("{n} file(s) differ from the manifest; --render writes them"),
+            ),
+        )
+    } else {
+        println!(
+            "{}",
+            Check::fail(
+                check,
+                format!("{file} or {also} differ from the manifest (diff below)"),
+                fix,
+            )
+        );
+        Err(drift_error(
+            cmp,
+            &tenant.name,
+            "nothing was started (pass --render to write them first)",
+        ))
+    }
+}
+
 /// Renders the tenant in memory and compares it with the stacks directory.
 pub(super) fn compare(
     cli: &Cli,
@@ -253,39 +296,18 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
     );
     // 1. The committed files are what the manifest renders (or --render will make them so).
     let (files, cmp) = compare(cli, &manifest, tenant)?;
-    let stack_shown = shown(&project.stack);
-    if cmp.is_clean() {
-        emit(
-            tenant,
-            Check::ok("stack", format!("{stack_shown} matches the manifest")),
-        )?;
-    } else if args.render {
-        let n = cmp.changed.len() + cmp.stale.len();
-        emit(
-            tenant,
-            Check::ok(
-                "stack",
-                format!("{n} file(s) differ from the manifest; --render writes them"),
-            ),
-        )?;
-    } else {
-        println!(
-            "{}",
-            Check::fail(
-                "stack",
-                format!("{stack_shown} or its config files differ from the manifest (diff below)"),
-                format!(
-                    "run `stackgen render {t}` and commit, or `stackgen up {t} --render`",
-                    t = tenant.name
-                ),
-            )
-        );
-        return Err(drift_error(
-            &cmp,
-            &tenant.name,
-            "nothing was started (pass --render to write them first)",
-        ));
-    }
+    files_check(
+        tenant,
+        "stack",
+        &shown(&project.stack),
+        "its config files",
+        &cmp,
+        args.render,
+        &format!(
+            "run `stackgen render {t}` and commit, or `stackgen up {t} --render`",
+            t = tenant.name
+        ),
+    )?;
 
     // The front door's files too, when the tenant is behind it (its caddy joins the edge's network).
     let edge_files = if tenant.has("caddy") {
@@ -297,35 +319,15 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         crate::render::edge::compare(&cli.stacks_dir, &edge_files, output::Diffs::Unified)?;
     let edge_project = crate::ops::edge::project(&manifest, &cli.env_file, &cli.stacks_dir);
     if !edge_files.is_empty() {
-        let edge_shown = shown(&edge_project.stack);
-        if edge_cmp.is_clean() {
-            emit(
-                tenant,
-                Check::ok("edge-stack", format!("{edge_shown} matches the manifest")),
-            )?;
-        } else if args.render {
-            emit(
-                tenant,
-                Check::ok(
-                    "edge-stack",
-                    "differs from the manifest; --render writes it",
-                ),
-            )?;
-        } else {
-            println!(
-                "{}",
-                Check::fail(
-                    "edge-stack",
-                    format!("{edge_shown} or stacks/edge/ differ from the manifest (diff below)"),
-                    "run `stackgen render` and commit, or pass --render",
-                )
-            );
-            return Err(drift_error(
-                &edge_cmp,
-                &tenant.name,
-                "nothing was started (pass --render to write them first)",
-            ));
-        }
+        files_check(
+            tenant,
+            "edge-stack",
+            &shown(&edge_project.stack),
+            "stacks/edge/",
+            &edge_cmp,
+            args.render,
+            "run `stackgen render` and commit, or pass --render",
+        )?;
     }
 
     // 2. Docker: engine, compose; 3. secrets; 4. ports; 5. AppArmor.
