@@ -515,3 +515,60 @@ fn all_backs_up_every_tenant_into_its_own_folder_and_a_missing_secret_refuses_th
     );
     assert!(!w.data("c").exists());
 }
+
+/// The operator's chain: `add-service` gives a tenant a service outside the catalog, whose data
+/// folder the backup must carry like any other and the restore give back to the service's user.
+#[test]
+fn a_service_added_with_add_service_is_backed_up_and_restored_with_its_owner() {
+    let test = "a_service_added_with_add_service_is_backed_up_and_restored_with_its_owner";
+    if !needs_root(test) {
+        return;
+    }
+    let w = World::new();
+    let uid = uid_of(&w.s, "a");
+    w.run(&[
+        "add-service",
+        "a",
+        "my-app",
+        "--image",
+        "ghcr.io/acme/my-app:1.2.3",
+        "--port",
+        "8080",
+        "--volume",
+        "state:/var/lib/my-app",
+    ])
+    .ok();
+    w.fill("a", uid);
+    let file = w.data("a").join("my-app/state/notes.txt");
+    fs::create_dir_all(file.parent().unwrap()).unwrap();
+    fs::write(&file, "kept by my-app").unwrap();
+    chown_tree(&w.data("a").join("my-app"), uid);
+    let before = tree(&w.data("a"));
+
+    let archive = w.backup("a", &w.s.path("backups"));
+    let meta = host(
+        "tar",
+        &["-xzOf", archive.to_str().unwrap(), "stackgen-backup.json"],
+    )
+    .ok();
+    let meta: serde_json::Value = serde_json::from_str(&meta.stdout).unwrap();
+    let folders: Vec<&str> = meta["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(folders.contains(&"my-app"), "{folders:?}");
+    assert!(meta["services"]
+        .to_string()
+        .contains("ghcr.io/acme/my-app:1.2.3"));
+
+    fs::remove_dir_all(w.data("a")).unwrap();
+    w.run(&["restore", "a", "--from", archive.to_str().unwrap()])
+        .ok();
+    let after = tree(&w.data("a"));
+    for entry in &before {
+        assert!(after.contains(entry), "{entry:?} not restored as it was");
+    }
+    assert_eq!(fs::read_to_string(&file).unwrap(), "kept by my-app");
+}

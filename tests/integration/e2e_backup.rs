@@ -8,37 +8,11 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::e2e_catalog::{container, container_env, pg_connections, PgConn};
+use super::e2e_catalog::{container, container_env, pg_connections, psql_as};
 use super::e2e_run::Deployment;
 use crate::common::*;
 
 const SERVICES: [&str; 5] = ["postgres", "redis", "n8n", "qdrant", "caddy"];
-
-fn psql(pg: &str, c: &PgConn, sql: &str) -> Run {
-    host(
-        "docker",
-        &[
-            "exec",
-            "-e",
-            &format!("PGPASSWORD={}", c.password),
-            pg,
-            "psql",
-            "-X",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            &c.host,
-            "-p",
-            &c.port,
-            "-U",
-            &c.user,
-            "-d",
-            &c.database,
-            "-tAc",
-            sql,
-        ],
-    )
-}
 
 fn redis(redis: &str, script: &str) -> Run {
     host("docker", &["exec", redis, "sh", "-c", script])
@@ -93,7 +67,7 @@ fn e2e_backup_teardown_restore_up_brings_back_every_row_key_and_file() {
     let conns = pg_connections("n8n", &container_env(&container(&t, "n8n")));
     let conn = conns.first().expect("n8n has postgres settings");
     let pg = container(&t, "postgres");
-    psql(
+    psql_as(
         &pg,
         conn,
         "CREATE TABLE e2e_rows(id int PRIMARY KEY, v text); \
@@ -171,7 +145,7 @@ fn e2e_backup_teardown_restore_up_brings_back_every_row_key_and_file() {
     s.run(&["up", &t, "--timeout", "180"]).ok();
 
     let pg = container(&t, "postgres");
-    let count = psql(&pg, conn, "SELECT count(*), max(v) FROM e2e_rows").ok();
+    let count = psql_as(&pg, conn, "SELECT count(*), max(v) FROM e2e_rows").ok();
     assert_eq!(count.stdout.trim(), "500|row 99");
     let rd = container(&t, "redis");
     let keys = redis(&rd, "redis-cli GET e2e:key:50; redis-cli DBSIZE").ok();

@@ -91,6 +91,34 @@ fn parse_url(source: &str, url: &str) -> Option<PgConn> {
     })
 }
 
+/// Runs `sql` with psql inside the postgres container, connecting exactly as the app would
+/// (its host, port, user, password and database).
+pub(crate) fn psql_as(pg: &str, c: &PgConn, sql: &str) -> Run {
+    host(
+        "docker",
+        &[
+            "exec",
+            "-e",
+            &format!("PGPASSWORD={}", c.password),
+            pg,
+            "psql",
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            &c.host,
+            "-p",
+            &c.port,
+            "-U",
+            &c.user,
+            "-d",
+            &c.database,
+            "-tAc",
+            sql,
+        ],
+    )
+}
+
 /// Every postgres connection in an app's environment: URLs, and HOST/PORT/USER/PASSWORD/DB
 /// groups under the prefixes the catalog's apps use (n8n, flowise, dify, grafana, pgvector).
 pub(crate) fn pg_connections(service: &str, env: &BTreeMap<String, String>) -> Vec<PgConn> {
@@ -257,26 +285,7 @@ fn e2e_full_catalog_is_healthy_for_every_vector_db() {
             let env = container_env(&container(t, name));
             for c in pg_connections(name, &env) {
                 assert_eq!(c.host, "postgres", "{t}: {c:?}");
-                let q = host(
-                    "docker",
-                    &[
-                        "exec",
-                        "-e",
-                        &format!("PGPASSWORD={}", c.password),
-                        &pg,
-                        "psql",
-                        "-h",
-                        &c.host,
-                        "-p",
-                        &c.port,
-                        "-U",
-                        &c.user,
-                        "-d",
-                        &c.database,
-                        "-tAc",
-                        "select current_database()",
-                    ],
-                );
+                let q = psql_as(&pg, &c, "select current_database()");
                 assert_eq!(
                     (q.code, q.stdout.trim()),
                     (0, c.database.as_str()),
