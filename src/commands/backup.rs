@@ -33,20 +33,13 @@ pub fn cmd_backup(cli: &Cli, args: &BackupArgs) -> Result<()> {
     let stamp = backup::stamp::stamp(SystemTime::now());
     let mut failed = Vec::new();
     for t in &tenants {
-        let tools = match tools_for(&manifest, t, args.dry_run) {
-            Ok(tools) => tools,
-            Err(e) if tenants.len() > 1 => {
-                eprintln!("{}: backup failed: {e:#}", t.name);
-                failed.push(t.name.clone());
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
         let dir = args
             .to
             .clone()
             .unwrap_or_else(|| backup::default_dir(&manifest, t));
-        let result = backup_one(cli, &manifest, t, &tools, &dir, &stamp, args);
+        let result = tools_for(&manifest, t, args.dry_run)
+            .and_then(|tools| backup_one(cli, &manifest, t, &tools, &dir, &stamp, args));
+        // With several tenants one failure is reported and the others still get their backup.
         match result {
             Ok(()) => {}
             Err(e) if tenants.len() > 1 => {
