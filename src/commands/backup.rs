@@ -185,7 +185,6 @@ pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
     let safety_dir = backup::default_dir(&manifest, tenant);
     let stamp = backup::stamp::stamp(SystemTime::now());
     let mut safety = || {
-        backup::make_dir(&safety_dir)?;
         let to = safety_dir.join(format!("{}-{stamp}-before-restore.tar.gz", tenant.name));
         backup_into(cli, &manifest, tenant, &tools, to, &mut |l| println!("{l}"))
     };

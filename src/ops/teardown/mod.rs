@@ -253,12 +253,8 @@ pub type BackupFn<'a> = &'a mut dyn FnMut(&Path, &mut dyn FnMut(String)) -> Resu
 /// One step of [`execute`].
 fn perform(step: &Step, backup: BackupFn<'_>, log: &mut dyn FnMut(String)) -> Result<()> {
     match step {
-        Step::Backup { to } => {
-            if let Some(dir) = to.parent() {
-                crate::ops::backup::make_dir(dir)?;
-            }
-            backup(to, log)
-        }
+        // The backup creates its folder itself (`backup::take::run`).
+        Step::Backup { to } => backup(to, log),
         Step::Run { cmd, verb, what } => {
             exec::capture_ok(cmd)?;
             log(format!("{verb} {what}"));
