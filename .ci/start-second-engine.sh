@@ -7,8 +7,9 @@
 # started with `--bridge none` or the default bridge would delete or fight over the first
 # one's docker0. It runs with --iptables=false so it leaves the first engine's rules alone
 # (published ports still work: docker-proxy binds them on the host), and it takes its
-# networks' subnets from 10.213.0.0/16, a pool the first engine's defaults never use: two
-# bridges with the same subnet on one host would route each other's traffic astray.
+# networks' subnets from 10.212.0.0/16, a pool that neither the first engine's defaults nor the
+# front doors' EDGE_SUBNET default (10.213.0.0/16) use: two bridges with the same subnet on one
+# host would route each other's traffic astray.
 #
 # Arguments: images to copy from the first engine (`docker save | docker --context sg-host2
 # load`), each only when missing there. Stop it with .ci/stop-second-engine.sh.
@@ -44,13 +45,23 @@ else
   setsid dockerd --host "unix://$SOCK" --data-root /var/lib/sg-docker2 \
     --exec-root /run/sg-docker2 --pidfile /run/sg-docker2.pid --bridge "$BRIDGE" \
     --iptables=false --ip6tables=false --storage-driver "$driver" \
-    --default-address-pool base=10.213.0.0/16,size=24 </dev/null >>"$LOG" 2>&1 &
+    --default-address-pool base=10.212.0.0/16,size=24 </dev/null >>"$LOG" 2>&1 &
   for _ in $(seq 1 300); do
     timeout 5 docker -H "unix://$SOCK" info >/dev/null 2>&1 && break
     kill -0 $! 2>/dev/null || { tail -n 20 "$LOG" >&2; die "dockerd exited (see $LOG)"; }
     sleep 0.2
   done
   timeout 5 docker -H "unix://$SOCK" info >/dev/null 2>&1 || die "dockerd did not answer within 60 s (see $LOG)"
+fi
+
+# The second engine runs without iptables, but the first one set FORWARD's policy to DROP, and
+# traffic inside a bridge passes iptables too (br_netfilter): no two containers on one of the
+# second engine's networks could talk (a tenant's caddy and its app, the front door and the
+# tenant's caddy). On a host of its own an engine accepts that traffic itself; here one rule
+# does it for traffic that stays on one bridge, never routed from one network to another (so the
+# first engine's isolation between its networks is untouched).
+if ! iptables -C FORWARD -m physdev --physdev-is-bridged -j ACCEPT 2>/dev/null; then
+  iptables -I FORWARD 1 -m physdev --physdev-is-bridged -j ACCEPT
 fi
 
 if ! docker context inspect "$CONTEXT" >/dev/null 2>&1; then

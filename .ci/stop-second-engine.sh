@@ -14,6 +14,7 @@ if [[ -f /run/sg-docker2.pid ]]; then
 fi
 docker context rm -f sg-host2 >/dev/null 2>&1 || true
 ip link del sg-br1 2>/dev/null || true
+iptables -D FORWARD -m physdev --physdev-is-bridged -j ACCEPT 2>/dev/null || true
 if [[ ${PURGE:-0} == 1 ]]; then
   rm -rf /var/lib/sg-docker2
 fi

@@ -18,6 +18,7 @@ mod integration {
     mod e2e_verbs;
     mod engines;
     mod engines_backup;
+    mod engines_edge;
     mod extend;
     mod hostile_fs;
     mod hostile_input;

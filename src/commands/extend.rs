@@ -42,15 +42,21 @@ fn caddy_runs(list: &[Container]) -> bool {
 /// both exactly as they were.
 fn write_all(cli: &Cli, text: &str, next: &Manifest, tenant: &Tenant) -> Result<usize> {
     let (files, cmp) = compare(cli, next, tenant)?;
-    let edge_files = crate::render::edge::render(next, &super::display(cli));
-    let edge_cmp = crate::render::edge::compare(&cli.stacks_dir, &edge_files, output::Diffs::Skip)?;
+    // The front door of the tenant's engine: its routes are the tenant's hostnames.
+    let door = crate::render::edge::compare_door(
+        next,
+        tenant.docker_context.as_deref(),
+        &super::display(cli),
+        &cli.stacks_dir,
+        output::Diffs::Skip,
+    )?;
     let original = crate::manifest::read(&cli.env_file)?;
     edit::write(&cli.env_file, text)?;
-    let items = [(&cmp, files.as_slice()), (&edge_cmp, edge_files.as_slice())];
+    let items = [(&cmp, files.as_slice()), (&door.cmp, door.files.as_slice())];
     match output::apply_all(&items, &cli.stacks_dir) {
         Ok(written) => Ok(written.iter().map(Vec::len).sum::<usize>()
             + cmp.stale.len()
-            + edge_cmp.stale.len()),
+            + door.cmp.stale.len()),
         Err(e) => Err(match edit::write(&cli.env_file, &original) {
             Ok(()) => e.context(format!(
                 "nothing was changed: {} was put back as it was",
@@ -134,20 +140,23 @@ pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
     if caddy_runs(&list) {
         exec::run(&argv::caddy_reload(&tools, &p))?;
         println!("{}: caddy reloaded its configuration", t.name);
-        reload_edge(cli, &tools, &next)?;
+        reload_edge(cli, &tools, &next, t)?;
     }
     Ok(())
 }
 
-/// The front door learns a new or removed hostname in place, when it runs.
-fn reload_edge(cli: &Cli, tools: &Tools, next: &Manifest) -> Result<()> {
-    let p = crate::ops::edge::project(next, &cli.env_file, &cli.stacks_dir);
+/// The front door of the tenant's engine learns a new or removed hostname in place, when it
+/// runs (`tools` are on that engine).
+fn reload_edge(cli: &Cli, tools: &Tools, next: &Manifest, t: &Tenant) -> Result<()> {
+    let engine = t.docker_context.as_deref();
+    let p = crate::ops::edge::project(next, engine, &cli.env_file, &cli.stacks_dir);
     let list = crate::ops::edge::guard(tools, next, &p)?;
     if list.iter().any(|c| c.is_running()) {
+        crate::ops::edge::push_caddyfile(tools, next, engine, &cli.stacks_dir)?;
         exec::run(&crate::ops::edge::reload_cmd(tools, &p))?;
         println!(
             "{}: caddy reloaded its configuration",
-            crate::manifest::edge::NAME
+            crate::manifest::edge::door_name(engine)
         );
     }
     Ok(())
@@ -200,7 +209,7 @@ pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
         if caddy_runs(list) {
             exec::run(&argv::caddy_reload(tools, &project(cli, t)))?;
             println!("{}: caddy reloaded its configuration", t.name);
-            reload_edge(cli, tools, &next)?;
+            reload_edge(cli, tools, &next, t)?;
         }
     }
     match (args.purge_data, data) {

@@ -123,27 +123,20 @@ pub fn cmd_render(cli: &Cli, args: &RenderArgs) -> Result<()> {
         };
         Ok((files, cmp))
     })?;
-    // The front door is rendered from the whole manifest, whichever tenants were named: it is
-    // one more entry, named `edge`, beside them (`None`: not a tenant).
+    // The front doors are rendered from the whole manifest, whichever tenants were named: each
+    // is one more entry, named `edge` (or `edge-<context>`), beside them (`None`: not a tenant).
     let mut all: Vec<(Option<&crate::manifest::Tenant>, String, _, _)> = tenants
         .iter()
         .zip(rendered)
         .map(|(t, (files, cmp))| (Some(*t), t.name.clone(), files, cmp))
         .collect();
-    let edge_files = crate::render::edge::render(&manifest, &display);
     let diffs = if args.check {
         output::Diffs::Unified
     } else {
         output::Diffs::Skip
     };
-    let cmp = crate::render::edge::compare(&cli.stacks_dir, &edge_files, diffs)?;
-    if !edge_files.is_empty() || !cmp.is_clean() {
-        all.push((
-            None,
-            crate::manifest::edge::NAME.to_string(),
-            edge_files,
-            cmp,
-        ));
+    for door in crate::render::edge::compare_all(&manifest, &display, &cli.stacks_dir, diffs)? {
+        all.push((None, door.name, door.files, door.cmp));
     }
     if args.check {
         let mut drifted = Vec::new();

@@ -33,8 +33,15 @@ fn running(list: &[Container], service: &str) -> bool {
 /// `stackgen reload-proxy`: write the re-rendered Caddyfile, then `caddy reload` in place.
 pub fn cmd_reload_proxy(cli: &Cli, args: &ReloadProxyArgs) -> Result<()> {
     let _lock = crate::output::lock::manifest_if(cli, !args.dry_run)?;
-    if args.tenant == crate::manifest::edge::NAME {
-        return reload_edge(cli, args.dry_run);
+    if args.tenant == crate::manifest::edge::NAME
+        || args
+            .tenant
+            .starts_with(&format!("{}-", crate::manifest::edge::NAME))
+    {
+        let manifest = Manifest::load(&cli.env_file)?;
+        if let Some(engine) = crate::render::edge::door_named(&manifest, &args.tenant) {
+            return reload_edge(cli, &manifest, engine, args.dry_run);
+        }
     }
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
@@ -372,10 +379,18 @@ fn stacks_drift(cli: &Cli, m: &Manifest) -> Check {
             Err(e) => return Check::warn("stacks", format!("{e:#}")),
         }
     }
-    let edge = crate::render::edge::render(m, &super::display(cli));
-    match crate::render::edge::compare(&cli.stacks_dir, &edge, output::Diffs::Skip) {
-        Ok(cmp) if cmp.is_clean() => {}
-        Ok(_) => drifted.push(crate::manifest::edge::NAME.to_string()),
+    match crate::render::edge::compare_all(
+        m,
+        &super::display(cli),
+        &cli.stacks_dir,
+        output::Diffs::Skip,
+    ) {
+        Ok(doors) => drifted.extend(
+            doors
+                .into_iter()
+                .filter(|d| !d.cmp.is_clean())
+                .map(|d| d.name),
+        ),
         Err(e) => return Check::warn("stacks", format!("{e:#}")),
     }
     if drifted.is_empty() {
@@ -553,13 +568,18 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
                     checks.push(c);
                     print_last(&checks, cli, args.json);
                 }
-                // This host's front door: it routes the tenants of the current engine only.
-                if engine.is_none() && !crate::render::edge::tenants(m).is_empty() {
-                    let p = crate::ops::edge::project(m, &cli.env_file, &cli.stacks_dir);
+                // This engine's front door: it routes this engine's tenants only.
+                if !crate::render::edge::tenants(m, engine).is_empty() {
+                    let p = crate::ops::edge::project(m, engine, &cli.env_file, &cli.stacks_dir);
                     let edge = containers::query(t, &Select::Project(&p.name))?;
-                    checks.push(crate::ops::edge::ports_check(m, &edge, &running_all));
+                    checks.push(crate::ops::edge::ports_check(
+                        m,
+                        engine,
+                        &edge,
+                        &running_all,
+                    ));
                     print_last(&checks, cli, args.json);
-                    let s = crate::ops::edge::status(m, &edge);
+                    let s = crate::ops::edge::status(m, engine, &edge);
                     checks.push(if s.state == "running" {
                         Check::ok("edge", format!("front door {} running and healthy", p.name))
                     } else {
@@ -602,21 +622,29 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
     Ok(())
 }
 
-/// `reload-proxy edge`: write the front door's files when the manifest changed them, then
-/// `caddy reload` in the running edge (a tenant removed from the manifest loses its routes).
-fn reload_edge(cli: &Cli, dry_run: bool) -> Result<()> {
-    let manifest = Manifest::load(&cli.env_file)?;
-    let files = crate::render::edge::render(&manifest, &super::display(cli));
+/// `reload-proxy edge` (`edge-<context>`): write the front door's files when the manifest
+/// changed them, copy its Caddyfile to its host when that is another engine's, then `caddy
+/// reload` in the running door (a tenant removed from the manifest loses its routes).
+fn reload_edge(cli: &Cli, manifest: &Manifest, engine: Option<&str>, dry_run: bool) -> Result<()> {
+    let door = crate::render::edge::compare_door(
+        manifest,
+        engine,
+        &super::display(cli),
+        &cli.stacks_dir,
+        output::Diffs::Unified,
+    )?;
+    let (files, cmp) = (door.files, door.cmp);
     if files.is_empty() {
-        return Err(
-            UsageError::plain("no tenant runs caddy: the manifest has no front door").into(),
-        );
+        return Err(UsageError::plain(format!(
+            "no tenant on {} runs caddy: it has no front door",
+            crate::ops::engines::describe(engine)
+        ))
+        .into());
     }
-    let cmp = crate::render::edge::compare(&cli.stacks_dir, &files, output::Diffs::Unified)?;
-    let p = crate::ops::edge::project(&manifest, &cli.env_file, &cli.stacks_dir);
-    let tools = super::run::tools(dry_run)?;
+    let p = crate::ops::edge::project(manifest, engine, &cli.env_file, &cli.stacks_dir);
+    let tools = super::run::tools(dry_run)?.on(engine);
     if !dry_run {
-        let list = crate::ops::edge::guard(&tools, &manifest, &p)?;
+        let list = crate::ops::edge::guard(&tools, manifest, &p)?;
         if !list.iter().any(|c| c.is_running()) {
             bail!(
                 "the front door {} is not running; nothing was changed (`stackgen up TENANT` starts it)",
@@ -629,7 +657,7 @@ fn reload_edge(cli: &Cli, dry_run: bool) -> Result<()> {
         let stack_changed = cmp
             .changed
             .iter()
-            .any(|(path, _)| path.ends_with(format!("{}-stack.yml", crate::manifest::edge::NAME)));
+            .any(|(path, _)| path.ends_with(crate::render::edge::stack_file(engine)));
         if dry_run {
             for (path, _) in &cmp.changed {
                 println!("would write {}", shown(path));
@@ -644,12 +672,12 @@ fn reload_edge(cli: &Cli, dry_run: bool) -> Result<()> {
             println!("note: the edge's networks changed; `stackgen up TENANT` (or compose up -d on {}) applies them", shown(&p.stack));
         }
     }
+    if !dry_run {
+        crate::ops::edge::push_caddyfile(&tools, manifest, engine, &cli.stacks_dir)?;
+    }
     perform(&crate::ops::edge::reload_cmd(&tools, &p), dry_run)?;
     if !dry_run {
-        println!(
-            "{}: caddy reloaded its configuration",
-            crate::manifest::edge::NAME
-        );
+        println!("{}: caddy reloaded its configuration", door.name);
     }
     Ok(())
 }

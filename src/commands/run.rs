@@ -309,21 +309,28 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         ),
     )?;
 
-    // The front door's files too, when the tenant is behind it (its caddy joins the edge's network).
-    let edge_files = if tenant.has("caddy") {
-        crate::render::edge::render(&manifest, &display(cli))
+    // The front door's files too (its engine's), when the tenant is behind it (its caddy joins
+    // the door's network).
+    let engine = tenant.docker_context.as_deref();
+    let door = crate::render::edge::compare_door(
+        &manifest,
+        if tenant.has("caddy") { engine } else { None },
+        &display(cli),
+        &cli.stacks_dir,
+        output::Diffs::Unified,
+    )?;
+    let (edge_files, edge_cmp) = if tenant.has("caddy") {
+        (door.files, door.cmp)
     } else {
-        Vec::new()
+        (Vec::new(), output::Comparison::default())
     };
-    let edge_cmp =
-        crate::render::edge::compare(&cli.stacks_dir, &edge_files, output::Diffs::Unified)?;
-    let edge_project = crate::ops::edge::project(&manifest, &cli.env_file, &cli.stacks_dir);
+    let edge_project = crate::ops::edge::project(&manifest, engine, &cli.env_file, &cli.stacks_dir);
     if !edge_files.is_empty() {
         files_check(
             tenant,
             "edge-stack",
             &shown(&edge_project.stack),
-            "stacks/edge/",
+            &format!("stacks/{}/", door.name),
             &edge_cmp,
             args.render,
             "run `stackgen render` and commit, or pass --render",
@@ -381,7 +388,7 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
             let edge = crate::ops::edge::guard(&tools, &manifest, &edge_project)?;
             emit(
                 tenant,
-                crate::ops::edge::ports_check(&manifest, &edge, all()),
+                crate::ops::edge::ports_check(&manifest, engine, &edge, all()),
             )?;
         }
     }
@@ -533,8 +540,16 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         // time starts or changes the edge (`up --all` runs tenants in parallel); `edge` is no
         // tenant's name, so its lock is the edge's. Taken last, never held while waiting for
         // another lock.
-        let _edge_lock = crate::output::lock::tenant_if(cli, crate::manifest::edge::NAME, !dry)?;
-        crate::ops::edge::ensure(&tools, &manifest, &edge_project, tenant, args.timeout, dry)?;
+        let _edge_lock = crate::output::lock::tenant_if(cli, &door.name, !dry)?;
+        crate::ops::edge::ensure(
+            &tools,
+            &manifest,
+            &cli.stacks_dir,
+            &edge_project,
+            tenant,
+            args.timeout,
+            dry,
+        )?;
     }
     let up = argv::up(&tools, &project, wanted, args.timeout);
     if dry {
@@ -604,8 +619,12 @@ fn remote_apparmor(tools: &Tools, tenant: &Tenant) -> Check {
 /// `stackgen down`: containers and networks go, data stays. Several tenants run concurrently.
 pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
     let manifest = Manifest::load(&cli.env_file)?;
-    if !args.fleet.all && args.tenants == [crate::manifest::edge::NAME] {
-        return down_edge(cli, &manifest, args.dry_run);
+    if let (false, [one]) = (args.fleet.all, args.tenants.as_slice()) {
+        if manifest.tenant(one).is_none() {
+            if let Some(engine) = crate::render::edge::door_named(&manifest, one) {
+                return down_edge(cli, &manifest, engine, args.dry_run);
+            }
+        }
     }
     let names = if args.fleet.all {
         manifest.tenants.iter().map(|t| t.name.clone()).collect()
@@ -649,17 +668,19 @@ fn down_one(cli: &Cli, name: &str, dry_run: bool) -> Result<()> {
     Ok(())
 }
 
-/// `stackgen down edge`: the front door, once no tenant behind it runs (their caddies hold its
-/// networks). Its certificates stay under BASE_DIR/edge.
-fn down_edge(cli: &Cli, manifest: &Manifest, dry_run: bool) -> Result<()> {
-    let tools = tools(dry_run)?;
-    let p = crate::ops::edge::project(manifest, &cli.env_file, &cli.stacks_dir);
+/// `stackgen down edge` (`edge-<context>`): the front door of that engine, once no tenant
+/// behind it runs (their caddies hold its networks). Its certificates stay under BASE_DIR/<door>.
+fn down_edge(cli: &Cli, manifest: &Manifest, engine: Option<&str>, dry_run: bool) -> Result<()> {
+    let tools = tools(dry_run)?.on(engine);
+    let p = crate::ops::edge::project(manifest, engine, &cli.env_file, &cli.stacks_dir);
     if !dry_run {
         crate::ops::edge::guard(&tools, manifest, &p)?;
         let running: Vec<String> = containers::query(&tools, &Select::AllTenants)?
             .iter()
             .filter(|c| c.is_running() && c.service_name() == "caddy")
-            .filter_map(|c| manifest.tenant(&c.tenant).map(|t| t.name.clone()))
+            .filter_map(|c| manifest.tenant(&c.tenant))
+            .filter(|t| t.docker_context.as_deref() == engine)
+            .map(|t| t.name.clone())
             .collect();
         if !running.is_empty() {
             bail!(
@@ -672,10 +693,9 @@ fn down_edge(cli: &Cli, manifest: &Manifest, dry_run: bool) -> Result<()> {
     perform(&argv::down(&tools, &p), dry_run)?;
     if !dry_run {
         println!(
-            "{}: the front door's container and networks removed; its certificates under {}/{} are kept",
-            crate::manifest::edge::NAME,
-            manifest.platform.base_dir,
-            crate::manifest::edge::NAME
+            "{}: the front door's container and networks removed; its certificates under {} are kept",
+            crate::manifest::edge::door_name(engine),
+            crate::render::edge::host_root(&manifest.platform, engine)
         );
     }
     Ok(())
@@ -917,26 +937,31 @@ pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
             args.tenants.is_empty(),
         )
     };
-    // The front door (this host's: the current engine's), when a tenant shown is behind it; it
-    // does not change the exit status.
-    let edge = if tenants
-        .iter()
-        .any(|t| t.has("caddy") && !engines::is_remote(t))
-    {
-        let p = crate::ops::edge::project(&manifest, &cli.env_file, &cli.stacks_dir);
-        let own = containers::query(&docker, &Select::Project(&p.name))?;
-        Some(crate::ops::edge::status(&manifest, &own))
-    } else {
-        None
-    };
+    // The front door of each engine with a tenant shown behind it; they do not change the
+    // exit status. An engine that cannot be asked has its tenants reported `unreachable`.
+    let mut edges = Vec::new();
+    for engine in crate::render::edge::doors(&manifest) {
+        if !tenants
+            .iter()
+            .any(|t| t.has("caddy") && t.docker_context.as_deref() == engine)
+        {
+            continue;
+        }
+        let p = crate::ops::edge::project(&manifest, engine, &cli.env_file, &cli.stacks_dir);
+        let Ok(own) = containers::query(&docker.on(engine), &Select::Project(&p.name)) else {
+            continue;
+        };
+        let mut s = crate::ops::edge::status(&manifest, engine, &own);
+        if engines::engines(&manifest) != [None] {
+            s.engine = engine.unwrap_or("current").to_string();
+        }
+        edges.push(s);
+    }
     if args.json {
-        print!("{}", status::json(&report, edge.as_ref()));
+        print!("{}", status::json(&report, &edges));
     } else {
-        if let Some(e) = &edge {
-            println!(
-                "{}",
-                status::table_fit(std::slice::from_ref(e), status::terminal_width())
-            );
+        if !edges.is_empty() {
+            println!("{}", status::table_fit(&edges, status::terminal_width()));
         }
         print!("{}", status::table_fit(&report, status::terminal_width()));
     }

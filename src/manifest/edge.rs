@@ -18,6 +18,57 @@ pub const KEYS: [&str; 4] = [
     "EDGE_SUBNET",
 ];
 
+/// What the `EDGE_*` keys set, without `EDGE_`: the names a per-engine key ends with.
+pub const SETTINGS: [&str; 4] = ["HTTP_PORT", "HTTPS_PORT", "BIND_ADDRESS", "SUBNET"];
+
+/// The start of a per-engine key, `EDGE__<CONTEXT>__<SETTING>`: each engine of the manifest has
+/// its own front door (its own host, so its own address and ports), and the `EDGE_*` keys are
+/// the defaults of all of them. `EDGE` cannot be a tenant's key prefix (`edge` is reserved).
+pub const ENGINE_PREFIX: &str = "EDGE__";
+
+/// `host-2` → `HOST_2`: a Docker context's name as it appears in a per-engine key.
+pub fn context_key(context: &str) -> String {
+    context
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The key that sets `setting` (`HTTPS_PORT`) for the front door of `engine`: `EDGE_HTTPS_PORT`
+/// for the current context, `EDGE__HOST_2__HTTPS_PORT` for context `host-2`.
+pub fn key(engine: Option<&str>, setting: &str) -> String {
+    match engine {
+        None => format!("EDGE_{setting}"),
+        Some(c) => format!("{ENGINE_PREFIX}{}__{setting}", context_key(c)),
+    }
+}
+
+/// The key that sets `setting` of `engine`'s front door in a manifest that `has` these keys:
+/// the engine's own `EDGE__<CONTEXT>__` key when set, else the `EDGE_*` key it inherits.
+pub fn key_set_by(has: impl Fn(&str) -> bool, engine: Option<&str>, setting: &str) -> String {
+    let own = key(engine, setting);
+    if engine.is_none() || has(&own) {
+        own
+    } else {
+        key(None, setting)
+    }
+}
+
+/// The front door of an engine: `edge` for the current context (`stacks/edge-stack.yml`),
+/// `edge-<context>` for another one (`stacks/edge-host-2-stack.yml`).
+pub fn door_name(engine: Option<&str>) -> String {
+    match engine {
+        None => NAME.to_string(),
+        Some(c) => format!("{NAME}-{c}"),
+    }
+}
+
 /// Where the front door listens, and the address block its per-tenant networks come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -106,28 +157,28 @@ pub fn domain_clash(a: &Tenant, b: &Tenant) -> Option<Invalid> {
     ))
 }
 
-/// The edge's host ports that fall in a tenant's `PORT_RANGE` (its loopback ports come from it).
-pub fn port_clashes(edge: &Settings, tenant: &Tenant) -> Vec<(&'static str, Invalid)> {
-    [
-        ("EDGE_HTTP_PORT", edge.http_port),
-        ("EDGE_HTTPS_PORT", edge.https_port),
-    ]
-    .into_iter()
-    .filter(|(_, p)| (tenant.ports.0..=tenant.ports.1).contains(p))
-    .map(|(key, p)| {
-        (
-            key,
+/// The edge's host ports that fall in a tenant's `PORT_RANGE` (its loopback ports come from it),
+/// each with the key that set it (`keys`: the HTTP port's, the HTTPS port's). Only a tenant on
+/// the same engine can clash: the caller passes the settings of the tenant's own front door.
+pub fn port_clashes(edge: &Settings, keys: [String; 2], tenant: &Tenant) -> Vec<(String, Invalid)> {
+    let [http, https] = keys;
+    [(http, edge.http_port), (https, edge.https_port)]
+        .into_iter()
+        .filter(|(_, p)| (tenant.ports.0..=tenant.ports.1).contains(p))
+        .map(|(key, p)| {
             (
-                format!(
-                    "port {p} is inside tenant `{}`'s {} {}-{}",
-                    tenant.name,
-                    tenant.key("PORT_RANGE"),
-                    tenant.ports.0,
-                    tenant.ports.1
+                key,
+                (
+                    format!(
+                        "port {p} is inside tenant `{}`'s {} {}-{}",
+                        tenant.name,
+                        tenant.key("PORT_RANGE"),
+                        tenant.ports.0,
+                        tenant.ports.1
+                    ),
+                    "give the front door and every tenant ports of their own".into(),
                 ),
-                "give the front door and every tenant ports of their own".into(),
-            ),
-        )
-    })
-    .collect()
+            )
+        })
+        .collect()
 }

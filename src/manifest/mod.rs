@@ -78,12 +78,25 @@ pub struct Platform {
     pub acme_email: Option<String>,
     /// Where `stackgen backup` writes (`<BACKUP_DIR>/<tenant>`); `None`: `BASE_DIR/backups`.
     pub backup_dir: Option<String>,
-    /// The front door's ports and networks (`EDGE_*`, see `crate::render::edge`).
+    /// The front door's ports and networks (`EDGE_*`, see `crate::render::edge`): those of the
+    /// current context's, and the defaults of every other engine's.
     pub edge: edge::Settings,
+    /// The front door of each other engine a tenant names (`<T>__DOCKER_CONTEXT`): `edge` with
+    /// that engine's `EDGE__<CONTEXT>__*` keys applied. Use [`Platform::edge_of`].
+    pub engine_edges: Vec<(String, edge::Settings)>,
     /// `<SERVICE>_IMAGE` → image, as set in the manifest.
     pub image_overrides: IndexMap<String, String>,
     /// The storage class of the Kubernetes target's volume claims; `None`: the cluster default.
     pub kube_storage_class: Option<String>,
+}
+
+impl Platform {
+    /// The settings of the front door of `engine` (`None`: the current context).
+    pub fn edge_of(&self, engine: Option<&str>) -> &edge::Settings {
+        engine
+            .and_then(|c| self.engine_edges.iter().find(|(e, _)| e == c))
+            .map_or(&self.edge, |(_, s)| s)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -463,7 +476,7 @@ impl Builder<'_> {
             }
         };
 
-        let edge = self.edge_settings();
+        let edge = self.edge_settings(None, &edge::Settings::default());
 
         // Tenant list: one TENANT= line each.
         let mut tenant_names: Vec<String> = Vec::new();
@@ -521,6 +534,9 @@ impl Builder<'_> {
         let mut image_overrides = IndexMap::new();
         let keys: Vec<String> = self.entries.keys().cloned().collect();
         for key in keys {
+            if key.starts_with(edge::ENGINE_PREFIX) {
+                continue; // checked with the engines, once the tenants are known
+            }
             if known.contains(&key) {
                 if key.ends_with("_IMAGE") && image_keys.contains(&key) {
                     let v = self.get(&key).unwrap_or_default().trim().to_string();
@@ -573,9 +589,15 @@ impl Builder<'_> {
             }
         }
         self.cross_tenant(&tenants);
+        let engine_edges = self.engine_edges(&edge, &tenants);
         for t in &tenants {
-            for (key, problem) in edge::port_clashes(&edge, t) {
-                self.problem(key, problem);
+            let engine = t.docker_context.as_deref();
+            let settings = engine
+                .and_then(|c| engine_edges.iter().find(|(e, _)| e == c))
+                .map_or(&edge, |(_, s)| s);
+            let keys = ["HTTP_PORT", "HTTPS_PORT"].map(|s| self.edge_key(engine, s));
+            for (key, problem) in edge::port_clashes(settings, keys, t) {
+                self.problem(&key, problem);
             }
         }
 
@@ -591,6 +613,7 @@ impl Builder<'_> {
                 acme_email,
                 backup_dir,
                 edge,
+                engine_edges,
                 image_overrides,
                 kube_storage_class,
             },
@@ -1040,43 +1063,143 @@ impl Builder<'_> {
         out
     }
 
-    /// The `EDGE_*` keys (all optional; defaults in `edge::Settings`).
-    fn edge_settings(&mut self) -> edge::Settings {
-        let mut s = edge::Settings::default();
-        let value = |this: &mut Self, key: &str| {
-            let v = this.get(key).map(str::trim).filter(|v| !v.is_empty())?;
-            Some(v.to_string())
+    /// The `EDGE_*` keys of the front door of `engine` (all optional), over `base`: the
+    /// defaults of `edge::Settings` for the current context, the `EDGE_*` values for another.
+    fn edge_settings(&mut self, engine: Option<&str>, base: &edge::Settings) -> edge::Settings {
+        let mut s = base.clone();
+        let value = |this: &mut Self, setting: &str| {
+            let key = edge::key(engine, setting);
+            let v = this.get(&key).map(str::trim).filter(|v| !v.is_empty())?;
+            Some((key, v.to_string()))
         };
-        if let Some(v) = value(self, "EDGE_HTTP_PORT") {
-            s.http_port = self
-                .check("EDGE_HTTP_PORT", &v, edge::port)
-                .unwrap_or(s.http_port);
+        if let Some((k, v)) = value(self, "HTTP_PORT") {
+            s.http_port = self.check(&k, &v, edge::port).unwrap_or(s.http_port);
         }
-        if let Some(v) = value(self, "EDGE_HTTPS_PORT") {
-            s.https_port = self
-                .check("EDGE_HTTPS_PORT", &v, edge::port)
-                .unwrap_or(s.https_port);
+        if let Some((k, v)) = value(self, "HTTPS_PORT") {
+            s.https_port = self.check(&k, &v, edge::port).unwrap_or(s.https_port);
         }
-        if let Some(v) = value(self, "EDGE_BIND_ADDRESS") {
-            s.bind = self
-                .check("EDGE_BIND_ADDRESS", &v, edge::bind_address)
-                .unwrap_or(s.bind);
+        if let Some((k, v)) = value(self, "BIND_ADDRESS") {
+            s.bind = self.check(&k, &v, edge::bind_address).unwrap_or(s.bind);
         }
-        if let Some(v) = value(self, "EDGE_SUBNET") {
-            s.subnet = self
-                .check("EDGE_SUBNET", &v, edge::subnet)
-                .unwrap_or(s.subnet);
+        if let Some((k, v)) = value(self, "SUBNET") {
+            s.subnet = self.check(&k, &v, edge::subnet).unwrap_or(s.subnet);
         }
-        if s.http_port == s.https_port {
+        // Reported once, for the current context, unless this engine set a port itself.
+        let own_port = ["HTTP_PORT", "HTTPS_PORT"]
+            .iter()
+            .any(|p| self.entries.contains_key(&edge::key(engine, p)));
+        if s.http_port == s.https_port && (engine.is_none() || own_port) {
+            let key = self.edge_key(engine, "HTTPS_PORT");
             self.problem(
-                "EDGE_HTTPS_PORT",
+                &key,
                 (
-                    format!("is the same port as EDGE_HTTP_PORT ({})", s.http_port),
+                    format!(
+                        "is the same port as {} ({})",
+                        self.edge_key(engine, "HTTP_PORT"),
+                        s.http_port
+                    ),
                     "give HTTP and HTTPS their own ports, e.g. 80 and 443".into(),
                 ),
             );
         }
         s
+    }
+
+    /// `edge::key_set_by` on this manifest's keys.
+    fn edge_key(&self, engine: Option<&str>, setting: &str) -> String {
+        edge::key_set_by(|k| self.entries.contains_key(k), engine, setting)
+    }
+
+    /// The front door of every other engine the tenants name, and the checks of the
+    /// `EDGE__<CONTEXT>__<SETTING>` keys: each names an engine of the manifest and a setting; no
+    /// two contexts share a key form; no tenant is called like an engine's front door.
+    fn engine_edges(
+        &mut self,
+        defaults: &edge::Settings,
+        tenants: &[Tenant],
+    ) -> Vec<(String, edge::Settings)> {
+        let mut contexts: Vec<&str> = Vec::new();
+        for t in tenants {
+            if let Some(c) = t.docker_context.as_deref() {
+                if !contexts.contains(&c) {
+                    contexts.push(c);
+                }
+            }
+        }
+        for (i, a) in contexts.iter().enumerate() {
+            if let Some(b) = contexts[..i]
+                .iter()
+                .find(|b| edge::context_key(a) == edge::context_key(b))
+            {
+                let key = tenants
+                    .iter()
+                    .find(|t| t.docker_context.as_deref() == Some(a))
+                    .map(|t| t.key(values::DOCKER_CONTEXT))
+                    .unwrap_or_default();
+                self.problem(
+                    &key,
+                    (
+                        format!("contexts `{a}` and `{b}` have the same key form `{}` (EDGE__{}__*): their front doors' settings could not be told apart", edge::context_key(a), edge::context_key(a)),
+                        "name the Docker contexts so that they differ in more than case and punctuation".into(),
+                    ),
+                );
+            }
+            let door = edge::door_name(Some(a));
+            if let Some(t) = tenants.iter().find(|t| t.name == door) {
+                let key = tenants
+                    .iter()
+                    .find(|t| t.docker_context.as_deref() == Some(a))
+                    .map(|t| t.key(values::DOCKER_CONTEXT))
+                    .unwrap_or_default();
+                self.problem(
+                    &key,
+                    (
+                        format!("the front door of context `{a}` is `{door}` (stacks/{door}-stack.yml), the name of tenant `{}`", t.name),
+                        "rename the tenant or the Docker context".into(),
+                    ),
+                );
+            }
+        }
+        let keys: Vec<String> = self
+            .entries
+            .keys()
+            .filter(|k| k.starts_with(edge::ENGINE_PREFIX))
+            .cloned()
+            .collect();
+        for key in keys {
+            let rest = &key[edge::ENGINE_PREFIX.len()..];
+            let Some((ctx, setting)) = rest.split_once("__") else {
+                self.problem(&key, ("unknown key".into(), "a front door's own setting is EDGE__<CONTEXT>__<SETTING>, e.g. EDGE__HOST_2__BIND_ADDRESS".into()));
+                continue;
+            };
+            if !contexts.iter().any(|c| edge::context_key(c) == ctx) {
+                let known: Vec<String> = contexts
+                    .iter()
+                    .map(|c| format!("`{c}` ({})", edge::context_key(c)))
+                    .collect();
+                self.problem(
+                    &key,
+                    (
+                        format!("no tenant runs on a Docker context whose key form is `{ctx}`"),
+                        if known.is_empty() {
+                            "no tenant sets <T>__DOCKER_CONTEXT: use the EDGE_* keys for this host's front door".into()
+                        } else {
+                            format!("the contexts of this manifest are {}", known.join(", "))
+                        },
+                    ),
+                );
+            } else if !edge::SETTINGS.contains(&setting) {
+                let hint = match values::closest(setting, edge::SETTINGS) {
+                    Some(s) => format!("did you mean `EDGE__{ctx}__{s}`?"),
+                    None => format!("the settings are {}", edge::SETTINGS.join(", ")),
+                };
+                self.problem(&key, ("unknown key".into(), hint));
+            }
+        }
+        contexts
+            .into_iter()
+            .map(|c| (c.to_string(), self.edge_settings(Some(c), defaults)))
+            .collect()
     }
 
     /// Checks that need several tenants: ports, UIDs and domains must not be shared.

@@ -1,7 +1,9 @@
-//! The front door at run time: its compose project, the ownership guard before anything changes
-//! it, the host-port check before `up`, starting it or reloading its routes in place (and
+//! The front doors at run time, one per engine: a door's compose project, the ownership guard
+//! before anything changes it, the host-port check before `up`, copying its Caddyfile to its
+//! host when that is another engine's, starting it or reloading its routes in place (and
 //! connecting a tenant's front network it lacks, without a restart), and its `status` line. What
-//! it is (settings, checks, its rendered files) is `crate::render::edge`.
+//! it is (settings, checks, its rendered files) is `crate::render::edge`. Every function takes
+//! the door's engine (`None`: the current context) and [`Tools`] already on that engine.
 
 use std::path::{Path, PathBuf};
 
@@ -12,19 +14,25 @@ use crate::ops::compose::argv::{self, Select};
 use crate::ops::compose::{containers, exec, Cmd, Container, Project, Tools};
 use crate::ops::preflight::{self, Check};
 
-use crate::manifest::edge::NAME;
+use crate::manifest::edge::door_name;
 use crate::render::edge::*;
 
-/// `-p edge-<deployment> --env-file <manifest> -f <stacks>/edge-stack.yml`.
-pub fn project(manifest: &Manifest, env_file: &Path, stacks_dir: &Path) -> Project {
+/// `-p edge-<deployment> --env-file <manifest> -f <stacks>/edge-stack.yml` (on another engine:
+/// `edge-<context>-<deployment>` and `edge-<context>-stack.yml`).
+pub fn project(
+    manifest: &Manifest,
+    engine: Option<&str>,
+    env_file: &Path,
+    stacks_dir: &Path,
+) -> Project {
     let shown = |p: &Path| {
         let s = p.display().to_string();
         PathBuf::from(s.strip_prefix("./").map(str::to_string).unwrap_or(s))
     };
     Project {
-        name: project_name(manifest),
+        name: project_name(manifest, engine),
         env_file: shown(env_file),
-        stack: shown(&stacks_dir.join(format!("{NAME}-stack.yml"))),
+        stack: shown(&stacks_dir.join(stack_file(engine))),
     }
 }
 
@@ -58,9 +66,16 @@ fn running(list: &[Container]) -> Option<&Container> {
         .find(|c| c.service_name() == SERVICE && c.is_running())
 }
 
-/// The edge's host ports are free, or published by the edge itself.
-pub fn ports_check(manifest: &Manifest, own: &[Container], running_all: &[Container]) -> Check {
-    let edge = &manifest.platform.edge;
+/// The door's host ports are free, or published by the door itself. On another engine's host
+/// the sockets are out of reach: a port is busy there when a container of that engine publishes
+/// it (as for that engine's tenants, `crate::ops::engines::ports`).
+pub fn ports_check(
+    manifest: &Manifest,
+    engine: Option<&str>,
+    own: &[Container],
+    running_all: &[Container],
+) -> Check {
+    let edge = manifest.platform.edge_of(engine);
     let held: Vec<(u16, String)> = own
         .iter()
         .filter(|c| c.is_running())
@@ -75,13 +90,23 @@ pub fn ports_check(manifest: &Manifest, own: &[Container], running_all: &[Contai
         {
             continue;
         }
-        if !preflight::bindable(&p) {
-            let who = preflight::port_holder(running_all, p.port, p.proto)
+        let holder = preflight::port_holder(running_all, p.port, p.proto);
+        let busy_here = match engine {
+            None => !preflight::bindable(&p),
+            Some(_) => holder.is_some(),
+        };
+        if busy_here {
+            let who = holder
                 .map(|c| format!("container `{c}`"))
                 .unwrap_or_else(|| "another process".into());
             let file = manifest.path.display().to_string();
             let file = file.strip_prefix("./").unwrap_or(&file);
-            let source = match manifest.entries.get(key) {
+            let key = crate::manifest::edge::key_set_by(
+                |k| manifest.entries.contains_key(k),
+                engine,
+                key,
+            );
+            let source = match manifest.entries.get(&key) {
                 Some(e) => format!("{key} in {file}, line {}", e.line),
                 None => format!("{key}'s default; {file} does not set it"),
             };
@@ -105,23 +130,29 @@ pub fn ports_check(manifest: &Manifest, own: &[Container], running_all: &[Contai
         Check::fail(
             "edge-ports",
             busy.join("; "),
-            "stop what holds the port, or set EDGE_HTTP_PORT / EDGE_HTTPS_PORT / EDGE_BIND_ADDRESS in the manifest and run `stackgen render`",
+            match engine {
+                None => "stop what holds the port, or set EDGE_HTTP_PORT / EDGE_HTTPS_PORT / EDGE_BIND_ADDRESS in the manifest and run `stackgen render`".to_string(),
+                Some(c) => format!(
+                    "stop what holds the port on that host, or set {} / {} / {} in the manifest and run `stackgen render`",
+                    crate::manifest::edge::key(Some(c), "HTTP_PORT"),
+                    crate::manifest::edge::key(Some(c), "HTTPS_PORT"),
+                    crate::manifest::edge::key(Some(c), "BIND_ADDRESS"),
+                ),
+            },
         )
     }
 }
 
 /// The networks a container is attached to (`docker inspect`).
 fn attached(tools: &Tools, id: &str) -> Result<Vec<String>> {
-    let cmd = Cmd::new(
-        vec![
-            tools.docker.clone().into_os_string(),
-            "inspect".into(),
-            "--format".into(),
-            "{{json .NetworkSettings.Networks}}".into(),
-            id.into(),
-        ],
-        "docker inspect",
-    );
+    let mut v = tools.docker_argv();
+    v.extend([
+        "inspect".into(),
+        "--format".into(),
+        "{{json .NetworkSettings.Networks}}".into(),
+        id.into(),
+    ]);
+    let cmd = Cmd::new(v, "docker inspect");
     let out = exec::capture_ok(&cmd)?;
     let map: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(out.trim()).context("reading `docker inspect` networks")?;
@@ -133,25 +164,39 @@ pub fn reload_cmd(tools: &Tools, p: &Project) -> Cmd {
     argv::caddy_reload(tools, p)
 }
 
-/// What `up TENANT` does for the front door, before the tenant's own `compose up` (whose caddy
-/// joins the tenant's front network, which the edge creates): start the edge when it is not
-/// running; otherwise create the networks it lacks, attach it to the tenant's, and reload its
-/// routes without a restart. `dry` prints the commands instead.
+/// What `up TENANT` does for the front door of the tenant's engine, before the tenant's own
+/// `compose up` (whose caddy joins the tenant's front network, which the door creates): on
+/// another engine, copy the Caddyfile to that host; start the door when it is not running;
+/// otherwise create the networks it lacks, attach it to the tenant's, and reload its routes
+/// without a restart. `dry` prints the commands instead.
 pub fn ensure(
     tools: &Tools,
     manifest: &Manifest,
+    stacks_dir: &Path,
     p: &Project,
     tenant: &Tenant,
     timeout: u32,
     dry: bool,
 ) -> Result<()> {
+    let engine = tenant.docker_context.as_deref();
     let up = argv::up(tools, p, &[], timeout);
     if dry {
+        if engine.is_some() {
+            println!(
+                "+ copy {} to {}/etc on the engine's host",
+                stacks_dir
+                    .join(files_dir(engine))
+                    .join("Caddyfile")
+                    .display(),
+                host_root(&manifest.platform, engine)
+            );
+        }
         println!("+ {up}   # when the front door is not running; else:");
         println!("+ {}", reload_cmd(tools, p));
         return Ok(());
     }
     let list = guard(tools, manifest, p)?;
+    push_caddyfile(tools, manifest, engine, stacks_dir)?;
     let Some(edge) = running(&list) else {
         // Its ports were checked with the tenant's (`edge-ports`), before anything changed.
         // Bounded like the tenant's own `up` (see commands::run::up_one).
@@ -169,16 +214,14 @@ pub fn ensure(
     exec::run(&Cmd::new(v, "docker compose up --no-recreate"))?;
     let net = front_network(tenant);
     if !attached(tools, &edge.id)?.contains(&net) {
-        exec::run(&Cmd::new(
-            vec![
-                tools.docker.clone().into_os_string(),
-                "network".into(),
-                "connect".into(),
-                net.clone().into(),
-                edge.id.clone().into(),
-            ],
-            "docker network connect",
-        ))?;
+        let mut v = tools.docker_argv();
+        v.extend([
+            "network".into(),
+            "connect".into(),
+            net.clone().into(),
+            edge.id.clone().into(),
+        ]);
+        exec::run(&Cmd::new(v, "docker network connect"))?;
     }
     exec::run(&reload_cmd(tools, p))?;
     println!(
@@ -191,8 +234,73 @@ pub fn ensure(
     Ok(())
 }
 
-/// The edge as a `status` block.
-pub fn status(manifest: &Manifest, list: &[Container]) -> crate::ops::status::TenantStatus {
+/// Copies the door's Caddyfile to its folder on another engine's host (`BASE_DIR/<door>/etc`,
+/// which its stack mounts): a bind mount is read on the engine's host, not on this machine.
+/// Nothing to do for the current context's door, which mounts the stacks directory.
+pub fn push_caddyfile(
+    tools: &Tools,
+    manifest: &Manifest,
+    engine: Option<&str>,
+    stacks_dir: &Path,
+) -> Result<()> {
+    if engine.is_none() {
+        return Ok(());
+    }
+    let served = tenants(manifest, engine);
+    let Some(first) = served.first() else {
+        return Ok(());
+    };
+    let image = crate::platform::model::image(&manifest.platform, first, SERVICE);
+    let local = stacks_dir.join(files_dir(engine));
+    push_dir(
+        tools,
+        &image,
+        &local,
+        &format!("{}/etc", host_root(&manifest.platform, engine)),
+    )
+}
+
+/// Copies `local` (a folder) into `host_dir` on the engine's host, through a throwaway container
+/// that is created, never started.
+fn push_dir(tools: &Tools, image: &str, local: &Path, host_dir: &str) -> Result<()> {
+    let mut v = tools.docker_argv();
+    v.extend(
+        [
+            "create",
+            "--network",
+            "none",
+            "--cap-drop",
+            "ALL",
+            "--entrypoint",
+            "/bin/true",
+            "-v",
+            &format!("{host_dir}:/stackgen-push"),
+            image,
+        ]
+        .map(std::ffi::OsString::from),
+    );
+    let id = exec::capture_ok(&Cmd::new(v, "docker create"))?
+        .trim()
+        .to_string();
+    let mut cp = tools.docker_argv();
+    cp.extend([
+        "cp".into(),
+        format!("{}/.", local.display()).into(),
+        format!("{id}:/stackgen-push").into(),
+    ]);
+    let copied = exec::capture_ok(&Cmd::new(cp, "docker cp"));
+    let mut rm = tools.docker_argv();
+    rm.extend(["rm".into(), "-f".into(), id.into()]);
+    let _ = exec::capture(&Cmd::new(rm, "docker rm"));
+    copied.map(|_| ())
+}
+
+/// A door as a `status` block, named like the door (`edge`, `edge-host-2`).
+pub fn status(
+    manifest: &Manifest,
+    engine: Option<&str>,
+    list: &[Container],
+) -> crate::ops::status::TenantStatus {
     let mut services: Vec<crate::ops::status::ServiceStatus> = list
         .iter()
         .filter(|c| c.service_name() == SERVICE)
@@ -205,14 +313,14 @@ pub fn status(manifest: &Manifest, list: &[Container]) -> crate::ops::status::Te
             state: "not created".into(),
             health: crate::ops::compose::Health::None,
             ports: Vec::new(),
-            image: tenants(manifest)
+            image: tenants(manifest, engine)
                 .first()
                 .map(|t| crate::platform::model::image(&manifest.platform, t, SERVICE))
                 .unwrap_or_default(),
             declared: true,
         });
     }
-    let mut s = crate::ops::status::summarize(NAME.to_string(), true, services);
+    let mut s = crate::ops::status::summarize(door_name(engine), true, services);
     s.deployment = manifest
         .tenants
         .first()

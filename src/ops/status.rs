@@ -52,9 +52,13 @@ pub struct TenantStatus {
 
 #[derive(Serialize)]
 struct Report<'a> {
-    /// The platform's front door (`crate::render::edge`), when a tenant listed is behind it.
+    /// The current engine's front door (`crate::render::edge`), when a tenant listed is behind
+    /// it: the first of `edges` there; kept for scripts written before there were several.
     #[serde(skip_serializing_if = "Option::is_none")]
     edge: Option<&'a TenantStatus>,
+    /// Every engine's front door with a tenant listed behind it (`edge`, `edge-<context>`).
+    #[serde(skip_serializing_if = "<[TenantStatus]>::is_empty")]
+    edges: &'a [TenantStatus],
     tenants: &'a [TenantStatus],
 }
 
@@ -192,10 +196,14 @@ pub fn build(
     out
 }
 
-/// Pretty JSON: `{"edge": {...}, "tenants": [...]}`.
-pub fn json(report: &[TenantStatus], edge: Option<&TenantStatus>) -> String {
+/// Pretty JSON: `{"edge": {...}, "edges": [...], "tenants": [...]}`.
+pub fn json(report: &[TenantStatus], edges: &[TenantStatus]) -> String {
+    let edge = edges
+        .iter()
+        .find(|e| e.tenant == crate::manifest::edge::NAME);
     let mut s = serde_json::to_string_pretty(&Report {
         edge,
+        edges,
         tenants: report,
     })
     .expect("status serializes");
@@ -449,7 +457,7 @@ mod tests {
         assert!(table.contains("team-b: degraded (2 of "), "{table}");
         assert!(table.contains("old-thing (not in manifest)"), "{table}");
         assert!(table.contains("gone: running"), "{table}");
-        let json: serde_json::Value = serde_json::from_str(&json(&report, None)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&json(&report, &[])).unwrap();
         assert_eq!(json["tenants"][0]["services"][0]["service"], "postgres");
         assert_eq!(json["tenants"][0]["services"][0]["health"], "healthy");
     }

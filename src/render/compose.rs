@@ -91,9 +91,6 @@ fn base_context(tenant: &Tenant, display: &Display) -> IndexMap<&'static str, JV
 /// Whether `rel` (a path under `<stacks-dir>/<tenant>/`) is one stackgen can generate for that
 /// tenant: a catalog service's config file or one of the tenant's AppArmor profiles.
 pub fn may_generate(tenant: &str, rel: &std::path::Path) -> bool {
-    if tenant == crate::manifest::edge::NAME {
-        return rel == std::path::Path::new("Caddyfile");
-    }
     let catalog = Catalog::get();
     let config = catalog
         .services
@@ -196,15 +193,14 @@ pub fn render_tenant_with(
         }
         let mut n = Mapping::new();
         n.insert("name".into(), policy::network_name(tenant, key).into());
-        if key == "front" && !crate::ops::engines::is_remote(tenant) {
-            // The front door's stack creates it (stacks/edge-stack.yml): it must be up first.
+        if key == "front" {
+            // The front door of the tenant's engine creates it (stacks/edge-stack.yml, or
+            // edge-<context>-stack.yml): it must be up first.
             n.insert("external".into(), true.into());
             networks.insert(key.into(), Value::Mapping(n));
             continue;
         }
-        // A tenant on another engine: this host's front door cannot reach it, and that host has
-        // none yet (docs/operations.md), so its stack owns the network; caddy stays on loopback.
-        if key == "internal" || key == "front" {
+        if key == "internal" {
             // Backend services get no route out: databases, caches, vector DB, ollama, sandbox.
             n.insert("internal".into(), true.into());
         }

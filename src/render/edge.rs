@@ -1,9 +1,13 @@
-//! The platform's front door ("edge"): one caddy per host that publishes 80, 443 and 443/udp,
-//! holds the certificates of every tenant hostname, and forwards each tenant's hostnames to that
-//! tenant's own caddy only.
+//! The platform's front door ("edge"): one caddy per host (per Docker engine) that publishes 80,
+//! 443 and 443/udp, holds the certificates of the hostnames of that engine's tenants, and
+//! forwards each tenant's hostnames to that tenant's own caddy only.
 //!
-//! It is rendered next to the tenants' stacks, from the whole manifest: `stacks/edge-stack.yml`
-//! (its own compose project, `edge-<deployment>`) and `stacks/edge/Caddyfile`. The edge owns one
+//! It is rendered next to the tenants' stacks, from the whole manifest: for the current context,
+//! `stacks/edge-stack.yml` (its own compose project, `edge-<deployment>`) and
+//! `stacks/edge/Caddyfile`; for a tenant's `<T>__DOCKER_CONTEXT=host-2`, a front door of that
+//! engine's own, `stacks/edge-host-2-stack.yml` and `stacks/edge-host-2/Caddyfile`, whose
+//! Caddyfile is copied to that host (`BASE_DIR/edge-host-2/etc`) since a bind mount is read
+//! on the engine's host. The edge owns one
 //! network per tenant with caddy, `ai-platform-<tenant>-front` (internal, a fixed /27 of
 //! `EDGE_SUBNET`), which only the edge and that tenant's caddy join; tenant stacks declare it
 //! `external`. So the edge comes up first (`stackgen up` does it), and no network ever joins two
@@ -23,7 +27,7 @@ use crate::manifest::{Manifest, Platform, Tenant, TlsMode};
 use crate::ops::preflight::{HostPort, Proto};
 use crate::render::{Display, RenderedFile};
 
-use crate::manifest::edge::{Settings, NAME};
+use crate::manifest::edge::{door_name, Settings, NAME};
 
 /// The edge's only compose service.
 pub const SERVICE: &str = "caddy";
@@ -34,31 +38,77 @@ pub const FRONT_OF_LABEL: &str = "com.stackgen.front-of";
 /// The port each tenant caddy serves plain HTTP on, for the edge (TLS ends at the edge).
 pub const TENANT_PORT: u16 = 80;
 
-/// The tenants the edge serves: those that run caddy on this host's engine (a tenant on another
-/// engine is out of this front door's reach: docs/operations.md, several Docker engines).
-pub fn tenants(manifest: &Manifest) -> Vec<&Tenant> {
+/// The tenants the front door of `engine` serves: those that run caddy on that engine (each
+/// host's front door routes its own tenants only: a network cannot span two engines).
+pub fn tenants<'a>(manifest: &'a Manifest, engine: Option<&str>) -> Vec<&'a Tenant> {
     manifest
         .tenants
         .iter()
-        .filter(|t| t.has("caddy") && !crate::ops::engines::is_remote(t))
+        .filter(|t| t.has("caddy") && t.docker_context.as_deref() == engine)
         .collect()
 }
 
-/// `edge-<deployment>`: one front door per deployment (the tests run several on one engine).
-pub fn project_name(manifest: &Manifest) -> String {
+/// The engines that have a front door (some tenant there runs caddy), in manifest order.
+pub fn doors(manifest: &Manifest) -> Vec<Option<&str>> {
+    crate::ops::engines::engines(manifest)
+        .into_iter()
+        .filter(|e| !tenants(manifest, *e).is_empty())
+        .collect()
+}
+
+/// The engine whose front door is called `name` (`edge`, `edge-host-2`), if the manifest has it.
+pub fn door_named<'a>(manifest: &'a Manifest, name: &str) -> Option<Option<&'a str>> {
+    crate::ops::engines::engines(manifest)
+        .into_iter()
+        .find(|e| door_name(*e) == name)
+}
+
+/// `edge-<deployment>` (`edge-<context>-<deployment>` on another engine): one front door per
+/// deployment and engine (the tests run several on one engine; two contexts that reach the same
+/// engine get two projects, and the port check names the first's container).
+pub fn project_name(manifest: &Manifest, engine: Option<&str>) -> String {
+    let door = match engine {
+        None => NAME.to_string(),
+        // A compose project name is lowercase letters, digits, `-` and `_`.
+        Some(c) => format!(
+            "{NAME}-{}",
+            c.chars()
+                .map(|ch| match ch.to_ascii_lowercase() {
+                    l @ ('a'..='z' | '0'..='9' | '_' | '-') => l,
+                    _ => '-',
+                })
+                .collect::<String>()
+        ),
+    };
     match manifest
         .tenants
         .first()
         .and_then(|t| t.deployment.as_deref())
     {
-        Some(id) => format!("{NAME}-{id}"),
-        None => NAME.to_string(),
+        Some(id) => format!("{door}-{id}"),
+        None => door,
     }
 }
 
 /// The edge's own network (published ports and ACME traffic go through it).
-pub fn public_network(manifest: &Manifest) -> String {
-    format!("ai-platform-{}", project_name(manifest))
+pub fn public_network(manifest: &Manifest, engine: Option<&str>) -> String {
+    format!("ai-platform-{}", project_name(manifest, engine))
+}
+
+/// `<door>-stack.yml`, relative to the stacks directory.
+pub fn stack_file(engine: Option<&str>) -> PathBuf {
+    PathBuf::from(format!("{}-stack.yml", door_name(engine)))
+}
+
+/// The folder of the door's Caddyfile, relative to the stacks directory.
+pub fn files_dir(engine: Option<&str>) -> PathBuf {
+    PathBuf::from(door_name(engine))
+}
+
+/// The door's folder on its engine's host: `BASE_DIR/<door>` (certificates in `data`, caddy's
+/// own state in `config`, and on another engine the Caddyfile copied in `etc`).
+pub fn host_root(platform: &Platform, engine: Option<&str>) -> String {
+    format!("{}/{}", platform.base_dir, door_name(engine))
 }
 
 /// The network only the edge and this tenant's caddy join.
@@ -76,7 +126,7 @@ pub fn upstream(tenant: &Tenant) -> String {
 /// tenants get the same block, and a tenant keeps its block as long as it keeps its range. Fixed,
 /// so that the tenant caddy trusts forwarded headers from exactly this block (`trusted_proxies`).
 pub fn front_subnet(platform: &Platform, tenant: &Tenant) -> String {
-    let (a, b) = platform.edge.subnet;
+    let (a, b) = platform.edge_of(tenant.docker_context.as_deref()).subnet;
     let base = u32::from(tenant.ports.0 / 32) * 32;
     format!("{a}.{b}.{}.{}/27", base / 256, base % 256)
 }
@@ -109,7 +159,7 @@ pub fn ports(edge: &Settings) -> Vec<String> {
     ]
 }
 
-/// The host ports the edge needs, for the port checks (with the key that sets each).
+/// The host ports the edge needs, for the port checks (with the setting of each: `HTTP_PORT`).
 pub fn host_ports(edge: &Settings) -> Vec<(HostPort, &'static str)> {
     let p = |port, proto, key| {
         (
@@ -123,44 +173,152 @@ pub fn host_ports(edge: &Settings) -> Vec<(HostPort, &'static str)> {
         )
     };
     vec![
-        p(edge.http_port, Proto::Tcp, "EDGE_HTTP_PORT"),
-        p(edge.https_port, Proto::Tcp, "EDGE_HTTPS_PORT"),
-        p(edge.https_port, Proto::Udp, "EDGE_HTTPS_PORT"),
+        p(edge.http_port, Proto::Tcp, "HTTP_PORT"),
+        p(edge.https_port, Proto::Tcp, "HTTPS_PORT"),
+        p(edge.https_port, Proto::Udp, "HTTPS_PORT"),
     ]
 }
 
-/// The edge's files: its stack and its Caddyfile; none when no tenant runs caddy.
+/// Every front door's files: for each engine with a tenant that runs caddy, its stack and its
+/// Caddyfile.
 pub fn render(manifest: &Manifest, display: &Display) -> Vec<RenderedFile> {
-    let served = tenants(manifest);
+    doors(manifest)
+        .into_iter()
+        .flat_map(|e| render_door(manifest, e, display))
+        .collect()
+}
+
+/// The files of the front door of `engine`; none when no tenant there runs caddy.
+pub fn render_door(
+    manifest: &Manifest,
+    engine: Option<&str>,
+    display: &Display,
+) -> Vec<RenderedFile> {
+    let served = tenants(manifest, engine);
     if served.is_empty() {
         return Vec::new();
     }
     vec![
         RenderedFile {
-            path: PathBuf::from(format!("{NAME}-stack.yml")),
-            content: stack(manifest, &served, display),
+            path: stack_file(engine),
+            content: stack(manifest, engine, &served, display),
         },
         RenderedFile {
-            path: Path::new(NAME).join("Caddyfile"),
+            path: files_dir(engine).join("Caddyfile"),
             content: caddyfile(manifest, &served, display),
         },
     ]
 }
 
-/// The edge's files compared with the stacks directory (`output::compare_with` on `stacks/edge/`),
-/// plus `stacks/edge-stack.yml` as stale when the manifest no longer has a front door (no tenant
-/// runs caddy).
-pub fn compare(
+/// One front door's files and how the stacks directory differs from them.
+pub struct DoorFiles {
+    /// `edge`, `edge-host-2`: how commands and messages name it.
+    pub name: String,
+    pub files: Vec<RenderedFile>,
+    pub cmp: crate::output::Comparison,
+}
+
+/// The files of the front door of `engine`, compared with the stacks directory: its
+/// `<door>-stack.yml` is stale when the engine no longer has a front door.
+pub fn compare_door(
+    manifest: &Manifest,
+    engine: Option<&str>,
+    display: &Display,
     stacks_dir: &Path,
+    diffs: crate::output::Diffs,
+) -> Result<DoorFiles> {
+    let files = render_door(manifest, engine, display);
+    let cmp = compare_files(stacks_dir, &door_name(engine), &files, diffs)?;
+    Ok(DoorFiles {
+        name: door_name(engine),
+        files,
+        cmp,
+    })
+}
+
+fn compare_files(
+    stacks_dir: &Path,
+    name: &str,
     files: &[RenderedFile],
     diffs: crate::output::Diffs,
 ) -> Result<crate::output::Comparison> {
-    let mut cmp = crate::output::compare_with(stacks_dir, Path::new(NAME), files, diffs)?;
-    let stack = stacks_dir.join(format!("{NAME}-stack.yml"));
+    let mut cmp =
+        crate::output::compare_generated(stacks_dir, Path::new(name), files, diffs, &|rel| {
+            rel == Path::new("Caddyfile")
+        })?;
+    let stack = stacks_dir.join(format!("{name}-stack.yml"));
     if files.is_empty() && std::fs::symlink_metadata(&stack).is_ok_and(|m| m.is_file()) {
         cmp.stale.push(stack);
     }
     Ok(cmp)
+}
+
+/// Every front door of the manifest compared with the stacks directory, plus those the
+/// directory still holds for an engine no tenant names any more (found by their header; a
+/// tenant's stack is never taken for one). The entries with nothing to write or remove are
+/// left out.
+pub fn compare_all(
+    manifest: &Manifest,
+    display: &Display,
+    stacks_dir: &Path,
+    diffs: crate::output::Diffs,
+) -> Result<Vec<DoorFiles>> {
+    let mut out = Vec::new();
+    let mut names = Vec::new();
+    for engine in crate::ops::engines::engines(manifest) {
+        let door = compare_door(manifest, engine, display, stacks_dir, diffs)?;
+        names.push(door.name.clone());
+        if !door.files.is_empty() || !door.cmp.is_clean() {
+            out.push(door);
+        }
+    }
+    // The current context's door may be gone although no tenant is local any more.
+    if !names.iter().any(|n| n == NAME) {
+        names.push(NAME.into());
+        let cmp = compare_files(stacks_dir, NAME, &[], diffs)?;
+        if !cmp.is_clean() {
+            out.push(DoorFiles {
+                name: NAME.into(),
+                files: Vec::new(),
+                cmp,
+            });
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(stacks_dir) else {
+        return Ok(out);
+    };
+    let mut removed: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let name = file.strip_suffix("-stack.yml")?.to_string();
+            let is_file = e.file_type().is_ok_and(|t| t.is_file());
+            (is_file && name.starts_with(&format!("{NAME}-"))).then_some(name)
+        })
+        .filter(|n| !names.contains(n) && manifest.tenant(n).is_none())
+        .filter(|n| is_door_stack(&stacks_dir.join(format!("{n}-stack.yml"))))
+        .collect();
+    removed.sort();
+    for name in removed {
+        let cmp = compare_files(stacks_dir, &name, &[], diffs)?;
+        out.push(DoorFiles {
+            name,
+            files: Vec::new(),
+            cmp,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether a `*-stack.yml` is a front door's, by the first line stackgen writes in it.
+fn is_door_stack(path: &Path) -> bool {
+    use std::io::BufRead;
+    std::fs::File::open(path).is_ok_and(|f| {
+        let mut first = String::new();
+        std::io::BufReader::new(f).read_line(&mut first).is_ok()
+            && first.starts_with("# Generated by stackgen from ")
+            && first.contains("the platform's front door")
+    })
 }
 
 fn strings(items: &[String]) -> Value {
@@ -180,8 +338,14 @@ fn labels(manifest: &Manifest, extra: (&str, &str)) -> Value {
     Value::Mapping(l)
 }
 
-fn stack(manifest: &Manifest, served: &[&Tenant], display: &Display) -> String {
+fn stack(
+    manifest: &Manifest,
+    engine: Option<&str>,
+    served: &[&Tenant],
+    display: &Display,
+) -> String {
     let platform = &manifest.platform;
+    let settings = platform.edge_of(engine);
     let image = crate::platform::model::image(platform, served[0], SERVICE);
     let mut svc = Mapping::new();
     svc.insert("image".into(), image.into());
@@ -201,11 +365,17 @@ fn stack(manifest: &Manifest, served: &[&Tenant], display: &Display) -> String {
     env.insert("XDG_DATA_HOME".into(), "/data".into());
     env.insert("XDG_CONFIG_HOME".into(), "/config".into());
     svc.insert("environment".into(), Value::Mapping(env));
-    let root = format!("{}/{NAME}", platform.base_dir);
+    let root = host_root(platform, engine);
+    // A bind mount is read on the engine's host: another engine's gets its Caddyfile copied
+    // there (`crate::ops::edge::ensure`), the current one's reads the stacks directory.
+    let caddyfile = match engine {
+        None => format!("./{NAME}"),
+        Some(_) => format!("{root}/etc"),
+    };
     svc.insert(
         "volumes".into(),
         strings(&[
-            format!("./{NAME}:/etc/caddy:ro"),
+            format!("{caddyfile}:/etc/caddy:ro"),
             format!("{root}/data:/data"),
             format!("{root}/config:/config"),
         ]),
@@ -213,7 +383,7 @@ fn stack(manifest: &Manifest, served: &[&Tenant], display: &Display) -> String {
     let mut nets = vec!["public".to_string()];
     nets.extend(served.iter().map(|t| t.name.clone()));
     svc.insert("networks".into(), strings(&nets));
-    svc.insert("ports".into(), strings(&ports(&platform.edge)));
+    svc.insert("ports".into(), strings(&ports(settings)));
     let mut hc = Mapping::new();
     hc.insert(
         "test".into(),
@@ -248,7 +418,7 @@ fn stack(manifest: &Manifest, served: &[&Tenant], display: &Display) -> String {
 
     let mut networks = Mapping::new();
     let mut public = Mapping::new();
-    public.insert("name".into(), public_network(manifest).into());
+    public.insert("name".into(), public_network(manifest, engine).into());
     public.insert("labels".into(), labels(manifest, (ROLE_LABEL, NAME)));
     networks.insert("public".into(), Value::Mapping(public));
     for t in served {
@@ -265,19 +435,34 @@ fn stack(manifest: &Manifest, served: &[&Tenant], display: &Display) -> String {
         networks.insert(t.name.clone().into(), Value::Mapping(n));
     }
     let mut doc = Mapping::new();
-    doc.insert("name".into(), project_name(manifest).into());
+    doc.insert("name".into(), project_name(manifest, engine).into());
     doc.insert("services".into(), Value::Mapping(services));
     doc.insert("networks".into(), Value::Mapping(networks));
-    let stack = format!("{}/{NAME}-stack.yml", display.stacks_dir);
+    let stack = format!("{}/{}", display.stacks_dir, stack_file(engine).display());
+    let door = door_name(engine);
+    let (docker, copy) = match engine {
+        None => (String::new(), String::new()),
+        Some(c) => (
+            format!("--context {c} "),
+            format!(
+                "# This front door runs on the engine of Docker context `{c}` and serves its tenants only;\n\
+                 # the Caddyfile is read on that host: first copy {dir}/Caddyfile to {root}/etc/\n\
+                 # there (`stackgen up` and `stackgen reload-proxy {door}` do).\n",
+                dir = format_args!("{}/{}", display.stacks_dir, files_dir(engine).display()),
+                root = host_root(platform, engine),
+            ),
+        ),
+    };
     format!(
         "# Generated by stackgen from {m}: the platform's front door; do not edit by hand.\n\
          # One caddy on the host's ports 80 and 443 for every tenant hostname; each tenant's hostnames\n\
          # go to that tenant's caddy only, over a network only the two of them join.\n\
+         {copy}\
          #\n\
          # Deploy without stackgen, from the directory holding {m}, before the tenants' stacks (they\n\
          # join the networks it creates):\n\
-         #   docker compose --env-file {m} -f {stack} up -d\n\
-         # After a change: the same command, or `stackgen reload-proxy {NAME}` to reload in place.\n\n{}",
+         #   docker {docker}compose --env-file {m} -f {stack} up -d\n\
+         # After a change: the same command, or `stackgen reload-proxy {door}` to reload in place.\n\n{}",
         crate::render::yaml::to_string(&Value::Mapping(doc)),
         m = display.manifest,
     )
@@ -411,6 +596,100 @@ mod tests {
         assert!(
             stack.contains("com.stackgen.deployment: \"0123456789abcdef\""),
             "{stack}"
+        );
+    }
+
+    #[test]
+    fn each_engine_has_its_own_front_door_for_its_own_tenants() {
+        let m = manifest(
+            "B__DOCKER_CONTEXT=host-2\nEDGE_BIND_ADDRESS=127.0.0.1\nEDGE__HOST_2__BIND_ADDRESS=127.0.0.2\nEDGE__HOST_2__HTTPS_PORT=8443\n",
+        )
+        .unwrap();
+        assert_eq!(doors(&m), vec![None, Some("host-2")]);
+        assert_eq!(door_named(&m, "edge-host-2"), Some(Some("host-2")));
+        assert_eq!(door_named(&m, "edge-host-3"), None);
+        let d = Display {
+            manifest: ".env".into(),
+            stacks_dir: "stacks".into(),
+        };
+        let files = render(&m, &d);
+        let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+        assert_eq!(
+            paths,
+            [
+                "edge-stack.yml",
+                "edge/Caddyfile",
+                "edge-host-2-stack.yml",
+                "edge-host-2/Caddyfile"
+            ]
+        );
+        // The current engine's door: tenant a only, on its own address and the default ports.
+        assert!(files[0].content.contains("name: ai-platform-a-front"));
+        assert!(!files[0].content.contains("ai-platform-b-front"));
+        assert!(
+            files[0].content.contains("\"127.0.0.1:443:443\""),
+            "{}",
+            files[0].content
+        );
+        assert!(files[1].content.contains("a-caddy") && !files[1].content.contains("b-caddy"));
+        // host-2's: tenant b only, its own address and HTTPS port, its Caddyfile from its host.
+        let remote = &files[2].content;
+        assert!(remote.contains("name: ai-platform-b-front"), "{remote}");
+        assert!(!remote.contains("ai-platform-a-front"), "{remote}");
+        assert!(remote.contains("\"127.0.0.2:8443:443/udp\""), "{remote}");
+        assert!(remote.contains("\"127.0.0.2:80:80\""), "{remote}");
+        assert!(
+            remote.contains("/srv/ai/edge-host-2/etc:/etc/caddy:ro"),
+            "{remote}"
+        );
+        assert!(
+            remote.contains("name: edge-host-2-0123456789abcdef"),
+            "{remote}"
+        );
+        assert!(
+            remote.contains("docker --context host-2 compose --env-file .env -f stacks/edge-host-2-stack.yml up -d"),
+            "{remote}"
+        );
+        // Port ranges are per engine: the same block on two engines is no clash.
+        assert_eq!(
+            project_name(&m, Some("Host.2+x")),
+            "edge-host-2-x-0123456789abcdef"
+        );
+    }
+
+    #[test]
+    fn per_engine_keys_are_checked() {
+        let err = |extra: &str| manifest(extra).unwrap_err().to_string();
+        let m = err("B__DOCKER_CONTEXT=host-2\nEDGE__HOST_3__HTTPS_PORT=8443\n");
+        assert!(
+            m.contains("EDGE__HOST_3__HTTPS_PORT") && m.contains("`host-2` (HOST_2)"),
+            "{m}"
+        );
+        let m = err("B__DOCKER_CONTEXT=host-2\nEDGE__HOST_2__HTTPS_PROT=8443\n");
+        assert!(m.contains("did you mean `EDGE__HOST_2__HTTPS_PORT`"), "{m}");
+        let m = err("B__DOCKER_CONTEXT=host-2\nEDGE__HOST_2__BIND_ADDRESS=host\n");
+        assert!(
+            m.contains("EDGE__HOST_2__BIND_ADDRESS") && m.contains("not an IP"),
+            "{m}"
+        );
+        // An edge port inside the range of a tenant on the same engine only.
+        let m = err("B__DOCKER_CONTEXT=host-2\nEDGE__HOST_2__HTTPS_PORT=20150\n");
+        assert!(
+            m.contains("EDGE__HOST_2__HTTPS_PORT") && m.contains("tenant `b`'s B__PORT_RANGE"),
+            "{m}"
+        );
+        assert!(manifest("B__DOCKER_CONTEXT=host-2\nEDGE__HOST_2__HTTPS_PORT=20050\n").is_ok());
+        // Two contexts with the same key form, and a tenant named like a front door.
+        let m = err("A__DOCKER_CONTEXT=host-2\nB__DOCKER_CONTEXT=host.2\n");
+        assert!(m.contains("same key form `HOST_2`"), "{m}");
+        let m = err(
+            "B__DOCKER_CONTEXT=host-2\nTENANT=edge-host-2\nEDGE_HOST_2__VECTOR_DB=pgvector\nEDGE_HOST_2__SERVICES=postgres\n\
+             EDGE_HOST_2__UID=20003\nEDGE_HOST_2__GID=20003\nEDGE_HOST_2__PORT_RANGE=20200-20299\n\
+             EDGE_HOST_2__POSTGRES_PASSWORD=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+        );
+        assert!(
+            m.contains("B__DOCKER_CONTEXT") && m.contains("the name of tenant `edge-host-2`"),
+            "{m}"
         );
     }
 }

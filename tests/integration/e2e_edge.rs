@@ -13,10 +13,10 @@ use std::path::Path;
 
 use crate::common::*;
 
-const WHOAMI: &str = "stackgen-edge-test/whoami:test";
+pub(crate) const WHOAMI: &str = "stackgen-edge-test/whoami:test";
 
 /// Builds the whoami stand-in (offline, from the local real caddy image); false when it cannot.
-fn whoami_image(test: &str) -> bool {
+pub(crate) fn whoami_image(test: &str) -> bool {
     let out = host(
         "docker",
         &[
@@ -51,7 +51,7 @@ impl Drop for Cleanup<'_> {
 
 /// Declares a tenant with caddy, its vector DB (qdrant) and the whoami service routed as
 /// `whoami.<tenant>.edge.test`, on free ports; then renders.
-fn add_tenant(s: &Sandbox, tenant: &str, first: bool) {
+pub(crate) fn add_tenant(s: &Sandbox, tenant: &str, first: bool) {
     let base = s.path("base").display().to_string();
     let mut args = vec![
         "init",
@@ -102,7 +102,7 @@ fn add_tenant(s: &Sandbox, tenant: &str, first: bool) {
 
 /// `curl` to `https://<host>:<port>/` through the edge on 127.0.0.1 (`--resolve`: SNI and Host
 /// are `host`, unless `host_header` forges the Host); returns (HTTP code, body).
-fn curl(port: u16, host_name: &str, extra: &[&str]) -> (String, String) {
+pub(crate) fn curl(port: u16, host_name: &str, extra: &[&str]) -> (String, String) {
     let resolve = format!("{host_name}:{port}:127.0.0.1");
     let url = format!("https://{host_name}:{port}/");
     let mut args = vec![
