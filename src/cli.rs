@@ -60,7 +60,7 @@ pub enum Command {
     Status(StatusArgs),
     /// Run any `docker compose` command on a tenant's project: `stackgen compose TENANT -- ps`
     Compose(ComposeArgs),
-    /// Re-render a tenant's Caddyfile (or the front door's: `edge`) and reload caddy in place
+    /// Re-render a tenant's Caddyfile (or a front door's: `edge`, `edge-<context>`) and reload caddy in place
     ReloadProxy(ReloadProxyArgs),
     /// Store a new tailscale auth key and re-authenticate the sidecar (state kept)
     RefreshTailscaleKey(RefreshTailscaleKeyArgs),
@@ -252,7 +252,7 @@ pub struct Fleet {
 #[derive(Debug, Args)]
 #[command(after_help = MANY_TENANTS_HELP)]
 pub struct DownArgs {
-    /// The tenant(s) to stop; `edge` alone: the front door, once no tenant behind it runs
+    /// The tenant(s) to stop; `edge` (`edge-<context>`) alone: that front door, once no tenant behind it runs
     #[arg(
         value_name = "TENANT",
         required_unless_present = "all",
@@ -347,7 +347,7 @@ pub struct ComposeArgs {
 
 #[derive(Debug, Args)]
 pub struct ReloadProxyArgs {
-    /// The tenant whose caddy to reload, or `edge` for the front door (stacks/edge/Caddyfile)
+    /// The tenant whose caddy to reload, or `edge` for the front door (stacks/edge/Caddyfile), `edge-<context>` for another engine's
     #[arg(value_name = "TENANT")]
     pub tenant: String,
     /// Print what would be written and run, change nothing
