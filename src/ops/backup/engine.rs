@@ -169,7 +169,18 @@ impl Helper {
         let root = model::tenant_root(&manifest.platform, tenant);
         let image = crate::ops::engines::helper_image(manifest, tenant)
             .ok_or_else(|| anyhow::anyhow!("tenant `{}` runs no service", tenant.name))?;
-        let cmd = create_cmd(tools, &root, &image, writable);
+        Helper::create_at(tools, &root, &image, writable)
+    }
+
+    /// [`Helper::create`] for any folder `root` of the engine's host (absolute there), in any
+    /// image on that engine (nothing runs in it): `crate::ops::engines::push_dir`'s copies.
+    pub fn create_at(
+        tools: &Tools,
+        root: &str,
+        image: &str,
+        writable: bool,
+    ) -> Result<Option<Helper>> {
+        let cmd = create_cmd(tools, root, image, writable);
         let out = exec::capture(&cmd)?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
