@@ -661,6 +661,123 @@ fn doctor_checks_every_engine() {
     assert_eq!(ports, ["team-a", "team-c", "team-d"], "{list:#?}");
 }
 
+/// `prepare` of a tenant on another engine copies its generated files to its folder there,
+/// through the engine only (the fake docker plays host-2, whose disk is a folder of the
+/// sandbox): every file of `stacks/team-b/` with its bytes, files 0644 and folders 0755 owned by
+/// root, as `render` leaves them here. A file the render no longer has is removed there (`rm`
+/// in a one-shot container); a symbolic link at the config folder is refused (exit 2) and
+/// nothing is copied where it points.
+#[test]
+fn prepare_copies_a_remote_tenants_config_files_through_its_engine() {
+    use std::os::unix::fs::MetadataExt;
+    let (s, env) = two_engine_sandbox();
+    let host2 = s.path("host-2/tenants/team-b");
+    let mut env = env;
+    env.push(("FAKE_REMOTE_HOST".to_string(), host2.display().to_string()));
+    let env = env_refs(&env);
+    let run = s.run_env(&["prepare", "team-b", "--dry-run"], &env).ok();
+    assert!(
+        run.stdout.contains(
+            "then copy 5 file(s) from stacks/team-b to /srv/ai-platform/tenants/team-b/config there"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(!host2.exists(), "a dry run copies nothing");
+
+    let run = s.run_env(&["prepare", "team-b"], &env).ok();
+    assert!(
+        run.stdout.contains(
+            "5 config file(s) copied to /srv/ai-platform/tenants/team-b/config on the engine's host"
+        ),
+        "{}",
+        run.stdout
+    );
+    let local = s.path("stacks/team-b");
+    let mut copied = 0;
+    for e in walk_files(&local) {
+        let rel = e.strip_prefix(&local).unwrap();
+        let there = host2.join("config").join(rel);
+        assert_eq!(
+            std::fs::read(&there).unwrap(),
+            std::fs::read(&e).unwrap(),
+            "{rel:?}"
+        );
+        // (The fake extracts with tar, which keeps the owners in the stream only as root.)
+        let root = |uid: u32| if is_root() { uid } else { 0 };
+        let m = std::fs::metadata(&there).unwrap();
+        assert_eq!(
+            (m.mode() & 0o7777, root(m.uid()), root(m.gid())),
+            (0o644, 0, 0),
+            "{rel:?}"
+        );
+        let d = std::fs::metadata(there.parent().unwrap()).unwrap();
+        assert_eq!((d.mode() & 0o7777, root(d.uid())), (0o755, 0), "{rel:?}");
+        copied += 1;
+    }
+    assert_eq!(copied, 5);
+    let log = log_lines(&s);
+    for want in [
+        "--context host-2 create --network none --cap-drop ALL",
+        "-v /srv/ai-platform/tenants/team-b:/stackgen-tenant",
+        "--context host-2 cp helper-1:/stackgen-tenant/config -",
+        "--context host-2 cp -a - helper-1:/stackgen-tenant",
+        "--context host-2 rm -f helper-1",
+    ] {
+        assert!(log.iter().any(|l| l.contains(want)), "{want}\n{log:#?}");
+    }
+    assert!(
+        log.iter().all(|l| !l.contains("--entrypoint rm")),
+        "nothing stale yet"
+    );
+    assert!(!std::path::Path::new("/srv/ai-platform/tenants/team-b").exists());
+
+    // A file the render no longer has: removed on that host before the copy.
+    std::fs::write(host2.join("config/caddy/old.conf"), "old").unwrap();
+    std::fs::remove_file(s.path("docker.log")).unwrap();
+    let run = s.run_env(&["prepare", "team-b"], &env).ok();
+    assert!(run.stdout.contains(", 1 stale removed"), "{}", run.stdout);
+    let log = log_lines(&s);
+    assert!(
+        log.iter().any(|l| l
+            .contains("--entrypoint rm -v /srv/ai-platform/tenants/team-b:/stackgen-tenant")
+            && l.ends_with(" -rf -- /stackgen-tenant/config/caddy/old.conf")),
+        "{log:#?}"
+    );
+
+    // A link at the config folder: refused, exit 2, nothing copied where it points.
+    std::fs::rename(host2.join("config"), host2.join("config.real")).unwrap();
+    let elsewhere = s.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, host2.join("config")).unwrap();
+    std::fs::remove_file(s.path("docker.log")).unwrap();
+    let run = s.run_env(&["prepare", "team-b"], &env).code(2);
+    assert!(
+        run.stderr.contains("refusing to copy files to /srv/ai-platform/tenants/team-b/config on the host of context `host-2`: /srv/ai-platform/tenants/team-b/config is a symbolic link; nothing was copied"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    assert!(
+        log_lines(&s).iter().all(|l| !l.contains("cp -a")),
+        "{:#?}",
+        log_lines(&s)
+    );
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// A tenant on another engine is backed up and restored through that engine only: the fake
 /// docker plays host-2, whose disk is a folder of the sandbox, while the tenant's path on this
 /// machine does not exist. The archive holds what is on host-2; the restore puts it back there
