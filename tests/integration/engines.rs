@@ -312,6 +312,142 @@ fn e2e_two_engines() {
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
 
+/// The config files of a tenant on the second engine come from its folder on that engine's
+/// host, copied there by `up`: postgres (the real one, not root) mounts its init scripts from
+/// `BASE_DIR/tenants/<t>/config` (docker inspect), the file it sees is the rendered one, root's,
+/// 0644, and it ran it (n8n's database exists; n8n itself is not started). A file the render no
+/// longer has is removed there by the next `prepare`; a symbolic link at the config folder is
+/// refused (exit 2) and nothing is copied where it points.
+#[test]
+fn e2e_remote_config_files_come_from_the_engines_host() {
+    let test = "e2e_remote_config_files_come_from_the_engines_host";
+    let images = [
+        "stackgen-real/postgres:test",
+        "stackgen-standin/qdrant:test",
+    ];
+    if !engine_ready(&["postgres", "qdrant"], test) || !second_engine_ready(test, &images) {
+        return;
+    }
+    let t = unique_tenant("cfg", "r");
+    let _cleanup = Remote(t.clone(), format!("{t}-none"));
+    let d = Deployment::new(&[(&t, &["postgres", "qdrant", "n8n"])]);
+    let s = &d.s;
+    let prefix = t.replace('-', "_").to_ascii_uppercase();
+    let manifest = s.read(".env");
+    s.write(
+        ".env",
+        &format!("{manifest}{prefix}__DOCKER_CONTEXT={CONTEXT}\n"),
+    );
+    s.run(&["render"]).ok();
+    let config = s.path(&format!("base/tenants/{t}/config"));
+    let run = s.run(&["up", &t, "postgres", "qdrant", "--timeout", "180"]);
+    assert_eq!(run.code, 0, "up {t}\n{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!(
+            "config file(s) copied to {} on the engine's host",
+            config.display()
+        )),
+        "{}",
+        run.stdout
+    );
+
+    let pg = docker2(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.stackgen.tenant={t}"),
+        "--filter",
+        "label=com.docker.compose.service=postgres",
+    ])
+    .ok()
+    .stdout
+    .trim()
+    .to_string();
+    assert!(!pg.is_empty(), "postgres runs on {CONTEXT}");
+    let mounts = docker2(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Source}} {{.Destination}}\n{{end}}",
+        &pg,
+    ])
+    .ok()
+    .stdout;
+    let init = config.join("postgres/initdb");
+    assert!(
+        mounts.contains(&format!("{} /docker-entrypoint-initdb.d\n", init.display())),
+        "{mounts}"
+    );
+    let sql = "10-stackgen.sql";
+    let rendered = s.read(&format!("stacks/{t}/postgres/initdb/{sql}"));
+    assert!(rendered.contains("CREATE DATABASE n8n;"), "{rendered}");
+    let inside = docker2(&[
+        "exec",
+        &pg,
+        "cat",
+        &format!("/docker-entrypoint-initdb.d/{sql}"),
+    ])
+    .ok()
+    .stdout;
+    assert_eq!(inside, rendered);
+    let stat = docker2(&[
+        "exec",
+        &pg,
+        "stat",
+        "-c",
+        "%u:%g %a",
+        "/docker-entrypoint-initdb.d",
+        &format!("/docker-entrypoint-initdb.d/{sql}"),
+    ])
+    .ok()
+    .stdout;
+    assert_eq!(stat, "0:0 755\n0:0 644\n");
+    let user = docker2(&["exec", &pg, "id", "-u"]).ok().stdout;
+    assert_ne!(user.trim(), "0", "postgres reads it as its own user");
+    let db = docker2(&[
+        "exec",
+        &pg,
+        "psql",
+        "-X",
+        "-U",
+        "stackgen",
+        "-d",
+        "postgres",
+        "-tAc",
+        "SELECT datname FROM pg_database WHERE datname = 'n8n'",
+    ])
+    .ok()
+    .stdout;
+    assert_eq!(db.trim(), "n8n", "postgres ran the copied init script");
+    s.run(&["down", &t]).ok();
+
+    // A file the render no longer has: removed there by the next prepare.
+    let old = init.join("99-old.sql");
+    std::fs::write(&old, "SELECT 1;").unwrap();
+    let run = s.run(&["prepare", &t]).ok();
+    assert!(run.stdout.contains(", 1 stale removed"), "{}", run.stdout);
+    assert!(!old.exists());
+
+    // A link at the config folder: refused, exit 2, nothing copied where it points.
+    std::fs::rename(&config, config.with_file_name("config.real")).unwrap();
+    let elsewhere = s.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &config).unwrap();
+    let run = s.run(&["prepare", &t]).code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "{} is a symbolic link; nothing was copied",
+            config.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    let run = s.run(&["up", &t, "postgres", "qdrant", "--timeout", "60"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("is a symbolic link"), "{}", run.stdout);
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    assert!(containers(Some(CONTEXT), &t).is_empty(), "nothing started");
+}
+
 /// A fake `docker` that knows the contexts in `FAKE_CONTEXTS` (plus `default`), cannot reach
 /// those in `FAKE_DEAD`, and logs every call, `--context NAME` included, to `docker.log`. Its
 /// `create` and `cp` play a helper container whose `/stackgen-tenant` is `FAKE_REMOTE_HOST`.
