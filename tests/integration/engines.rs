@@ -685,7 +685,7 @@ fn host_level_work_of_a_remote_tenant_never_uses_the_local_disk() {
     );
     assert!(
         run.stdout
-            .contains("apparmor_parser -r -W ./stacks/team-b/apparmor/ai-platform-team-b"),
+            .contains("apparmor_parser -r -W /srv/ai-platform/tenants/team-b/config/apparmor/ai-platform-team-b\n"),
         "{}",
         run.stdout
     );
