@@ -453,8 +453,9 @@ const PUSH_MOUNT: &str = crate::ops::backup::engine::MOUNT;
 /// - The target is first read back (`docker cp` out, which never follows a link): a symbolic
 ///   link anywhere from `into` down is refused (exit 2, naming it as a path of that host) and
 ///   nothing is copied. One planted after that check is still not followed: the engine's
-///   extraction replaces a non-directory where the tar has a directory, and resolves every
-///   path inside the helper's own root.
+///   extraction refuses to put a folder over a non-folder ("cannot overwrite non-directory"),
+///   and resolves every name inside the helper's own root, never on that host (tried on a real
+///   engine: the link's target stays empty).
 /// - Entries there that `files` no longer has (a service removed) are deleted with `rm -rf` in a
 ///   one-shot container of `image`, before the copy; an image without `rm` leaves them, which
 ///   [`Pushed::stale_left`] says.
