@@ -6,7 +6,9 @@
 //! carries `--context NAME` (built in one place, `Tools::docker_argv`/`compose_argv`, from
 //! `Tools::on`), and the host-level work is done through the engine too, never on this
 //! machine's disk: its data directories are created by a one-shot container that bind-mounts
-//! `BASE_DIR/tenants/<tenant>` on that host ([`prepare_cmd`]), its ports are checked against
+//! `BASE_DIR/tenants/<tenant>` on that host ([`prepare_cmd`]), its config files are copied to
+//! `BASE_DIR/tenants/<tenant>/config` there, where its stack file mounts them from
+//! ([`push_config`], with [`push_dir`], which works for any folder), its ports are checked against
 //! what the containers of that engine publish ([`busy_on_engine`]), its images must be on that
 //! engine or pullable there ([`images`]), its data is backed up and restored through the engine
 //! (`docker cp` with a throwaway container, `crate::ops::backup::engine`), and its AppArmor profiles

@@ -819,6 +819,16 @@ fn prepare_copies_a_remote_tenants_config_files_through_its_engine() {
         "{}",
         run.stdout
     );
+    let run = s
+        .run_env(&["reload-proxy", "team-b", "--dry-run"], &env)
+        .ok();
+    assert!(
+        run.stdout.contains(
+            "would copy the config files to /srv/ai-platform/tenants/team-b/config on the engine's host"
+        ),
+        "{}",
+        run.stdout
+    );
     assert!(!host2.exists(), "a dry run copies nothing");
 
     let run = s.run_env(&["prepare", "team-b"], &env).ok();

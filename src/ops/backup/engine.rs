@@ -18,6 +18,9 @@
 //!   image without those, the `docker cp` stream with the contents discarded ([`Helper::list`]);
 //! - writing ([`Helper::copy_in`]): `docker cp -a - HELPER:/stackgen-tenant` extracts a tar that
 //!   restore builds with every owner already mapped, keeping numeric owners (`-a`).
+//!
+//! [`Helper::create_at`] makes one for any folder of that host: `crate::ops::engines::push_dir`
+//! copies a remote tenant's config files with it.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
