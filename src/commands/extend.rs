@@ -126,6 +126,8 @@ pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
         crate::ops::engines::run_prepare(&crate::ops::engines::prepare_cmd(
             &tools, &next, t, &actions, &id,
         )?)?;
+        // Its caddy mounts the Caddyfile, now with the new route, from that host.
+        crate::ops::engines::push_config(&tools, &next, t, &cli.stacks_dir)?;
     } else {
         prepare::apply(&next, t, &actions)?;
     }
@@ -207,6 +209,10 @@ pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
     );
     if let Some((tools, list)) = &live {
         if caddy_runs(list) {
+            if crate::ops::engines::is_remote(t) {
+                // The Caddyfile without the route, where that host's caddy reads it.
+                crate::ops::engines::push_config(tools, &next, t, &cli.stacks_dir)?;
+            }
             exec::run(&argv::caddy_reload(tools, &project(cli, t)))?;
             println!("{}: caddy reloaded its configuration", t.name);
             reload_edge(cli, tools, &next, t)?;

@@ -251,6 +251,13 @@ pub fn cmd_prepare(cli: &Cli, args: &PrepareArgs) -> Result<()> {
             let cmd =
                 crate::ops::engines::prepare_cmd(&tools, &manifest, tenant, &actions, "ENGINE-ID")?;
             println!("on the host of Docker context `{context}`, through its engine:\n{cmd}");
+            let (_, files) = crate::ops::engines::config_files(&manifest, tenant)?;
+            println!(
+                "then copy {} file(s) from {} to {} there (docker cp into a helper container)",
+                files.len(),
+                shown(&cli.stacks_dir.join(&tenant.name)),
+                model::config_source(&manifest.platform, tenant)
+            );
             println!("dry run: nothing created");
             return Ok(());
         }
@@ -261,11 +268,14 @@ pub fn cmd_prepare(cli: &Cli, args: &PrepareArgs) -> Result<()> {
         crate::ops::engines::run_prepare(&crate::ops::engines::prepare_cmd(
             &tools, &manifest, tenant, &actions, &id,
         )?)?;
+        // Its stack file mounts the config files from there too (model::config_source).
+        let pushed = crate::ops::engines::push_config(&tools, &manifest, tenant, &cli.stacks_dir)?;
         if !cli.quiet {
             println!(
-                "{}: {} path(s) ready on the host of Docker context `{context}`",
+                "{}: {} path(s) ready on the host of Docker context `{context}`; {}",
                 tenant.name,
-                actions.len()
+                actions.len(),
+                crate::ops::engines::describe_push(&manifest, tenant, &pushed)
             );
         }
         return Ok(());

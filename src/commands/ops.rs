@@ -85,6 +85,22 @@ pub fn cmd_reload_proxy(cli: &Cli, args: &ReloadProxyArgs) -> Result<()> {
             println!("wrote {}", shown(&path));
         }
     }
+    if crate::ops::engines::is_remote(tenant) {
+        // That host's caddy reads the copy under BASE_DIR (model::config_source).
+        if args.dry_run {
+            println!(
+                "would copy the config files to {} on the engine's host",
+                crate::platform::model::config_source(&manifest.platform, tenant)
+            );
+        } else {
+            let pushed =
+                crate::ops::engines::push_config(&tools, &manifest, tenant, &cli.stacks_dir)?;
+            println!(
+                "{}",
+                crate::ops::engines::describe_push(&manifest, tenant, &pushed)
+            );
+        }
+    }
     let others = cmp.changed.len() - usize::from(changed) + cmp.stale.len();
     if others > 0 {
         println!(

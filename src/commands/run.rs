@@ -487,15 +487,23 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
                 actions.len(),
                 tenant.name
             );
+            println!(
+                "would copy the config files to {} on the engine's host",
+                model::config_source(&manifest.platform, tenant)
+            );
         } else {
-            match engines::run_prepare(&cmd) {
-                Ok(_) => emit(
+            // The stack mounts its config files from that host (model::config_source).
+            match engines::run_prepare(&cmd)
+                .and_then(|()| engines::push_config(&tools, &manifest, tenant, &cli.stacks_dir))
+            {
+                Ok(pushed) => emit(
                     tenant,
                     Check::ok(
                         "data",
                         format!(
-                            "{} path(s) ready under {root} on the engine's host",
-                            actions.len()
+                            "{} path(s) ready under {root} on the engine's host; {}",
+                            actions.len(),
+                            engines::describe_push(&manifest, tenant, &pushed)
                         ),
                     ),
                 )?,

@@ -21,17 +21,32 @@ fn cmd_apparmor_load(cli: &Cli, args: &ApparmorLoadArgs) -> Result<()> {
         // That host's kernel is out of reach from here: say what to run there. `load` with
         // dry_run still checks that the files are the reviewed ones.
         let report = apparmor::load(&manifest, tenant, &cli.stacks_dir, true)?;
-        let dir = cli.stacks_dir.join(&tenant.name).join("apparmor");
+        // `prepare` and `up` copy them there with the config files (engines::push_config):
+        // the commands name that copy.
+        let local = cli.stacks_dir.join(&tenant.name);
+        let there = std::path::PathBuf::from(crate::platform::model::config_source(
+            &manifest.platform,
+            tenant,
+        ));
         println!(
             "# tenant `{}` runs on the engine of Docker context `{context}`: its profiles must be loaded in that host's kernel.",
             tenant.name
         );
         println!(
-            "# Copy {} to that host, then run there, as root, from the directory holding it:",
-            dir.display()
+            "# `stackgen prepare {}` (or `up`) copies {} to {} there; then run on that host, as root:",
+            tenant.name,
+            local.join("apparmor").display(),
+            there.join("apparmor").display()
         );
         for argv in &report.commands {
-            println!("{}", shell_words(argv));
+            let argv: Vec<OsString> = argv
+                .iter()
+                .map(|a| match std::path::Path::new(a).strip_prefix(&local) {
+                    Ok(rel) => there.join(rel).into_os_string(),
+                    Err(_) => a.clone(),
+                })
+                .collect();
+            println!("{}", shell_words(&argv));
         }
         return Ok(());
     }

@@ -6,7 +6,9 @@
 //! carries `--context NAME` (built in one place, `Tools::docker_argv`/`compose_argv`, from
 //! `Tools::on`), and the host-level work is done through the engine too, never on this
 //! machine's disk: its data directories are created by a one-shot container that bind-mounts
-//! `BASE_DIR/tenants/<tenant>` on that host ([`prepare_cmd`]), its ports are checked against
+//! `BASE_DIR/tenants/<tenant>` on that host ([`prepare_cmd`]), its config files are copied to
+//! `BASE_DIR/tenants/<tenant>/config` there, where its stack file mounts them from
+//! ([`push_config`], with [`push_dir`], which works for any folder), its ports are checked against
 //! what the containers of that engine publish ([`busy_on_engine`]), its images must be on that
 //! engine or pullable there ([`images`]), its data is backed up and restored through the engine
 //! (`docker cp` with a throwaway container, `crate::ops::backup::engine`), and its AppArmor profiles
@@ -423,6 +425,313 @@ pub fn run_prepare(cmd: &Cmd) -> Result<()> {
     .context(first.to_string()))
 }
 
+/// What [`push_dir`] did on the engine's host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// How many files were copied.
+    pub files: usize,
+    /// Entries under the target folder that the copy no longer has, removed (paths relative to
+    /// that folder).
+    pub removed: Vec<String>,
+    /// Why stale entries could not be removed (they stay; the copy itself succeeded).
+    pub stale_left: Option<String>,
+}
+
+/// Where [`push_dir`]'s helper container sees `host_root` (the backup helper's path).
+const PUSH_MOUNT: &str = crate::ops::backup::engine::MOUNT;
+
+/// Copies `files` (paths relative to `local_dir` on this machine) to the folder `into`
+/// (relative) under `host_root` (absolute on the engine's host), through the engine only: this
+/// machine's disk is read below `local_dir` and nowhere else, and nothing is written to it.
+///
+/// - `image`: any image on that engine; nothing runs in it for the copy (`docker cp` into a
+///   created, never started [`Helper`](crate::ops::backup::engine::Helper) that bind-mounts
+///   `host_root`, which the engine creates if missing). `host_root` itself is resolved by the
+///   engine like any bind-mount source: it must be a folder stackgen owns there (a tenant's
+///   root, `BASE_DIR/edge-<context>`), not one a container can replace.
+/// - Every folder from `into` down gets `owner` and mode 0755, every file `owner` and 0644: what
+///   `render` gives generated files here (`output::GENERATED_MODE`), so a service running as any
+///   UID reads them and none may write them.
+/// - The target is first read back (`docker cp` out, which never follows a link): a symbolic
+///   link anywhere from `into` down is refused (exit 2, naming it as a path of that host) and
+///   nothing is copied. One planted after that check is still not followed: the engine's
+///   extraction refuses to put a folder over a non-folder ("cannot overwrite non-directory"),
+///   and resolves every name inside the helper's own root, never on that host (tried on a real
+///   engine: the link's target stays empty).
+/// - Entries there that `files` no longer has (a service removed) are deleted with `rm -rf` in a
+///   one-shot container of `image`, before the copy; an image without `rm` leaves them, which
+///   [`Pushed::stale_left`] says.
+/// - A local file that is missing or is a link: exit 2, nothing copied.
+pub fn push_dir(
+    tools: &Tools,
+    image: &str,
+    host_root: &str,
+    into: &Path,
+    local_dir: &Path,
+    files: &[PathBuf],
+    owner: (u32, u32),
+) -> Result<Pushed> {
+    use std::path::Component;
+    let plain = |p: &Path| {
+        !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
+    };
+    anyhow::ensure!(
+        host_root.starts_with('/') && plain(into),
+        "push_dir: {host_root} must be absolute and {} a plain relative path",
+        into.display()
+    );
+    let mut contents = Vec::with_capacity(files.len());
+    for rel in files {
+        anyhow::ensure!(
+            plain(rel),
+            "push_dir: {} is not a plain relative path",
+            rel.display()
+        );
+        let path = local_dir.join(rel);
+        crate::output::fsafe::check_below(local_dir, &path)?;
+        let Some(mut f) = crate::output::fsafe::open_read_checked(&path)? else {
+            return Err(UsageError::plain(format!(
+                "{} is missing; nothing was copied to the engine's host. Run `stackgen render` first",
+                path.display()
+            ))
+            .into());
+        };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut bytes)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        contents.push((rel.clone(), bytes));
+    }
+    let tar = push_tar(into, &contents, owner)?;
+    let helper = crate::ops::backup::engine::Helper::create_at(tools, host_root, image, true)?
+        .expect("a writable helper is always created");
+    let on_host = |rel: &str| {
+        let p = Path::new(host_root).join(into);
+        if rel.is_empty() {
+            p.display().to_string()
+        } else {
+            p.join(rel).display().to_string()
+        }
+    };
+    let existing = helper
+        .copy_out(&into.to_string_lossy(), &mut |r| push_listing(r))?
+        .unwrap_or_default();
+    if let Some((rel, _)) = existing
+        .iter()
+        .find(|(_, kind)| *kind == tar::EntryType::Symlink)
+    {
+        return Err(UsageError::plain(format!(
+            "refusing to copy files to {} on the host of {}: {} is a symbolic link; nothing was copied. Replace the link with a real directory on that host",
+            on_host(""),
+            describe(tools.context.as_deref()),
+            on_host(rel)
+        ))
+        .into());
+    }
+    let stale = push_stale(&existing, &contents);
+    let mut pushed = Pushed {
+        files: contents.len(),
+        ..Pushed::default()
+    };
+    if !stale.is_empty() {
+        let mut v = tools.docker_argv();
+        v.extend(words(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--user",
+            "0:0",
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "DAC_OVERRIDE",
+            "--security-opt",
+            "no-new-privileges",
+            "--label",
+            "com.stackgen.helper=push",
+            "--entrypoint",
+            "rm",
+            "-v",
+        ]));
+        v.push(format!("{host_root}:{PUSH_MOUNT}").into());
+        v.extend(words(&[image, "-rf", "--"]));
+        let base = Path::new(PUSH_MOUNT).join(into);
+        v.extend(stale.iter().map(|s| base.join(s).into_os_string()));
+        let out = exec::capture(&Cmd::new(v, "remove stale files on the engine's host"))?;
+        if out.status.success() {
+            pushed.removed = stale;
+        } else {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            pushed.stale_left = Some(format!(
+                "{} stale entr(ies) under {} were not removed ({}): {}",
+                stale.len(),
+                on_host(""),
+                exec::first_line(&stderr).unwrap_or("`rm` failed in the helper image"),
+                stale.join(", ")
+            ));
+        }
+    }
+    helper.copy_in(&mut |w| Ok(std::io::Write::write_all(w, &tar)?))?;
+    Ok(pushed)
+}
+
+/// The tar [`push_dir`] extracts at the helper's mount: `into/`, every folder on the way to a
+/// file (parents first), then the files, all owned by `owner` (`docker cp -a` keeps it).
+fn push_tar(into: &Path, files: &[(PathBuf, Vec<u8>)], owner: (u32, u32)) -> Result<Vec<u8>> {
+    let mtime = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for (rel, _) in files {
+        for a in rel.ancestors().skip(1) {
+            // `into.join("")` would end in a slash: the same folder under another name.
+            let d = into.components().chain(a.components()).collect::<PathBuf>();
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+    }
+    for a in into
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+    {
+        if !dirs.contains(&a.to_path_buf()) {
+            dirs.push(a.to_path_buf());
+        }
+    }
+    dirs.sort();
+    let header = |kind, mode, size| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(u64::from(owner.0));
+        h.set_gid(u64::from(owner.1));
+        h.set_mtime(mtime);
+        h.set_size(size);
+        h
+    };
+    let mut b = tar::Builder::new(Vec::new());
+    for d in &dirs {
+        let mut h = header(tar::EntryType::Directory, 0o755, 0);
+        b.append_data(&mut h, d, std::io::empty())?;
+    }
+    for (rel, bytes) in files {
+        let mut h = header(
+            tar::EntryType::Regular,
+            crate::output::GENERATED_MODE,
+            bytes.len() as u64,
+        );
+        b.append_data(&mut h, into.join(rel), bytes.as_slice())?;
+    }
+    Ok(b.into_inner()?)
+}
+
+/// Every entry of a `docker cp HELPER:PATH -` stream, relative to `PATH` (`""` is `PATH`
+/// itself), with its type.
+fn push_listing(stream: &mut dyn std::io::Read) -> Result<Vec<(String, tar::EntryType)>> {
+    let mut out = Vec::new();
+    let mut archive = tar::Archive::new(stream);
+    for entry in archive.entries()? {
+        let entry = entry?;
+        let path = entry.path()?.into_owned();
+        let rel: PathBuf = path.components().skip(1).collect();
+        out.push((
+            rel.to_string_lossy().into_owned(),
+            entry.header().entry_type(),
+        ));
+    }
+    Ok(out)
+}
+
+/// What [`push_dir`] removes before its copy: the topmost entries that are neither a wanted
+/// file (as a file) nor a folder on the way to one (as a folder).
+fn push_stale(existing: &[(String, tar::EntryType)], files: &[(PathBuf, Vec<u8>)]) -> Vec<String> {
+    let wanted_file = |p: &str| files.iter().any(|(f, _)| f == Path::new(p));
+    let wanted_dir = |p: &str| {
+        p.is_empty()
+            || files
+                .iter()
+                .any(|(f, _)| f.ancestors().skip(1).any(|a| a == Path::new(p)))
+    };
+    let mut stale: Vec<String> = Vec::new();
+    for (p, kind) in existing {
+        let ok = if kind.is_dir() {
+            wanted_dir(p)
+        } else {
+            kind.is_file() && wanted_file(p)
+        };
+        let under_stale = stale.iter().any(|s| Path::new(p).starts_with(s));
+        if !ok && !under_stale {
+            stale.push(p.clone());
+        }
+    }
+    stale
+}
+
+/// Copies the tenant's generated files (config files and AppArmor profiles, as rendered into
+/// `<stacks-dir>/<tenant>/`) to `BASE_DIR/tenants/<tenant>/config` on its engine's host, where
+/// its stack file mounts them from (`model::config_source`): [`push_dir`] with the files the
+/// manifest renders for it, read from the stacks directory (what the committed stack file goes
+/// with), root-owned as on a single host.
+pub fn push_config(
+    tools: &Tools,
+    manifest: &Manifest,
+    tenant: &Tenant,
+    stacks_dir: &Path,
+) -> Result<Pushed> {
+    let (image, files) = config_files(manifest, tenant)?;
+    let local = stacks_dir.join(&tenant.name);
+    crate::output::fsafe::check_below(stacks_dir, &local)?;
+    push_dir(
+        tools,
+        &image,
+        &model::tenant_root(&manifest.platform, tenant),
+        Path::new(model::CONFIG_DIR),
+        &local,
+        &files,
+        (0, 0),
+    )
+}
+
+/// The image [`push_config`] uses and the files it copies (relative to the tenant's folder).
+pub fn config_files(manifest: &Manifest, tenant: &Tenant) -> Result<(String, Vec<PathBuf>)> {
+    let image = helper_image(manifest, tenant)
+        .ok_or_else(|| anyhow::anyhow!("tenant `{}` runs no service", tenant.name))?;
+    let display = crate::render::Display {
+        manifest: String::new(),
+        stacks_dir: String::new(),
+    };
+    let rendered = crate::render::compose::render_tenant(manifest, tenant, &display)?;
+    let files = rendered
+        .iter()
+        .skip(1) // the stack file, beside the folder
+        .filter_map(|f| {
+            f.path
+                .strip_prefix(&tenant.name)
+                .ok()
+                .map(Path::to_path_buf)
+        })
+        .collect();
+    Ok((image, files))
+}
+
+/// One line for `up` and `prepare`: what [`push_config`] did (and what it left).
+pub fn describe_push(manifest: &Manifest, tenant: &Tenant, pushed: &Pushed) -> String {
+    let mut s = format!(
+        "{} config file(s) copied to {} on the engine's host",
+        pushed.files,
+        model::config_source(&manifest.platform, tenant)
+    );
+    if !pushed.removed.is_empty() {
+        s.push_str(&format!(", {} stale removed", pushed.removed.len()));
+    }
+    if let Some(left) = &pushed.stale_left {
+        s.push_str(&format!("; {left}"));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,5 +808,132 @@ mod tests {
         let mut own = running[0].clone();
         own.tenant = "team-b".into();
         assert!(!busy_on_engine(&[own], "team-b", 20100, "tcp"));
+    }
+
+    #[test]
+    fn a_remote_tenant_mounts_its_config_files_from_its_host() {
+        let m = manifest("TEAM_B__DOCKER_CONTEXT=host-2\n");
+        let t = m.tenant("team-b").unwrap();
+        let root = model::tenant_root(&m.platform, t);
+        assert_eq!(
+            model::config_source(&m.platform, t),
+            format!("{root}/config")
+        );
+        assert_eq!(
+            model::config_source(&m.platform, m.tenant("team-a").unwrap()),
+            "./team-a"
+        );
+        // Copied, not prepared: no planned path is under the config folder.
+        let actions = crate::ops::prepare::plan(&m, t).unwrap();
+        assert!(!actions.is_empty());
+        assert!(actions
+            .iter()
+            .all(|a| !a.path.starts_with(format!("{root}/config"))));
+        // The copy is the tenant's folder under the stacks directory, without the stack file.
+        let (_, files) = config_files(&m, t).unwrap();
+        assert!(
+            files.contains(&PathBuf::from("caddy/Caddyfile")),
+            "{files:?}"
+        );
+        assert!(files
+            .iter()
+            .all(|f| f.is_relative() && !f.starts_with("team-b")));
+        assert!(!files
+            .iter()
+            .any(|f| f.to_string_lossy().ends_with("-stack.yml")));
+    }
+
+    #[test]
+    fn the_pushed_tar_has_every_folder_and_the_generated_modes() {
+        let files = vec![
+            (PathBuf::from("caddy/Caddyfile"), b"a".to_vec()),
+            (PathBuf::from("postgres/initdb/10.sql"), b"bc".to_vec()),
+        ];
+        let tar = push_tar(Path::new("config"), &files, (0, 0)).unwrap();
+        let mut a = tar::Archive::new(&tar[..]);
+        let got: Vec<(String, u32, u64, bool)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                    h.entry_type().is_dir(),
+                )
+            })
+            .collect();
+        let want = [
+            ("config", 0o755, true),
+            ("config/caddy", 0o755, true),
+            ("config/postgres", 0o755, true),
+            ("config/postgres/initdb", 0o755, true),
+            ("config/caddy/Caddyfile", 0o644, false),
+            ("config/postgres/initdb/10.sql", 0o644, false),
+        ];
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for ((path, mode, uid, dir), (wp, wm, wd)) in got.iter().zip(want) {
+            assert_eq!((path.trim_end_matches('/'), *mode, *dir), (wp, wm, wd));
+            assert_eq!(*uid, 0);
+        }
+        // Parents of `into` too (a deeper target), never an absolute or `..` name.
+        let tar = push_tar(Path::new("edge/config"), &files[..1], (5, 6)).unwrap();
+        let names: Vec<String> = tar::Archive::new(&tar[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "edge",
+                "edge/config",
+                "edge/config/caddy",
+                "edge/config/caddy/Caddyfile"
+            ]
+        );
+    }
+
+    #[test]
+    fn what_the_copy_no_longer_has_is_stale() {
+        use tar::EntryType::{Directory as D, Regular as F, Symlink as L};
+        let files = vec![
+            (PathBuf::from("caddy/Caddyfile"), Vec::new()),
+            (PathBuf::from("litellm/config.yaml"), Vec::new()),
+        ];
+        let existing: Vec<(String, tar::EntryType)> = [
+            ("", D),
+            ("caddy", D),
+            ("caddy/Caddyfile", F),
+            ("caddy/old.conf", F),
+            ("grafana", D),
+            ("grafana/datasources", D),
+            ("grafana/datasources/p.yml", F),
+            ("litellm", D),
+            ("litellm/config.yaml", D), // a folder where the file goes
+            ("litellm/config.yaml/x", F),
+            ("x", L),
+        ]
+        .iter()
+        .map(|(p, k)| (p.to_string(), *k))
+        .collect();
+        assert_eq!(
+            push_stale(&existing, &files),
+            ["caddy/old.conf", "grafana", "litellm/config.yaml", "x"]
+        );
+        assert!(push_stale(&existing[..3], &files).is_empty());
+        // A listing names entries relative to the folder read.
+        let stream = crate::ops::backup::engine::tests::stream(&[
+            ("config/", D, 0, ""),
+            ("config/caddy/", D, 0, ""),
+            ("config/caddy/Caddyfile", F, 0, "x"),
+            ("config/caddy/l", L, 0, "/etc"),
+        ]);
+        let got = push_listing(&mut &stream[..]).unwrap();
+        let names: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(names, ["", "caddy", "caddy/Caddyfile", "caddy/l"]);
+        assert_eq!(got[3].1, L);
     }
 }

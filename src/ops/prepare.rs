@@ -34,6 +34,9 @@ pub fn plan(manifest: &Manifest, tenant: &Tenant) -> Result<Vec<Action>> {
     };
     let files = render::render_tenant(manifest, tenant, &display)?;
     let stack: serde_yaml::Value = serde_yaml::from_str(&files[0].content)?;
+    // A tenant on another engine mounts its config files from there (`model::config_source`):
+    // they are copied, not prepared (`crate::ops::engines::push_config`).
+    let config = PathBuf::from(model::config_source(&manifest.platform, tenant));
     let mut actions: Vec<Action> = Vec::new();
     for svc in &services {
         let owner = policy::for_service(tenant, svc, &services).data_owner;
@@ -64,6 +67,9 @@ pub fn plan(manifest: &Manifest, tenant: &Tenant) -> Result<Vec<Action>> {
                 continue; // config files under the stacks directory
             }
             let path = PathBuf::from(source);
+            if path.starts_with(&config) {
+                continue;
+            }
             if !path.starts_with(&root) {
                 bail!(
                     "refusing to prepare {source}: it is outside {}",

@@ -158,6 +158,22 @@ pub fn tenant_root(platform: &Platform, tenant: &Tenant) -> String {
     format!("{}/tenants/{}", platform.base_dir, tenant.name)
 }
 
+/// The folder under the tenant's root that holds its generated config files (a mirror of
+/// `<stacks-dir>/<tenant>/`) on the host of another engine (`crate::ops::engines::push_config`).
+pub const CONFIG_DIR: &str = "config";
+
+/// Where the tenant's services mount their config files from, as the stack file writes it:
+/// `./<tenant>` (under the stacks directory, resolved by compose on this machine) for a tenant
+/// on the current engine; `BASE_DIR/tenants/<tenant>/config` for a tenant on another engine,
+/// whose daemon resolves bind-mount sources on its own host, where the stacks directory is not.
+pub fn config_source(platform: &Platform, tenant: &Tenant) -> String {
+    if tenant.docker_context.is_some() {
+        format!("{}/{CONFIG_DIR}", tenant_root(platform, tenant))
+    } else {
+        format!("./{}", tenant.name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::strip_registry_host;

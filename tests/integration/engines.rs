@@ -312,6 +312,142 @@ fn e2e_two_engines() {
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
 
+/// The config files of a tenant on the second engine come from its folder on that engine's
+/// host, copied there by `up`: postgres (the real one, not root) mounts its init scripts from
+/// `BASE_DIR/tenants/<t>/config` (docker inspect), the file it sees is the rendered one, root's,
+/// 0644, and it ran it (n8n's database exists; n8n itself is not started). A file the render no
+/// longer has is removed there by the next `prepare`; a symbolic link at the config folder is
+/// refused (exit 2) and nothing is copied where it points.
+#[test]
+fn e2e_remote_config_files_come_from_the_engines_host() {
+    let test = "e2e_remote_config_files_come_from_the_engines_host";
+    let images = [
+        "stackgen-real/postgres:test",
+        "stackgen-standin/qdrant:test",
+    ];
+    if !engine_ready(&["postgres", "qdrant"], test) || !second_engine_ready(test, &images) {
+        return;
+    }
+    let t = unique_tenant("cfg", "r");
+    let _cleanup = Remote(t.clone(), format!("{t}-none"));
+    let d = Deployment::new(&[(&t, &["postgres", "qdrant", "n8n"])]);
+    let s = &d.s;
+    let prefix = t.replace('-', "_").to_ascii_uppercase();
+    let manifest = s.read(".env");
+    s.write(
+        ".env",
+        &format!("{manifest}{prefix}__DOCKER_CONTEXT={CONTEXT}\n"),
+    );
+    s.run(&["render"]).ok();
+    let config = s.path(&format!("base/tenants/{t}/config"));
+    let run = s.run(&["up", &t, "postgres", "qdrant", "--timeout", "180"]);
+    assert_eq!(run.code, 0, "up {t}\n{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!(
+            "config file(s) copied to {} on the engine's host",
+            config.display()
+        )),
+        "{}",
+        run.stdout
+    );
+
+    let pg = docker2(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.stackgen.tenant={t}"),
+        "--filter",
+        "label=com.docker.compose.service=postgres",
+    ])
+    .ok()
+    .stdout
+    .trim()
+    .to_string();
+    assert!(!pg.is_empty(), "postgres runs on {CONTEXT}");
+    let mounts = docker2(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Source}} {{.Destination}}\n{{end}}",
+        &pg,
+    ])
+    .ok()
+    .stdout;
+    let init = config.join("postgres/initdb");
+    assert!(
+        mounts.contains(&format!("{} /docker-entrypoint-initdb.d\n", init.display())),
+        "{mounts}"
+    );
+    let sql = "10-stackgen.sql";
+    let rendered = s.read(&format!("stacks/{t}/postgres/initdb/{sql}"));
+    assert!(rendered.contains("CREATE DATABASE n8n;"), "{rendered}");
+    let inside = docker2(&[
+        "exec",
+        &pg,
+        "cat",
+        &format!("/docker-entrypoint-initdb.d/{sql}"),
+    ])
+    .ok()
+    .stdout;
+    assert_eq!(inside, rendered);
+    let stat = docker2(&[
+        "exec",
+        &pg,
+        "stat",
+        "-c",
+        "%u:%g %a",
+        "/docker-entrypoint-initdb.d",
+        &format!("/docker-entrypoint-initdb.d/{sql}"),
+    ])
+    .ok()
+    .stdout;
+    assert_eq!(stat, "0:0 755\n0:0 644\n");
+    let user = docker2(&["exec", &pg, "id", "-u"]).ok().stdout;
+    assert_ne!(user.trim(), "0", "postgres reads it as its own user");
+    let db = docker2(&[
+        "exec",
+        &pg,
+        "psql",
+        "-X",
+        "-U",
+        "stackgen",
+        "-d",
+        "postgres",
+        "-tAc",
+        "SELECT datname FROM pg_database WHERE datname = 'n8n'",
+    ])
+    .ok()
+    .stdout;
+    assert_eq!(db.trim(), "n8n", "postgres ran the copied init script");
+    s.run(&["down", &t]).ok();
+
+    // A file the render no longer has: removed there by the next prepare.
+    let old = init.join("99-old.sql");
+    std::fs::write(&old, "SELECT 1;").unwrap();
+    let run = s.run(&["prepare", &t]).ok();
+    assert!(run.stdout.contains(", 1 stale removed"), "{}", run.stdout);
+    assert!(!old.exists());
+
+    // A link at the config folder: refused, exit 2, nothing copied where it points.
+    std::fs::rename(&config, config.with_file_name("config.real")).unwrap();
+    let elsewhere = s.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &config).unwrap();
+    let run = s.run(&["prepare", &t]).code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "{} is a symbolic link; nothing was copied",
+            config.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    let run = s.run(&["up", &t, "postgres", "qdrant", "--timeout", "60"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("is a symbolic link"), "{}", run.stdout);
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    assert!(containers(Some(CONTEXT), &t).is_empty(), "nothing started");
+}
+
 /// A fake `docker` that knows the contexts in `FAKE_CONTEXTS` (plus `default`), cannot reach
 /// those in `FAKE_DEAD`, and logs every call, `--context NAME` included, to `docker.log`. Its
 /// `create` and `cp` play a helper container whose `/stackgen-tenant` is `FAKE_REMOTE_HOST`.
@@ -549,7 +685,7 @@ fn host_level_work_of_a_remote_tenant_never_uses_the_local_disk() {
     );
     assert!(
         run.stdout
-            .contains("apparmor_parser -r -W ./stacks/team-b/apparmor/ai-platform-team-b"),
+            .contains("apparmor_parser -r -W /srv/ai-platform/tenants/team-b/config/apparmor/ai-platform-team-b\n"),
         "{}",
         run.stdout
     );
@@ -659,6 +795,133 @@ fn doctor_checks_every_engine() {
         .map(|(_, _, d)| d.split(':').next().unwrap())
         .collect();
     assert_eq!(ports, ["team-a", "team-c", "team-d"], "{list:#?}");
+}
+
+/// `prepare` of a tenant on another engine copies its generated files to its folder there,
+/// through the engine only (the fake docker plays host-2, whose disk is a folder of the
+/// sandbox): every file of `stacks/team-b/` with its bytes, files 0644 and folders 0755 owned by
+/// root, as `render` leaves them here. A file the render no longer has is removed there (`rm`
+/// in a one-shot container); a symbolic link at the config folder is refused (exit 2) and
+/// nothing is copied where it points.
+#[test]
+fn prepare_copies_a_remote_tenants_config_files_through_its_engine() {
+    use std::os::unix::fs::MetadataExt;
+    let (s, env) = two_engine_sandbox();
+    let host2 = s.path("host-2/tenants/team-b");
+    let mut env = env;
+    env.push(("FAKE_REMOTE_HOST".to_string(), host2.display().to_string()));
+    let env = env_refs(&env);
+    let run = s.run_env(&["prepare", "team-b", "--dry-run"], &env).ok();
+    assert!(
+        run.stdout.contains(
+            "then copy 5 file(s) from stacks/team-b to /srv/ai-platform/tenants/team-b/config there"
+        ),
+        "{}",
+        run.stdout
+    );
+    let run = s
+        .run_env(&["reload-proxy", "team-b", "--dry-run"], &env)
+        .ok();
+    assert!(
+        run.stdout.contains(
+            "would copy the config files to /srv/ai-platform/tenants/team-b/config on the engine's host"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(!host2.exists(), "a dry run copies nothing");
+
+    let run = s.run_env(&["prepare", "team-b"], &env).ok();
+    assert!(
+        run.stdout.contains(
+            "5 config file(s) copied to /srv/ai-platform/tenants/team-b/config on the engine's host"
+        ),
+        "{}",
+        run.stdout
+    );
+    let local = s.path("stacks/team-b");
+    let mut copied = 0;
+    for e in walk_files(&local) {
+        let rel = e.strip_prefix(&local).unwrap();
+        let there = host2.join("config").join(rel);
+        assert_eq!(
+            std::fs::read(&there).unwrap(),
+            std::fs::read(&e).unwrap(),
+            "{rel:?}"
+        );
+        // (The fake extracts with tar, which keeps the owners in the stream only as root.)
+        let root = |uid: u32| if is_root() { uid } else { 0 };
+        let m = std::fs::metadata(&there).unwrap();
+        assert_eq!(
+            (m.mode() & 0o7777, root(m.uid()), root(m.gid())),
+            (0o644, 0, 0),
+            "{rel:?}"
+        );
+        let d = std::fs::metadata(there.parent().unwrap()).unwrap();
+        assert_eq!((d.mode() & 0o7777, root(d.uid())), (0o755, 0), "{rel:?}");
+        copied += 1;
+    }
+    assert_eq!(copied, 5);
+    let log = log_lines(&s);
+    for want in [
+        "--context host-2 create --network none --cap-drop ALL",
+        "-v /srv/ai-platform/tenants/team-b:/stackgen-tenant",
+        "--context host-2 cp helper-1:/stackgen-tenant/config -",
+        "--context host-2 cp -a - helper-1:/stackgen-tenant",
+        "--context host-2 rm -f helper-1",
+    ] {
+        assert!(log.iter().any(|l| l.contains(want)), "{want}\n{log:#?}");
+    }
+    assert!(
+        log.iter().all(|l| !l.contains("--entrypoint rm")),
+        "nothing stale yet"
+    );
+    assert!(!std::path::Path::new("/srv/ai-platform/tenants/team-b").exists());
+
+    // A file the render no longer has: removed on that host before the copy.
+    std::fs::write(host2.join("config/caddy/old.conf"), "old").unwrap();
+    std::fs::remove_file(s.path("docker.log")).unwrap();
+    let run = s.run_env(&["prepare", "team-b"], &env).ok();
+    assert!(run.stdout.contains(", 1 stale removed"), "{}", run.stdout);
+    let log = log_lines(&s);
+    assert!(
+        log.iter().any(|l| l
+            .contains("--entrypoint rm -v /srv/ai-platform/tenants/team-b:/stackgen-tenant")
+            && l.ends_with(" -rf -- /stackgen-tenant/config/caddy/old.conf")),
+        "{log:#?}"
+    );
+
+    // A link at the config folder: refused, exit 2, nothing copied where it points.
+    std::fs::rename(host2.join("config"), host2.join("config.real")).unwrap();
+    let elsewhere = s.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, host2.join("config")).unwrap();
+    std::fs::remove_file(s.path("docker.log")).unwrap();
+    let run = s.run_env(&["prepare", "team-b"], &env).code(2);
+    assert!(
+        run.stderr.contains("refusing to copy files to /srv/ai-platform/tenants/team-b/config on the host of context `host-2`: /srv/ai-platform/tenants/team-b/config is a symbolic link; nothing was copied"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    assert!(
+        log_lines(&s).iter().all(|l| !l.contains("cp -a")),
+        "{:#?}",
+        log_lines(&s)
+    );
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// A tenant on another engine is backed up and restored through that engine only: the fake

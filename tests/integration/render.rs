@@ -618,3 +618,79 @@ fn switching_the_vector_db_is_one_edit() {
     s.run(&["init", "--non-interactive"]).ok();
     s.run(&["render"]).ok();
 }
+
+/// A tenant on another engine (`<T>__DOCKER_CONTEXT`) mounts nothing from this machine: its
+/// engine resolves bind-mount sources on its own host, so every one is an absolute path under
+/// the tenant's folder in BASE_DIR, the config files under `config/` (the copy of
+/// `stacks/<tenant>/` that `prepare` and `up` make there), with the same relative paths and
+/// bytes as here. Nothing else changes by one byte: not the other tenants' files, not the
+/// remote tenants' config files.
+#[test]
+fn a_remote_tenant_mounts_only_paths_of_its_host() {
+    for (i, s) in [rendered_example(), generated_manifest()]
+        .iter()
+        .enumerate()
+    {
+        let manifest = stackgen::manifest::Manifest::load(&s.path(".env")).unwrap();
+        let base = manifest.platform.base_dir.clone();
+        let names: Vec<String> = manifest.tenants.iter().map(|t| t.name.clone()).collect();
+        let remote = &names[1..];
+        let before = s.snapshot_tree();
+        let mut text = s.read(".env");
+        for t in remote {
+            let prefix = t.replace('-', "_").to_ascii_uppercase();
+            text.push_str(&format!("{prefix}__DOCKER_CONTEXT=host-2\n"));
+        }
+        s.write(".env", &text);
+        s.run(&["render"]).ok();
+        let after = s.snapshot_tree();
+        let changed: Vec<String> = after
+            .iter()
+            .filter(|f| !before.contains(f))
+            .map(|(p, _)| p.display().to_string())
+            .filter(|p| p != ".env" && !p.starts_with("stacks/edge"))
+            .collect();
+        let mut want: Vec<String> = remote
+            .iter()
+            .map(|t| format!("stacks/{t}-stack.yml"))
+            .collect();
+        want.sort();
+        assert_eq!(changed, want, "only the remote tenants' stack files change");
+
+        let mut config_mounts = 0;
+        for t in remote {
+            let doc = stack(s, t);
+            let root = format!("{base}/tenants/{t}/");
+            for (svc, def) in doc["services"].as_mapping().unwrap() {
+                for v in def["volumes"].as_sequence().into_iter().flatten() {
+                    let source = v.as_str().unwrap().split(':').next().unwrap();
+                    assert!(
+                        source.starts_with(&root) && !source.contains("/../"),
+                        "{t}/{svc:?}: {source} is not under {root}"
+                    );
+                    if let Some(rel) = source.strip_prefix(&format!("{root}config/")) {
+                        // The mirror: the same path under stacks/<tenant>/ exists here.
+                        assert!(s.path(&format!("stacks/{t}/{rel}")).exists(), "{source}");
+                        config_mounts += 1;
+                    }
+                }
+            }
+            let header = s.read(&format!("stacks/{t}-stack.yml"));
+            assert!(
+                header.contains(&format!(
+                    "#   config files: {root}config, a copy of stacks/{t}/ that\n"
+                )),
+                "{header}"
+            );
+        }
+        assert!(config_mounts > 0, "no config file was mounted");
+        if i == 0 {
+            insta_settings().bind(|| {
+                insta::assert_snapshot!(
+                    "tenant_team-b_remote_stack",
+                    s.read("stacks/team-b-stack.yml")
+                );
+            });
+        }
+    }
+}

@@ -18,6 +18,9 @@
 //!   image without those, the `docker cp` stream with the contents discarded ([`Helper::list`]);
 //! - writing ([`Helper::copy_in`]): `docker cp -a - HELPER:/stackgen-tenant` extracts a tar that
 //!   restore builds with every owner already mapped, keeping numeric owners (`-a`).
+//!
+//! [`Helper::create_at`] makes one for any folder of that host: `crate::ops::engines::push_dir`
+//! copies a remote tenant's config files with it.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -169,7 +172,18 @@ impl Helper {
         let root = model::tenant_root(&manifest.platform, tenant);
         let image = crate::ops::engines::helper_image(manifest, tenant)
             .ok_or_else(|| anyhow::anyhow!("tenant `{}` runs no service", tenant.name))?;
-        let cmd = create_cmd(tools, &root, &image, writable);
+        Helper::create_at(tools, &root, &image, writable)
+    }
+
+    /// [`Helper::create`] for any folder `root` of the engine's host (absolute there), in any
+    /// image on that engine (nothing runs in it): `crate::ops::engines::push_dir`'s copies.
+    pub fn create_at(
+        tools: &Tools,
+        root: &str,
+        image: &str,
+        writable: bool,
+    ) -> Result<Option<Helper>> {
+        let cmd = create_cmd(tools, root, image, writable);
         let out = exec::capture(&cmd)?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {

@@ -331,6 +331,11 @@ pub fn run(
         crate::ops::engines::run_prepare(&crate::ops::engines::prepare_cmd(
             tools, manifest, tenant, &actions, &id,
         )?)?;
+        // postgres starts below with its init scripts, which it mounts from that host.
+        let stacks_dir = (project.stack.parent())
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        crate::ops::engines::push_config(tools, manifest, tenant, stacks_dir)?;
         if let Some(dump) = dump {
             load_dump(tools, project, &dump, log)?;
         }
