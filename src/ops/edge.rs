@@ -235,7 +235,8 @@ pub fn ensure(
 }
 
 /// Copies the door's Caddyfile to its folder on another engine's host (`BASE_DIR/<door>/etc`,
-/// which its stack mounts): a bind mount is read on the engine's host, not on this machine.
+/// which its stack mounts): a bind mount is read on the engine's host, not on this machine. The
+/// same copy as a remote tenant's config files (`crate::ops::engines::push_dir`).
 /// Nothing to do for the current context's door, which mounts the stacks directory.
 pub fn push_caddyfile(
     tools: &Tools,
@@ -251,48 +252,17 @@ pub fn push_caddyfile(
         return Ok(());
     };
     let image = crate::platform::model::image(&manifest.platform, first, SERVICE);
-    let local = stacks_dir.join(files_dir(engine));
-    push_dir(
+    // Root-owned like the door itself; links on that host's side are refused (push_dir).
+    crate::ops::engines::push_dir(
         tools,
         &image,
-        &local,
-        &format!("{}/etc", host_root(&manifest.platform, engine)),
+        &host_root(&manifest.platform, engine),
+        Path::new("etc"),
+        &stacks_dir.join(files_dir(engine)),
+        &[PathBuf::from("Caddyfile")],
+        (0, 0),
     )
-}
-
-/// Copies `local` (a folder) into `host_dir` on the engine's host, through a throwaway container
-/// that is created, never started.
-fn push_dir(tools: &Tools, image: &str, local: &Path, host_dir: &str) -> Result<()> {
-    let mut v = tools.docker_argv();
-    v.extend(
-        [
-            "create",
-            "--network",
-            "none",
-            "--cap-drop",
-            "ALL",
-            "--entrypoint",
-            "/bin/true",
-            "-v",
-            &format!("{host_dir}:/stackgen-push"),
-            image,
-        ]
-        .map(std::ffi::OsString::from),
-    );
-    let id = exec::capture_ok(&Cmd::new(v, "docker create"))?
-        .trim()
-        .to_string();
-    let mut cp = tools.docker_argv();
-    cp.extend([
-        "cp".into(),
-        format!("{}/.", local.display()).into(),
-        format!("{id}:/stackgen-push").into(),
-    ]);
-    let copied = exec::capture_ok(&Cmd::new(cp, "docker cp"));
-    let mut rm = tools.docker_argv();
-    rm.extend(["rm".into(), "-f".into(), id.into()]);
-    let _ = exec::capture(&Cmd::new(rm, "docker rm"));
-    copied.map(|_| ())
+    .map(|_| ())
 }
 
 /// A door as a `status` block, named like the door (`edge`, `edge-host-2`).
