@@ -576,7 +576,7 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
                         .collect();
                     let holders = |port, proto| preflight::port_holder(&running_all, port, proto);
                     let mut c = if engine.is_some() {
-                        crate::ops::engines::ports(tenant, &wanted, &mine, &running_all)
+                        crate::ops::engines::ports(t, m, tenant, &wanted, &mine, &running_all)
                     } else {
                         preflight::ports(tenant, &wanted, &mine, &holders)
                     };
@@ -589,6 +589,7 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
                     let p = crate::ops::edge::project(m, engine, &cli.env_file, &cli.stacks_dir);
                     let edge = containers::query(t, &Select::Project(&p.name))?;
                     checks.push(crate::ops::edge::ports_check(
+                        t,
                         m,
                         engine,
                         &edge,

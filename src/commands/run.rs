@@ -366,6 +366,12 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
             .on(tenant.docker_context.as_deref())
     };
     emit(tenant, preflight::secrets(&manifest, tenant, &starting))?;
+    // Before the ports: another engine's port probe runs in one of the tenant's images.
+    if remote && dry {
+        println!("{}", Check::skip("images", "not listed in a dry run"));
+    } else if remote {
+        emit(tenant, remote_images(&tools, &services, &starting))?;
+    }
     if dry {
         println!("{}", Check::skip("ports", "not checked in a dry run"));
     } else {
@@ -377,9 +383,11 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
         };
         let holders = |port, proto| preflight::port_holder(all(), port, proto);
         if remote {
-            // That host's sockets are out of reach: its engine says which ports its containers
-            // publish (engines::busy_on_engine).
-            emit(tenant, engines::ports(tenant, &wanted, &own, all()))?;
+            // That host's sockets are out of reach from here: its engine probes them.
+            emit(
+                tenant,
+                engines::ports(&tools, &manifest, tenant, &wanted, &own, all()),
+            )?;
         } else {
             emit(tenant, preflight::ports(tenant, &wanted, &own, &holders))?;
         }
@@ -388,14 +396,9 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
             let edge = crate::ops::edge::guard(&tools, &manifest, &edge_project)?;
             emit(
                 tenant,
-                crate::ops::edge::ports_check(&manifest, engine, &edge, all()),
+                crate::ops::edge::ports_check(&tools, &manifest, engine, &edge, all()),
             )?;
         }
-    }
-    if remote && dry {
-        println!("{}", Check::skip("images", "not listed in a dry run"));
-    } else if remote {
-        emit(tenant, remote_images(&tools, &services, &starting))?;
     }
     // A remote host's kernel is out of reach: its operator loads the profiles there.
     let host = if remote {

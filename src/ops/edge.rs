@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use crate::manifest::{Manifest, Tenant};
 use crate::ops::compose::argv::{self, Select};
 use crate::ops::compose::{containers, exec, Cmd, Container, Project, Tools};
-use crate::ops::preflight::{self, Check};
+use crate::ops::preflight::{self, Check, HostPort};
 
 use crate::manifest::edge::door_name;
 use crate::render::edge::*;
@@ -67,15 +67,38 @@ fn running(list: &[Container]) -> Option<&Container> {
 }
 
 /// The door's host ports are free, or published by the door itself. On another engine's host
-/// the sockets are out of reach: a port is busy there when a container of that engine publishes
-/// it (as for that engine's tenants, `crate::ops::engines::ports`).
+/// the sockets are out of reach from here: that engine probes them
+/// (`crate::ops::engines::unbindable`, in the door's image), or, when the probe cannot run, a
+/// port is busy there when a container of that engine publishes it. `tools` are on the engine.
 pub fn ports_check(
+    tools: &Tools,
     manifest: &Manifest,
     engine: Option<&str>,
     own: &[Container],
     running_all: &[Container],
 ) -> Check {
     let edge = manifest.platform.edge_of(engine);
+    let probed = match engine {
+        None => Ok(Vec::new()),
+        Some(_) => {
+            let wanted: Vec<HostPort> = host_ports(edge)
+                .into_iter()
+                .map(|(p, _)| p)
+                .filter(|p| {
+                    !own.iter().filter(|c| c.is_running()).any(|c| {
+                        c.published()
+                            .iter()
+                            .any(|x| x.host_port == p.port && x.protocol == p.proto.as_str())
+                    })
+                })
+                .collect();
+            let image = tenants(manifest, engine)
+                .first()
+                .map(|t| crate::platform::model::image(&manifest.platform, t, SERVICE))
+                .unwrap_or_default();
+            crate::ops::engines::unbindable(tools, &image, &wanted)
+        }
+    };
     let held: Vec<(u16, String)> = own
         .iter()
         .filter(|c| c.is_running())
@@ -91,9 +114,10 @@ pub fn ports_check(
             continue;
         }
         let holder = preflight::port_holder(running_all, p.port, p.proto);
-        let busy_here = match engine {
-            None => !preflight::bindable(&p),
-            Some(_) => holder.is_some(),
+        let busy_here = match (engine, &probed) {
+            (None, _) => !preflight::bindable(&p),
+            (Some(_), Ok(busy)) => holder.is_some() || busy.contains(&p),
+            (Some(_), Err(_)) => holder.is_some(),
         };
         if busy_here {
             let who = holder
@@ -119,13 +143,20 @@ pub fn ports_check(
         }
     }
     if busy.is_empty() {
-        Check::ok(
-            "edge-ports",
-            format!(
-                "{}:{} and {}:{} (tcp+udp) free or the front door's own",
-                edge.bind, edge.http_port, edge.bind, edge.https_port
+        let text = format!(
+            "{}:{} and {}:{} (tcp+udp) free or the front door's own",
+            edge.bind, edge.http_port, edge.bind, edge.https_port
+        );
+        match &probed {
+            Err(e) => Check::warn(
+                "edge-ports",
+                format!(
+                    "{text} among that engine's containers only: the probe of that host's ports could not run ({})",
+                    exec::first_line(&format!("{e:#}")).unwrap_or_default()
+                ),
             ),
-        )
+            Ok(_) => Check::ok("edge-ports", text),
+        }
     } else {
         Check::fail(
             "edge-ports",

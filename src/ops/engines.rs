@@ -234,18 +234,44 @@ pub fn busy_on_engine(running: &[Container], tenant: &str, port: u16, proto: &st
 }
 
 /// The port check of a tenant on another engine: [`preflight::ports_with`] where a port is
-/// busy when [`busy_on_engine`] says so, and `running` (that engine's running containers) names
-/// the holder.
+/// busy when that host cannot bind it ([`unbindable`], in one of the tenant's images) or, when
+/// that probe cannot run, when a container of that engine publishes it ([`busy_on_engine`]);
+/// `running` (that engine's running containers) names the holder.
 pub fn ports(
+    tools: &Tools,
+    manifest: &Manifest,
     tenant: &Tenant,
     wanted: &[preflight::HostPort],
     own: &[Container],
     running: &[Container],
 ) -> preflight::Check {
+    let held = |p: &preflight::HostPort| {
+        own.iter().filter(|c| c.is_running()).any(|c| {
+            c.published()
+                .iter()
+                .any(|x| x.host_port == p.port && x.protocol == p.proto.as_str())
+        })
+    };
+    let to_probe: Vec<preflight::HostPort> = wanted.iter().filter(|p| !held(p)).cloned().collect();
+    let probed = helper_image(manifest, tenant)
+        .ok_or_else(|| anyhow::anyhow!("the tenant runs no service"))
+        .and_then(|image| unbindable(tools, &image, &to_probe));
     let holders = |port, proto| preflight::port_holder(running, port, proto);
-    let free =
-        |p: &preflight::HostPort| !busy_on_engine(running, &tenant.name, p.port, p.proto.as_str());
-    preflight::ports_with(tenant, wanted, own, &holders, &free)
+    let on_engine =
+        |p: &preflight::HostPort| busy_on_engine(running, &tenant.name, p.port, p.proto.as_str());
+    let mut check = match &probed {
+        Ok(busy) => preflight::ports_with(tenant, wanted, own, &holders, &|p| {
+            !busy.contains(p) && !on_engine(p)
+        }),
+        Err(_) => preflight::ports_with(tenant, wanted, own, &holders, &|p| !on_engine(p)),
+    };
+    if let (Err(e), preflight::Outcome::Ok(text)) = (&probed, &check.outcome) {
+        check.outcome = preflight::Outcome::Warn(format!(
+            "{text} among that engine's containers only: the probe of that host's ports could not run ({})",
+            exec::first_line(&format!("{e:#}")).unwrap_or_default()
+        ));
+    }
+    check
 }
 
 /// The images missing on the tenant's engine, after trying to pull each there; an error names
@@ -732,6 +758,100 @@ pub fn describe_push(manifest: &Manifest, tenant: &Tenant, pushed: &Pushed) -> S
     s
 }
 
+/// The ports among `wanted` that cannot be bound on the engine's host, whatever holds them (a
+/// container of that engine, or any other process there): a throwaway container on that engine
+/// publishes them all and runs `true` (`image` must be there and have `/bin/sh`). Publishing is
+/// done by the engine on its own host before the program starts, and one port it cannot bind
+/// fails the start naming that port; that port is set aside and the rest tried again, so the
+/// probe costs one start per busy port plus one.
+pub fn unbindable(
+    tools: &Tools,
+    image: &str,
+    wanted: &[preflight::HostPort],
+) -> Result<Vec<preflight::HostPort>> {
+    let mut left: Vec<&preflight::HostPort> = wanted.iter().collect();
+    let mut busy = Vec::new();
+    while !left.is_empty() {
+        let name = format!(
+            "stackgen-port-probe-{}",
+            crate::ops::backup::archive::hex(&rand::random::<[u8; 6]>())
+        );
+        let mut v = tools.docker_argv();
+        v.extend(words(&[
+            "run",
+            "--rm",
+            "--name",
+            &name,
+            "--label",
+            "com.stackgen.helper=port-probe",
+            "--user",
+            "65534:65534",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--entrypoint",
+            "/bin/sh",
+        ]));
+        for (i, p) in left.iter().enumerate() {
+            v.push("-p".into());
+            let ip = match p.ip {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            };
+            // Any container port will do: nothing listens, only the host side is bound.
+            v.push(format!("{ip}:{}:{}/{}", p.port, 10000 + i, p.proto.as_str()).into());
+        }
+        v.extend(words(&[image, "-c", "true"]));
+        let out = exec::capture(&Cmd::new(v, "probe the ports on the engine's host"))?;
+        if out.status.success() {
+            break;
+        }
+        let mut rm = tools.docker_argv();
+        rm.extend(words(&["rm", "-f", &name]));
+        let _ = exec::capture(&Cmd::new(rm, "remove the port probe"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let Some(i) = left
+            .iter()
+            .position(|p| names_port(&stderr, p.port, p.proto))
+        else {
+            anyhow::bail!(
+                "the port probe on {} failed: {}",
+                describe(tools.context.as_deref()),
+                exec::first_line(&stderr).unwrap_or("docker run failed")
+            );
+        };
+        busy.push(left.remove(i).clone());
+    }
+    Ok(busy)
+}
+
+/// Whether docker's message says it could not bind this host port: `listen tcp4
+/// 127.0.0.1:20100: bind: address already in use` (another process) or `Bind for
+/// 127.0.0.1:20100 failed: port is already allocated` (a container of that engine).
+pub fn names_port(message: &str, port: u16, proto: preflight::Proto) -> bool {
+    let at = format!(":{port}");
+    let ends_port = |s: &str| {
+        s.find(&at).is_some_and(|i| {
+            !s[i + at.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
+    };
+    message.lines().any(|l| {
+        let listen = l
+            .split(&format!("listen {}", proto.as_str()))
+            .nth(1)
+            .is_some_and(|rest| ends_port(rest.split(": bind").next().unwrap_or(rest)));
+        let bind = l
+            .split("Bind for ")
+            .nth(1)
+            .is_some_and(|rest| ends_port(rest.split(" failed").next().unwrap_or(rest)));
+        listen || bind
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -935,5 +1055,25 @@ mod tests {
         let names: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(names, ["", "caddy", "caddy/Caddyfile", "caddy/l"]);
         assert_eq!(got[3].1, L);
+    }
+
+    #[test]
+    fn the_probe_reads_which_port_docker_could_not_bind() {
+        use preflight::Proto;
+        let other = "docker: Error response from daemon: driver failed programming external connectivity on endpoint x (be72): Error starting userland proxy: listen tcp4 127.0.0.1:47811: bind: address already in use";
+        assert!(names_port(other, 47811, Proto::Tcp));
+        assert!(!names_port(other, 4781, Proto::Tcp));
+        assert!(!names_port(other, 47811, Proto::Udp));
+        let udp =
+            "Error starting userland proxy: listen udp4 0.0.0.0:443: bind: address already in use";
+        assert!(names_port(udp, 443, Proto::Udp) && !names_port(udp, 443, Proto::Tcp));
+        let container = "driver failed programming external connectivity on endpoint y: Bind for 127.0.0.1:20100 failed: port is already allocated";
+        assert!(names_port(container, 20100, Proto::Tcp));
+        assert!(!names_port(container, 2010, Proto::Tcp));
+        assert!(!names_port(
+            "Unable to find image 'x:1' locally",
+            1,
+            Proto::Tcp
+        ));
     }
 }

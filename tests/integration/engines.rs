@@ -1,8 +1,9 @@
 //! Tenants on two Docker engines (issue 13): one tenant on the current engine, one on the
 //! second engine that `.ci/start-second-engine.sh` runs on this machine as the Docker context
 //! `sg-host2`. Both come up; `status` shows both with their engine; the remote one restarts
-//! and goes down without touching the local one's containers; a container on the second engine
-//! publishing a port of the remote tenant's range stops its `up` in preflight; and a context
+//! and goes down without touching the local one's containers; a container on the second engine,
+//! or any other process on its host, holding a port of the remote tenant's range stops its `up`
+//! in preflight; and a context
 //! set on a tenant whose containers run on the other engine, or an unknown one, is refused
 //! (exit 2, naming the manifest line).
 //!
@@ -250,6 +251,29 @@ fn e2e_two_engines() {
     );
     assert!(containers(Some(CONTEXT), &remote).is_empty());
     let _ = docker2(&["rm", "-f", &holder]);
+
+    // A process that is no container holds the port on that engine's host (this machine is
+    // sg-host2's host too): the engine's own probe finds it, and nothing of the tenant starts.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", start + 19)).unwrap();
+    let run = s.run(&["up", &remote, "--timeout", "60"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!(
+            "127.0.0.1:{}/tcp (for minio) is in use by another process",
+            start + 19
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(containers(Some(CONTEXT), &remote).is_empty());
+    drop(listener);
+    let probes = docker2(&[
+        "ps",
+        "-aq",
+        "--filter",
+        "label=com.stackgen.helper=port-probe",
+    ]);
+    assert_eq!(probes.ok().stdout.trim(), "", "no probe container left");
 
     // Moving is explicit: the local tenant's containers run on the current engine, so placing
     // it on sg-host2 is refused, and so is a context this machine does not know. Exit 2, the
