@@ -141,6 +141,10 @@ pub struct InitArgs {
     /// holds any of them. Default: the first run of 100 from 20000 that is free in both
     #[arg(long, value_name = "START-END")]
     pub port_range: Option<String>,
+    /// Place the new tenants on the Docker engine of this context (`<T>__DOCKER_CONTEXT`); their
+    /// port ranges are then not probed on this host (`up` probes them on that one)
+    #[arg(long, value_name = "CONTEXT", requires = "non_interactive")]
+    pub docker_context: Option<String>,
 }
 
 #[derive(Debug, Args)]

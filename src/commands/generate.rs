@@ -42,6 +42,7 @@ pub fn cmd_init(cli: &Cli, args: &InitArgs) -> Result<()> {
             .map(|t| init::NewTenant {
                 // Given to every tenant: a second one overlaps the first and is refused.
                 port_range: args.port_range.clone(),
+                docker_context: args.docker_context.clone(),
                 ..init::NewTenant::new(t, &args.vector_db, &args.services)
             })
             .collect(),

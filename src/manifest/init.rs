@@ -39,6 +39,9 @@ pub struct NewTenant {
     /// `START-END` from `--port-range` or the menu; `None` takes the first run of 100 ports
     /// from 20000 that no tenant uses and nothing on the host holds (see [`port_free_on_host`]).
     pub port_range: Option<String>,
+    /// `<T>__DOCKER_CONTEXT`: the tenant runs on that engine. This host's sockets then say
+    /// nothing about its ports, so they are not probed; `up` probes them on that host.
+    pub docker_context: Option<String>,
 }
 
 impl NewTenant {
@@ -52,6 +55,7 @@ impl NewTenant {
             gid: None,
             tailscale_auth_key: None,
             port_range: None,
+            docker_context: None,
         }
     }
 }
@@ -585,12 +589,27 @@ fn tenant_block(t: &NewTenant, components: &[String], alloc: &mut Allocator) -> 
         None => alloc.next_id(20001),
     };
     let gid = alloc.reserve(t.gid.unwrap_or(uid));
-    let (start, end) = match &t.port_range {
+    if let Some(c) = &t.docker_context {
+        values::docker_context(c).map_err(|(m, h)| {
+            UsageError::plain(format!(
+                "--docker-context {c} (tenant {name}): {m}\n  fix: {h}"
+            ))
+        })?;
+    }
+    // A tenant on another engine: this host's sockets say nothing about that host's ports. Its
+    // range still overlaps no tenant's, which is stricter than needed (per engine) and valid.
+    let probe = alloc.probe;
+    if t.docker_context.is_some() {
+        alloc.probe = |_| true;
+    }
+    let range = match &t.port_range {
         Some(v) => alloc.claim_range(v, name).map_err(|(m, h)| {
-            UsageError::plain(format!("--port-range {v} (tenant {name}): {m}\n  fix: {h}"))
-        })?,
-        None => alloc.next_range(name)?,
+            UsageError::plain(format!("--port-range {v} (tenant {name}): {m}\n  fix: {h}")).into()
+        }),
+        None => alloc.next_range(name),
     };
+    alloc.probe = probe;
+    let (start, end) = range?;
     let mut b = String::new();
     let _ = writeln!(b, "\n# ---- tenant {name} ----");
     let _ = writeln!(b, "TENANT={name}");
@@ -605,6 +624,9 @@ fn tenant_block(t: &NewTenant, components: &[String], alloc: &mut Allocator) -> 
         );
     }
     let _ = writeln!(b, "{p}__PORT_RANGE={start}-{end}");
+    if let Some(c) = &t.docker_context {
+        let _ = writeln!(b, "{p}__{}={c}", values::DOCKER_CONTEXT);
+    }
     let needed = needed_secrets(components);
     if needed.iter().any(|(_, op)| *op) {
         let _ = writeln!(b, "# operator-supplied: paste the key from the tailnet admin console (may stay empty until `up`)");

@@ -318,3 +318,61 @@ fn a_chosen_port_range_that_overlaps_or_is_busy_is_refused_and_nothing_written()
     assert!(run.stderr.contains("new tenant `a`"), "{}", run.stderr);
     assert!(other.snapshot_tree().is_empty());
 }
+
+/// `init --docker-context`: the new tenant's line places it on that engine, the render says so,
+/// and a name Docker would refuse is refused before anything is written (exit 2).
+#[test]
+fn init_places_a_new_tenant_on_another_engine() {
+    let s = Sandbox::new();
+    s.run(&["init", "--non-interactive", "--tenant", "here"])
+        .ok();
+    let before = s.read(".env");
+    let run = s
+        .run(&[
+            "init",
+            "--non-interactive",
+            "--tenant",
+            "there",
+            "--docker-context",
+            "bad context",
+        ])
+        .code(2);
+    assert!(
+        run.stderr.contains("--docker-context bad context"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("not a Docker context name"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(s.read(".env"), before, "nothing written");
+    s.run(&[
+        "init",
+        "--non-interactive",
+        "--tenant",
+        "there",
+        "--docker-context",
+        "host-2",
+    ])
+    .ok();
+    let env = s.read(".env");
+    assert!(env.contains("\nTHERE__DOCKER_CONTEXT=host-2\n"), "{env}");
+    assert!(!env.contains("\nHERE__DOCKER_CONTEXT"), "{env}");
+    // Its range overlaps no other tenant's, on any engine.
+    let (a, b) = port_range(&env, "HERE");
+    let (c, d) = port_range(&env, "THERE");
+    assert!(b < c || d < a, "{a}-{b} and {c}-{d}");
+    s.run(&["render"]).ok();
+    let stack = s.read("stacks/there-stack.yml");
+    assert!(
+        stack.contains(
+            "docker --context host-2 compose --env-file .env -f stacks/there-stack.yml up -d"
+        ),
+        "{stack}"
+    );
+    // Without --non-interactive the flag is refused by the parser (the menu does not ask).
+    let run = s.run(&["init", "--docker-context", "host-2"]).code(2);
+    assert!(run.stderr.contains("--non-interactive"), "{}", run.stderr);
+}

@@ -183,6 +183,7 @@ fn new_tenant(
         gid: Some(gid),
         tailscale_auth_key,
         port_range: Some(port_range),
+        docker_context: None,
     })
 }
 
