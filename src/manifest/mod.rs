@@ -1127,15 +1127,16 @@ impl Builder<'_> {
             }
         }
         for (i, a) in contexts.iter().enumerate() {
+            // Both problems are on the line of the first tenant that names the context.
+            let key = tenants
+                .iter()
+                .find(|t| t.docker_context.as_deref() == Some(a))
+                .map(|t| t.key(values::DOCKER_CONTEXT))
+                .unwrap_or_default();
             if let Some(b) = contexts[..i]
                 .iter()
                 .find(|b| edge::context_key(a) == edge::context_key(b))
             {
-                let key = tenants
-                    .iter()
-                    .find(|t| t.docker_context.as_deref() == Some(a))
-                    .map(|t| t.key(values::DOCKER_CONTEXT))
-                    .unwrap_or_default();
                 self.problem(
                     &key,
                     (
@@ -1146,11 +1147,6 @@ impl Builder<'_> {
             }
             let door = edge::door_name(Some(a));
             if let Some(t) = tenants.iter().find(|t| t.name == door) {
-                let key = tenants
-                    .iter()
-                    .find(|t| t.docker_context.as_deref() == Some(a))
-                    .map(|t| t.key(values::DOCKER_CONTEXT))
-                    .unwrap_or_default();
                 self.problem(
                     &key,
                     (

@@ -405,6 +405,11 @@ pub fn prepare_cmd(
 /// container, backup's listing): removed when done, no network, root with only `caps`, no new
 /// privileges, `/bin/sh` as its program (its `-c` script follows the image).
 pub fn one_shot_argv(tools: &Tools, caps: &[&str]) -> Vec<OsString> {
+    one_shot_running(tools, caps, "/bin/sh")
+}
+
+/// [`one_shot_argv`] with another program (its arguments follow the image).
+pub fn one_shot_running(tools: &Tools, caps: &[&str], program: &str) -> Vec<OsString> {
     let mut v = tools.docker_argv();
     v.extend(words(&[
         "run",
@@ -423,7 +428,7 @@ pub fn one_shot_argv(tools: &Tools, caps: &[&str]) -> Vec<OsString> {
         "--security-opt",
         "no-new-privileges",
         "--entrypoint",
-        "/bin/sh",
+        program,
     ]));
     v
 }
@@ -559,26 +564,8 @@ pub fn push_dir(
         ..Pushed::default()
     };
     if !stale.is_empty() {
-        let mut v = tools.docker_argv();
-        v.extend(words(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--user",
-            "0:0",
-            "--cap-drop",
-            "ALL",
-            "--cap-add",
-            "DAC_OVERRIDE",
-            "--security-opt",
-            "no-new-privileges",
-            "--label",
-            "com.stackgen.helper=push",
-            "--entrypoint",
-            "rm",
-            "-v",
-        ]));
+        let mut v = one_shot_running(tools, &["DAC_OVERRIDE"], "rm");
+        v.extend(words(&["--label", "com.stackgen.helper=push", "-v"]));
         v.push(format!("{host_root}:{PUSH_MOUNT}").into());
         v.extend(words(&[image, "-rf", "--"]));
         let base = Path::new(PUSH_MOUNT).join(into);
