@@ -910,7 +910,7 @@ fn prepare_copies_a_remote_tenants_config_files_through_its_engine() {
     let log = log_lines(&s);
     assert!(
         log.iter().any(|l| l
-            .contains("--entrypoint rm -v /srv/ai-platform/tenants/team-b:/stackgen-tenant")
+            .contains("--entrypoint rm --label com.stackgen.helper=push -v /srv/ai-platform/tenants/team-b:/stackgen-tenant")
             && l.ends_with(" -rf -- /stackgen-tenant/config/caddy/old.conf")),
         "{log:#?}"
     );
