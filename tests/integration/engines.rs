@@ -506,7 +506,8 @@ fn status_reports_an_unreachable_engine_per_tenant() {
 }
 
 /// The stack file says where it deploys; prepare and apparmor load say what runs on that host;
-/// what works on this machine's disk is refused for the tenant (exit 2, nothing changed).
+/// `teardown --purge-data` looks for the data on that host through its engine (none there
+/// here) and never at this machine's disk: nothing changes here.
 #[test]
 fn host_level_work_of_a_remote_tenant_never_uses_the_local_disk() {
     let (s, env) = two_engine_sandbox();
@@ -563,13 +564,20 @@ fn host_level_work_of_a_remote_tenant_never_uses_the_local_disk() {
     let before = tree();
     let run = s
         .run_env(&["teardown", "team-b", "--purge-data", "--yes"], &env)
-        .code(2);
+        .ok();
     assert!(
-        run.stderr.contains("TEAM_B__DOCKER_CONTEXT"),
+        run.stdout.contains("no data directory to delete"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(before == tree(), "nothing changed");
+    assert!(!std::path::Path::new("/srv/ai-platform/tenants/team-b").exists());
+    let log = log_lines(&s);
+    assert!(
+        log.iter().any(|l| l.starts_with("--context host-2 create ")
+            && l.contains("src=/srv/ai-platform/tenants/team-b,dst=/stackgen-tenant,readonly")),
+        "{log:#?}"
+    );
 }
 
 /// Port ranges are per engine: two tenants may share one on different engines, not on one.
@@ -678,6 +686,12 @@ fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
     let mut env = env;
     env.push(("FAKE_REMOTE_HOST".to_string(), host2.display().to_string()));
     let env = env_refs(&env);
+    // Backups (the safety backup of `restore --replace` too) stay on this machine, here.
+    let text = s.read(".env");
+    s.write(
+        ".env",
+        &format!("{text}BACKUP_DIR={}\n", s.path("backups").display()),
+    );
 
     let run = s
         .run_env(
@@ -724,10 +738,43 @@ fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
         assert!(l.starts_with("--context host-2 "), "{l}");
     }
 
-    // Its data on host-2 is not empty: refused, nothing changed there.
+    // Its data on host-2 is not empty: refused without --replace, and --replace asks first.
     let run = s.run_env(&["restore", "team-b", "--from", a], &env).code(2);
     assert!(run.stderr.contains("is not empty"), "{}", run.stderr);
+    assert!(run.stderr.contains("Pass --replace"), "{}", run.stderr);
     assert!(run.stderr.contains("host-2"), "{}", run.stderr);
+    let run = s
+        .run_env(&["restore", "team-b", "--from", a, "--replace"], &env)
+        .code(2);
+    assert!(run.stderr.contains("Pass --yes"), "{}", run.stderr);
+    // With --yes: the safety backup (read through the engine), then the deletion there by the
+    // one-shot container, then the copy in; in that order, each through host-2.
+    std::fs::remove_file(s.path("docker.log")).unwrap();
+    let run = s
+        .run_env(
+            &["restore", "team-b", "--from", a, "--replace", "--yes"],
+            &env,
+        )
+        .ok();
+    assert!(run.stdout.contains("safety backup"), "{}", run.stdout);
+    assert_eq!(
+        std::fs::read_dir(s.path("backups/team-b")).unwrap().count(),
+        1
+    );
+    let log = log_lines(&s);
+    let at = |want: &str| {
+        log.iter()
+            .position(|l| l.contains(want))
+            .unwrap_or_else(|| panic!("{want}\n{log:#?}"))
+    };
+    let purge = "--context host-2 run --rm --network none --user 0:0 --cap-drop ALL --cap-add DAC_OVERRIDE --cap-add FOWNER --security-opt no-new-privileges --entrypoint /bin/sh --mount type=bind,src=/srv/ai-platform/tenants/team-b,dst=/stackgen-tenant ";
+    assert!(at("cp helper-1:/stackgen-tenant/data/qdrant -") < at(purge));
+    assert!(at(purge) < at("cp -a - helper-1:/stackgen-tenant"));
+    assert!(
+        log[at(purge)].contains("rm -rf -- data"),
+        "{}",
+        log[at(purge)]
+    );
     std::fs::remove_dir_all(host2.join("data")).unwrap();
     std::fs::remove_file(s.path("docker.log")).unwrap();
     let run = s.run_env(&["restore", "team-b", "--from", a], &env).ok();
@@ -761,4 +808,79 @@ fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
         .ok();
     assert!(run.stdout.contains("wrote "), "{}", run.stdout);
     assert_eq!(std::fs::read_dir(s.path("td")).unwrap().count(), 1);
+
+    // teardown --purge-data: the dry run prints the one-shot container, which mounts only the
+    // tenant's folder on host-2; a real run backs up first, then runs exactly that container.
+    let run = s
+        .run_env(&["teardown", "team-b", "--purge-data", "--dry-run"], &env)
+        .ok();
+    assert!(
+        run.stdout
+            .contains("DELETED with --purge-data on the host of context `host-2`"),
+        "{}",
+        run.stdout
+    );
+    let shown = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("+ ") && l.contains(" --context host-2 run "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(shown.contains(&purge[17..]), "{shown}");
+    assert!(
+        run.stdout.contains(
+            "# delete /srv/ai-platform/tenants/team-b/data (9 B) on the host of context `host-2`"
+        ),
+        "{}",
+        run.stdout
+    );
+    std::fs::remove_file(s.path("docker.log")).unwrap();
+    let run = s
+        .run_env(
+            &[
+                "teardown",
+                "team-b",
+                "--purge-data",
+                "--backup",
+                s.path("td2").to_str().unwrap(),
+                "--yes",
+            ],
+            &env,
+        )
+        .ok();
+    assert!(
+        run.stdout.contains(
+            "deleted /srv/ai-platform/tenants/team-b/data on the host of context `host-2`, through its engine"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(std::fs::read_dir(s.path("td2")).unwrap().count(), 1);
+    let log = log_lines(&s);
+    let runs: Vec<&String> = log.iter().filter(|l| l.contains(" run ")).collect();
+    let purges: Vec<&&String> = runs.iter().filter(|l| l.contains("DAC_OVERRIDE")).collect();
+    assert_eq!(purges.len(), 1, "{log:#?}");
+    assert_eq!(purges[0].matches("--mount").count(), 1, "{}", purges[0]);
+    assert!(!purges[0].contains(" -v "), "{}", purges[0]);
+    let backup_at = log
+        .iter()
+        .position(|l| l.contains("cp helper-1:/stackgen-tenant/data/qdrant -"))
+        .unwrap();
+    let purge_at = log.iter().position(|l| l == *purges[0]).unwrap();
+    assert!(backup_at < purge_at, "{log:#?}");
+    assert!(!std::path::Path::new("/srv/ai-platform/tenants/team-b").exists());
+
+    // A link as the data folder on host-2: refused (exit 2), nothing deleted.
+    std::fs::remove_dir_all(host2.join("data")).unwrap();
+    std::fs::create_dir_all(s.path("precious")).unwrap();
+    std::os::unix::fs::symlink(s.path("precious"), host2.join("data")).unwrap();
+    let run = s
+        .run_env(&["teardown", "team-b", "--purge-data", "--yes"], &env)
+        .code(2);
+    assert!(
+        run.stderr
+            .contains("on the host of context `host-2`: it is a symbolic link"),
+        "{}",
+        run.stderr
+    );
+    assert!(s.path("precious").exists());
 }
