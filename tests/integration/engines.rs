@@ -348,6 +348,11 @@ case "$1" in
       esac
     done
     echo helper-1 ;;
+  run)
+    # The free-space probe: FAKE_DF_KIB is what that host has free.
+    case "$*" in *"df -Pk"*) [ -z "$FAKE_DF_KIB" ] ||
+      printf 'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 100 90 %s 90%% /stackgen-tenant\n' "$FAKE_DF_KIB" ;;
+    esac ;;
   cp)
     if [ "$2" = -a ]; then mkdir -p "$FAKE_REMOTE_HOST"; exec tar -C "$FAKE_REMOTE_HOST" -xf -; fi
     rel=${2#*:/stackgen-tenant/}
@@ -580,6 +585,59 @@ fn host_level_work_of_a_remote_tenant_never_uses_the_local_disk() {
     );
 }
 
+/// `remove-service --purge-data` of a remote tenant deletes only that service's folder, on
+/// its engine's host, by the one-shot container (which mounts only the tenant's folder).
+#[test]
+fn remove_service_purges_a_remote_tenants_folder_through_its_engine() {
+    let (s, env) = two_engine_sandbox();
+    let env = env_refs(&env);
+    s.run_env(
+        &[
+            "add-service",
+            "team-b",
+            "my-app",
+            "--image",
+            "a/b:1",
+            "--port",
+            "80",
+        ],
+        &env,
+    )
+    .ok();
+    std::fs::remove_file(s.path("docker.log")).unwrap();
+    let run = s
+        .run_env(
+            &["remove-service", "team-b", "my-app", "--purge-data"],
+            &env,
+        )
+        .ok();
+    assert!(
+        run.stdout.contains(
+            "deleted /srv/ai-platform/tenants/team-b/data/my-app on the host of context `host-2` (when it was there), through its engine"
+        ),
+        "{}",
+        run.stdout
+    );
+    let log = log_lines(&s);
+    let purges: Vec<&String> = log.iter().filter(|l| l.contains("rm -rf --")).collect();
+    assert_eq!(purges.len(), 1, "{log:#?}");
+    let p = purges[0];
+    assert!(
+        p.starts_with("--context host-2 run --rm --network none"),
+        "{p}"
+    );
+    assert!(
+        p.contains("--mount type=bind,src=/srv/ai-platform/tenants/team-b,dst=/stackgen-tenant "),
+        "{p}"
+    );
+    assert_eq!(p.matches("--mount").count(), 1, "{p}");
+    assert!(
+        p.contains("[ ! -L data/my-app ] ||") && p.contains("rm -rf -- data/my-app "),
+        "{p}"
+    );
+    assert!(!std::path::Path::new("/srv/ai-platform/tenants/team-b").exists());
+}
+
 /// Port ranges are per engine: two tenants may share one on different engines, not on one.
 /// A context name docker would not accept is a manifest error with its line.
 #[test]
@@ -776,6 +834,20 @@ fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
         log[at(purge)]
     );
     std::fs::remove_dir_all(host2.join("data")).unwrap();
+    // No room on host-2 (df there says 0 KiB free): refused before anything is written.
+    let mut full = env.clone();
+    full.push(("FAKE_DF_KIB", "0"));
+    let run = s
+        .run_env(&["restore", "team-b", "--from", a], &full)
+        .code(2);
+    assert!(
+        run.stderr.contains(
+            "the restore needs up to 9 B but only 0 B is free at /srv/ai-platform/tenants/team-b on the host of context `host-2`; nothing was written"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!host2.join("data").exists());
     std::fs::remove_file(s.path("docker.log")).unwrap();
     let run = s.run_env(&["restore", "team-b", "--from", a], &env).ok();
     assert!(run.stdout.contains("through its engine"), "{}", run.stdout);
