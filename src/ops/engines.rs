@@ -9,7 +9,8 @@
 //! `BASE_DIR/tenants/<tenant>` on that host ([`prepare_cmd`]), its ports are checked against
 //! what the containers of that engine publish ([`busy_on_engine`]), its images must be on that
 //! engine or pullable there ([`images`]), its data is backed up and restored through the engine
-//! (`docker cp` with a throwaway container, `crate::ops::backup::engine`), and its AppArmor profiles
+//! (`docker cp` with a throwaway container, `crate::ops::backup::engine`) and deleted there by a
+//! one-shot container ([`purge_cmd`]), and its AppArmor profiles
 //! are loaded on that host by the operator (`stackgen apparmor load` prints the commands).
 //!
 //! Moving a tenant to another engine is explicit (backup, teardown, restore): a context set on
