@@ -211,12 +211,17 @@ pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
     }
     match (args.purge_data, data, purge_on_host) {
         (true, _, Some(cmd)) => {
-            crate::ops::engines::run_prepare(&cmd)?;
-            println!(
-                "deleted {} on the host of context `{}` (when it was there), through its engine",
-                model::data_dir(&next.platform, t, &args.name),
-                t.docker_context.as_deref().unwrap_or_default()
-            );
+            let dir = model::data_dir(&next.platform, t, &args.name);
+            let context = t.docker_context.as_deref().unwrap_or_default();
+            match crate::ops::engines::run_purge(&cmd)? {
+                true => {
+                    println!("deleted {dir} on the host of context `{context}`, through its engine")
+                }
+                false => println!(
+                    "{}: no data directory to delete on the host of context `{context}`",
+                    args.name
+                ),
+            }
         }
         (true, Some(dir), None) => {
             let bytes = disk::size(&dir)?;

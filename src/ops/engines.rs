@@ -401,28 +401,33 @@ pub fn one_shot_argv(tools: &Tools, caps: &[&str]) -> Vec<OsString> {
     v
 }
 
-/// Runs [`prepare_cmd`]'s (or [`purge_cmd`]'s) container. A symbolic link it refused is bad
-/// ground, as on a single host: exit 2 with the container's message; any other failure keeps
-/// docker's status.
+/// Runs [`prepare_cmd`]'s container. A symbolic link it refused is bad ground, as on a single
+/// host: exit 2 with the container's message; any other failure keeps docker's status.
 pub fn run_prepare(cmd: &Cmd) -> Result<()> {
     let out = exec::capture(cmd)?;
     if out.status.success() {
         return Ok(());
     }
+    Err(one_shot_failed(cmd, &out))
+}
+
+/// The error of a one-shot container that failed: its own refusal (exit 3, `stackgen:
+/// refusing ...`) is bad ground, exit 2; anything else keeps docker's status.
+fn one_shot_failed(cmd: &Cmd, out: &std::process::Output) -> anyhow::Error {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let first = exec::first_line(&stderr).unwrap_or("the container failed");
     if out.status.code() == Some(3) && first.starts_with("stackgen: refusing") {
-        return Err(UsageError::plain(format!(
+        return UsageError::plain(format!(
             "{}; nothing outside the tenant's folder was touched. Replace the link with a real directory on that host",
             first.trim_start_matches("stackgen: ")
         ))
-        .into());
+        .into();
     }
-    Err(anyhow::Error::new(crate::error::CommandFailed {
+    anyhow::Error::new(crate::error::CommandFailed {
         what: cmd.purpose.clone(),
         code: exec::status_code(out.status),
     })
-    .context(first.to_string()))
+    .context(first.to_string())
 }
 
 /// The one-shot container that deletes the tenant's data on its engine's host:
@@ -430,7 +435,7 @@ pub fn run_prepare(cmd: &Cmd) -> Result<()> {
 /// --purge-data`, `remove-service --purge-data`, `restore --replace`). It bind-mounts only the
 /// tenant's folder (`--mount`, so a missing folder is an error instead of being created), runs
 /// [`purge_script`] in an image the tenant already needs, with no network and only the
-/// capabilities a root `rm -rf` of files the services own needs. [`run_prepare`] runs it.
+/// capabilities a root `rm -rf` of files the services own needs. [`run_purge`] runs it.
 pub fn purge_cmd(
     tools: &Tools,
     manifest: &Manifest,
@@ -486,8 +491,27 @@ pub fn purge_script(mount: &str, shown_root: &str, rel: &str) -> String {
     s.push_str(&format!(
         "[ -d {r} ] || refuse {shown} 'it is not a directory'\n"
     ));
-    s.push_str(&format!("rm -rf -- {r}\n"));
+    s.push_str(&format!("rm -rf -- {r}\necho {PURGED}\n"));
     s
+}
+
+/// What [`purge_script`] prints once it has deleted the folder.
+const PURGED: &str = "stackgen-purged";
+
+/// Runs [`purge_cmd`]'s container: `Ok(true)` when it deleted the folder, `Ok(false)` when
+/// there was none on that host (not even the tenant's folder). A refusal is exit 2, as
+/// [`run_prepare`]'s.
+pub fn run_purge(cmd: &Cmd) -> Result<bool> {
+    let out = exec::capture(cmd)?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == PURGED));
+    }
+    if String::from_utf8_lossy(&out.stderr).contains("bind source path does not exist") {
+        return Ok(false);
+    }
+    Err(one_shot_failed(cmd, &out))
 }
 
 /// The one-shot container that measures the free space where `path` lives on the engine's host:
@@ -633,8 +657,8 @@ mod tests {
     }
 
     /// The purge script itself, run by this machine's `sh` on a folder standing for the mount:
-    /// it deletes the data folder and nothing beside it, and refuses a link as `data` or as the
-    /// service's folder (exit 3, the target untouched).
+    /// it deletes the data folder and nothing beside it (and says so), and refuses a link as
+    /// `data` or as the service's folder (exit 3, the target untouched).
     #[test]
     fn the_purge_script_deletes_only_the_real_data_folder() {
         let run = |mount: &Path, rel: &str| {
@@ -658,9 +682,11 @@ mod tests {
         std::os::unix::fs::symlink(&precious, t.join("data/link")).unwrap();
         let out = run(&t, "data");
         assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{PURGED}\n"));
         assert!(!t.join("data").exists() && t.join(MARKER).exists() && precious.exists());
-        // Nothing there: nothing to do.
-        assert!(run(&t, "data").status.success());
+        // Nothing there: nothing to do, nothing said.
+        let out = run(&t, "data");
+        assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
 
         std::os::unix::fs::symlink(&precious, t.join("data")).unwrap();
         let out = run(&t, "data");

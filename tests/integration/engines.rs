@@ -350,8 +350,16 @@ case "$1" in
     echo helper-1 ;;
   run)
     # The free-space probe: FAKE_DF_KIB is what that host has free.
-    case "$*" in *"df -Pk"*) [ -z "$FAKE_DF_KIB" ] ||
-      printf 'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 100 90 %s 90%% /stackgen-tenant\n' "$FAKE_DF_KIB" ;;
+    case "$*" in
+      *"df -Pk"*) [ -z "$FAKE_DF_KIB" ] ||
+        printf 'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 100 90 %s 90%% /stackgen-tenant\n' "$FAKE_DF_KIB" ;;
+      *"rm -rf -- "*)
+        # The purge container: its script, run with FAKE_REMOTE_HOST as the mounted folder.
+        [ -d "$FAKE_REMOTE_HOST" ] || {
+          echo "docker: Error response from daemon: invalid mount config for type \"bind\": bind source path does not exist: x" >&2; exit 125; }
+        for a in "$@"; do script=$a; done
+        printf '%s\n' "$script" | sed "s|^cd /stackgen-tenant\$|cd '$FAKE_REMOTE_HOST'|" | sh
+        exit $? ;;
     esac ;;
   cp)
     if [ "$2" = -a ]; then mkdir -p "$FAKE_REMOTE_HOST"; exec tar -C "$FAKE_REMOTE_HOST" -xf -; fi
@@ -590,6 +598,11 @@ fn host_level_work_of_a_remote_tenant_never_uses_the_local_disk() {
 #[test]
 fn remove_service_purges_a_remote_tenants_folder_through_its_engine() {
     let (s, env) = two_engine_sandbox();
+    let host2 = s.path("host-2/tenants/team-b");
+    std::fs::create_dir_all(host2.join("data/my-app/d")).unwrap();
+    std::fs::create_dir_all(host2.join("data/my-app-2")).unwrap();
+    let mut env = env;
+    env.push(("FAKE_REMOTE_HOST".to_string(), host2.display().to_string()));
     let env = env_refs(&env);
     s.run_env(
         &[
@@ -613,7 +626,7 @@ fn remove_service_purges_a_remote_tenants_folder_through_its_engine() {
         .ok();
     assert!(
         run.stdout.contains(
-            "deleted /srv/ai-platform/tenants/team-b/data/my-app on the host of context `host-2` (when it was there), through its engine"
+            "deleted /srv/ai-platform/tenants/team-b/data/my-app on the host of context `host-2`, through its engine"
         ),
         "{}",
         run.stdout
@@ -635,6 +648,7 @@ fn remove_service_purges_a_remote_tenants_folder_through_its_engine() {
         p.contains("[ ! -L data/my-app ] ||") && p.contains("rm -rf -- data/my-app "),
         "{p}"
     );
+    assert!(!host2.join("data/my-app").exists() && host2.join("data/my-app-2").exists());
     assert!(!std::path::Path::new("/srv/ai-platform/tenants/team-b").exists());
 }
 
@@ -927,6 +941,7 @@ fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
         run.stdout
     );
     assert_eq!(std::fs::read_dir(s.path("td2")).unwrap().count(), 1);
+    assert!(!host2.join("data").exists() && host2.exists());
     let log = log_lines(&s);
     let runs: Vec<&String> = log.iter().filter(|l| l.contains(" run ")).collect();
     let purges: Vec<&&String> = runs.iter().filter(|l| l.contains("DAC_OVERRIDE")).collect();
@@ -942,7 +957,6 @@ fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
     assert!(!std::path::Path::new("/srv/ai-platform/tenants/team-b").exists());
 
     // A link as the data folder on host-2: refused (exit 2), nothing deleted.
-    std::fs::remove_dir_all(host2.join("data")).unwrap();
     std::fs::create_dir_all(s.path("precious")).unwrap();
     std::os::unix::fs::symlink(s.path("precious"), host2.join("data")).unwrap();
     let run = s

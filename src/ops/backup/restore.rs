@@ -346,7 +346,7 @@ pub fn run(
         if checked.replaces {
             // The same deletion as `teardown --purge-data` of a remote tenant, after the safety
             // backup above.
-            crate::ops::engines::run_prepare(&crate::ops::engines::purge_cmd(
+            crate::ops::engines::run_purge(&crate::ops::engines::purge_cmd(
                 tools, manifest, tenant, None,
             )?)?;
             log(format!(

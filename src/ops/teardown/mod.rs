@@ -365,9 +365,12 @@ fn perform(step: &Step, backup: BackupFn<'_>, log: &mut dyn FnMut(String)) -> Re
         Step::DeleteOnHost {
             cmd, path, context, ..
         } => {
-            crate::ops::engines::run_prepare(cmd)?;
+            let what = match crate::ops::engines::run_purge(cmd)? {
+                true => "deleted",
+                false => "found nothing to delete at",
+            };
             log(format!(
-                "deleted {} on the host of context `{context}`, through its engine",
+                "{what} {} on the host of context `{context}`, through its engine",
                 path.display()
             ));
             Ok(())
