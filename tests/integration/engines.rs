@@ -919,6 +919,12 @@ fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
         "{}",
         run.stdout
     );
+    // As for a local tenant: without --yes and without a terminal to ask on, refused.
+    let run = s
+        .run_env(&["teardown", "team-b", "--purge-data"], &env)
+        .code(2);
+    assert!(run.stderr.contains("Pass --yes"), "{}", run.stderr);
+    assert!(seg.exists(), "deleted without an answer");
     std::fs::remove_file(s.path("docker.log")).unwrap();
     let run = s
         .run_env(
