@@ -744,8 +744,11 @@ fn doctor_checks_every_engine() {
 /// A tenant on another engine is backed up and restored through that engine only: the fake
 /// docker plays host-2, whose disk is a folder of the sandbox, while the tenant's path on this
 /// machine does not exist. The archive holds what is on host-2; the restore puts it back there
-/// (`docker cp -a`), then prepares through the engine; a non-empty folder there is refused;
-/// `teardown --backup` works for the tenant too. Every docker call carries `--context host-2`.
+/// (`docker cp -a`), then prepares through the engine; a non-empty folder there is refused
+/// without `--replace`, and replaced with it (safety backup, deletion there, copy, in that
+/// order); too little free space there is refused; `teardown --backup` and `--purge-data` work
+/// for the tenant too (the purge mounts only its folder, refuses a link, asks as usual). Every
+/// docker call carries `--context host-2`.
 #[test]
 fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
     let (s, env) = two_engine_sandbox();
