@@ -164,7 +164,21 @@ pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
     };
     let remote = Remote::read(&tools, &manifest, tenant)?;
     let listing = remote.as_ref().map(Remote::listing);
-    let checked = restore::check(&manifest, tenant, &opts, &containers, listing)?;
+    let free_there = match &tenant.docker_context {
+        Some(context) => {
+            let free = crate::ops::engines::free_on_host(&tools, &manifest, tenant)?;
+            if free.is_none() {
+                eprintln!(
+                    "stackgen: warning: {}: could not measure the free space on the host of context `{context}` (df in {}); it is not checked",
+                    tenant.name,
+                    crate::ops::engines::helper_image(&manifest, tenant).unwrap_or_default()
+                );
+            }
+            free
+        }
+        None => None,
+    };
+    let checked = restore::check(&manifest, tenant, &opts, &containers, listing, free_there)?;
     for line in restore::describe(&checked, tenant, &opts) {
         println!("{line}");
     }

@@ -172,18 +172,24 @@ pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
     let next = Manifest::from_text(&cli.env_file, &text)?;
     let t = next.tenant(&tenant.name).expect("the same tenants");
     compare(cli, &next, t)?;
-    if args.purge_data && crate::ops::engines::is_remote(t) {
-        return Err(crate::error::UsageError::plain(format!(
-            "--purge-data: the data of tenant `{}` is on the host of Docker context `{}`, not here; nothing was changed. Remove the service without it, then delete {} on that host",
-            t.name,
-            t.docker_context.as_deref().unwrap_or_default(),
-            model::data_dir(&next.platform, t, &args.name)
-        ))
-        .into());
-    }
-    // Checked before anything changes, so a refused purge also leaves the service in place.
-    let data = if args.purge_data {
+    // Checked before anything changes, so a refused purge also leaves the service in place. A
+    // remote tenant's folder is on its engine's host: deleted there by a one-shot container
+    // (which refuses a link itself), never looked for on this machine's disk.
+    let remote = crate::ops::engines::is_remote(t);
+    let data = if args.purge_data && !remote {
         guard::service_data_dir(&manifest.platform.base_dir, &t.name, &args.name)?
+    } else {
+        None
+    };
+    let purge_on_host = if args.purge_data && remote {
+        let tools = Tools::find()?.on(t.docker_context.as_deref());
+        crate::ops::engines::check_known(&tools, &next, t)?;
+        Some(crate::ops::engines::purge_cmd(
+            &tools,
+            &next,
+            t,
+            Some(&args.name),
+        )?)
     } else {
         None
     };
@@ -218,14 +224,27 @@ pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
             reload_edge(cli, tools, &next, t)?;
         }
     }
-    match (args.purge_data, data) {
-        (true, Some(dir)) => {
+    match (args.purge_data, data, purge_on_host) {
+        (true, _, Some(cmd)) => {
+            let dir = model::data_dir(&next.platform, t, &args.name);
+            let context = t.docker_context.as_deref().unwrap_or_default();
+            match crate::ops::engines::run_purge(&cmd)? {
+                true => {
+                    println!("deleted {dir} on the host of context `{context}`, through its engine")
+                }
+                false => println!(
+                    "{}: no data directory to delete on the host of context `{context}`",
+                    args.name
+                ),
+            }
+        }
+        (true, Some(dir), None) => {
             let bytes = disk::size(&dir)?;
             disk::remove_tree(&dir)?;
             println!("deleted {} ({})", dir.display(), disk::human(bytes));
         }
-        (true, None) => println!("{}: no data directory to delete", args.name),
-        (false, _) => println!(
+        (true, None, None) => println!("{}: no data directory to delete", args.name),
+        (false, _, _) => println!(
             "data kept in {} (delete it with --purge-data)",
             model::data_dir(&next.platform, t, &args.name)
         ),

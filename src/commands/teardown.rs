@@ -26,19 +26,10 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
     let names: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
     let _locks = crate::output::lock::tenants_and_manifest_if(cli, &names, !args.dry_run)?;
     let base = tools(args.dry_run)?;
-    // Each tenant through its own engine. `--backup` reads a remote tenant's data through its
-    // engine (crate::ops::backup::engine); `--purge-data` deletes on this machine's disk only.
+    // Each tenant through its own engine. A remote tenant's data is read (`--backup`) and
+    // deleted (`--purge-data`) on its engine's host, through that engine (`crate::ops::teardown`).
     let tools_of = |t: &Tenant| base.on(t.docker_context.as_deref());
     for t in &tenants {
-        if crate::ops::engines::is_remote(t) && args.purge_data {
-            return Err(crate::error::UsageError::plain(format!(
-                "{}: --purge-data deletes on this machine's disk, but tenant `{}` lives on the host of Docker context `{}`; nothing was changed. Tear it down without it (`--backup DIR` works), and delete its data on that host (docs/operations.md)",
-                t.key(crate::manifest::values::DOCKER_CONTEXT),
-                t.name,
-                t.docker_context.as_deref().unwrap_or_default()
-            ))
-            .into());
-        }
         if !args.dry_run {
             crate::ops::engines::check_known(&tools_of(t), &manifest, t)?;
         }
@@ -124,7 +115,24 @@ fn print_plan(plan: &Plan, opts: &Options) {
     let nets: Vec<String> = plan.networks.iter().map(|n| n.name.clone()).collect();
     println!("  networks ({}): {}", nets.len(), list(&nets));
     if opts.purge_data {
-        if plan.deletes_anything() {
+        if let Some(h) = &plan.on_host {
+            println!(
+                "  DELETED with --purge-data on the host of context `{}`, through its engine ({} in all):",
+                h.context,
+                disk::human(plan.purge_bytes())
+            );
+            for e in &plan.data_entries {
+                println!("    {:>10}  {}", "", e.path.display());
+            }
+            if plan.data_entries.is_empty() {
+                println!(
+                    "    {:>10}  {}/data (empty)",
+                    "",
+                    plan.tenant_root.display()
+                );
+            }
+            println!("  AppArmor profiles loaded on that host stay loaded: unload them there (`apparmor_parser -R FILE`)");
+        } else if plan.deletes_anything() {
             println!(
                 "  DELETED with --purge-data ({} in all):",
                 disk::human(plan.purge_bytes())

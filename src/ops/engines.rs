@@ -11,7 +11,8 @@
 //! ([`push_config`], with [`push_dir`], which works for any folder), its ports are checked against
 //! what the containers of that engine publish ([`busy_on_engine`]), its images must be on that
 //! engine or pullable there ([`images`]), its data is backed up and restored through the engine
-//! (`docker cp` with a throwaway container, `crate::ops::backup::engine`), and its AppArmor profiles
+//! (`docker cp` with a throwaway container, `crate::ops::backup::engine`) and deleted there by a
+//! one-shot container ([`purge_cmd`]), and its AppArmor profiles
 //! are loaded on that host by the operator (`stackgen apparmor load` prints the commands).
 //!
 //! Moving a tenant to another engine is explicit (backup, teardown, restore): a context set on
@@ -440,20 +441,151 @@ pub fn run_prepare(cmd: &Cmd) -> Result<()> {
     if out.status.success() {
         return Ok(());
     }
+    Err(one_shot_failed(cmd, &out))
+}
+
+/// The error of a one-shot container that failed: its own refusal (exit 3, `stackgen:
+/// refusing ...`) is bad ground, exit 2; anything else keeps docker's status.
+fn one_shot_failed(cmd: &Cmd, out: &std::process::Output) -> anyhow::Error {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let first = exec::first_line(&stderr).unwrap_or("the container failed");
     if out.status.code() == Some(3) && first.starts_with("stackgen: refusing") {
-        return Err(UsageError::plain(format!(
+        return UsageError::plain(format!(
             "{}; nothing outside the tenant's folder was touched. Replace the link with a real directory on that host",
             first.trim_start_matches("stackgen: ")
         ))
-        .into());
+        .into();
     }
-    Err(anyhow::Error::new(crate::error::CommandFailed {
+    anyhow::Error::new(crate::error::CommandFailed {
         what: cmd.purpose.clone(),
         code: exec::status_code(out.status),
     })
-    .context(first.to_string()))
+    .context(first.to_string())
+}
+
+/// The one-shot container that deletes the tenant's data on its engine's host:
+/// `BASE_DIR/tenants/<tenant>/data`, or with `service` only `data/<service>` (`teardown
+/// --purge-data`, `remove-service --purge-data`, `restore --replace`). It bind-mounts only the
+/// tenant's folder (`--mount`, so a missing folder is an error instead of being created), runs
+/// [`purge_script`] in an image the tenant already needs, with no network and only the
+/// capabilities a root `rm -rf` of files the services own needs. [`run_purge`] runs it.
+pub fn purge_cmd(
+    tools: &Tools,
+    manifest: &Manifest,
+    tenant: &Tenant,
+    service: Option<&str>,
+) -> Result<Cmd> {
+    use crate::ops::teardown::guard;
+    // The same checks as a local purge: BASE_DIR absolute and not `/`, plain names.
+    let root = guard::tenant_root(&guard::base_dir(&manifest.platform.base_dir)?, &tenant.name)?;
+    let rel = match service {
+        None => "data".to_string(),
+        Some(s) => {
+            crate::manifest::values::tenant_name(s).map_err(|(m, h)| {
+                UsageError::plain(format!("refusing to touch service data: {m} ({h})"))
+            })?;
+            format!("data/{s}")
+        }
+    };
+    let image = helper_image(manifest, tenant)
+        .ok_or_else(|| anyhow::anyhow!("tenant `{}` runs no service", tenant.name))?;
+    let mut v = one_shot_argv(tools, &["DAC_OVERRIDE", "FOWNER"]);
+    v.push("--mount".into());
+    v.push(format!("type=bind,src={},dst={MOUNT}", root.display()).into());
+    let script = purge_script(MOUNT, &root.to_string_lossy(), &rel);
+    v.extend(words(&[&image, "-c", &script]));
+    Ok(Cmd::new(v, "delete the data on the engine's host"))
+}
+
+/// The script of [`purge_cmd`]: `rel` under `mount` is deleted only when it is a real directory,
+/// and neither it nor `data` is a symbolic link (inside the container a link resolves in the
+/// container's own root, so it could not reach that host's other folders; it is refused all
+/// the same, as `prepare_cmd` and a local purge refuse one). Messages name `shown_root`, the
+/// folder as it is on that host. Refusals exit 3 with `stackgen: refusing` ([`run_prepare`]
+/// makes them exit 2).
+pub fn purge_script(mount: &str, shown_root: &str, rel: &str) -> String {
+    let mut s = String::from("set -eu\n");
+    s.push_str("refuse() { echo \"stackgen: refusing to delete $1 on this engine's host: $2\" >&2; exit 3; }\n");
+    s.push_str(&format!("cd {}\n", quote(mount)));
+    let mut prefix = String::new();
+    for part in rel.split('/') {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(part);
+        s.push_str(&format!(
+            "[ ! -L {p} ] || refuse {shown} 'it is a symbolic link'\n",
+            p = quote(&prefix),
+            shown = quote(&format!("{shown_root}/{prefix}"))
+        ));
+    }
+    let (r, shown) = (quote(rel), quote(&format!("{shown_root}/{rel}")));
+    s.push_str(&format!("[ -e {r} ] || exit 0\n"));
+    s.push_str(&format!(
+        "[ -d {r} ] || refuse {shown} 'it is not a directory'\n"
+    ));
+    s.push_str(&format!("rm -rf -- {r}\necho {PURGED}\n"));
+    s
+}
+
+/// What [`purge_script`] prints once it has deleted the folder.
+const PURGED: &str = "stackgen-purged";
+
+/// Runs [`purge_cmd`]'s container: `Ok(true)` when it deleted the folder, `Ok(false)` when
+/// there was none on that host (not even the tenant's folder). A refusal is exit 2, as
+/// [`run_prepare`]'s.
+pub fn run_purge(cmd: &Cmd) -> Result<bool> {
+    let out = exec::capture(cmd)?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == PURGED));
+    }
+    if String::from_utf8_lossy(&out.stderr).contains("bind source path does not exist") {
+        return Ok(false);
+    }
+    Err(one_shot_failed(cmd, &out))
+}
+
+/// The one-shot container that measures the free space where `path` lives on the engine's host:
+/// `df -Pk` of it, mounted read-only (no capability, no network).
+pub fn df_cmd(tools: &Tools, path: &str, image: &str) -> Cmd {
+    let mut v = one_shot_argv(tools, &[]);
+    v.push("--mount".into());
+    v.push(format!("type=bind,src={path},dst={MOUNT},readonly").into());
+    v.extend(words(&[image, "-c", &format!("df -Pk {MOUNT}")]));
+    Cmd::new(v, "measure the free space on the engine's host")
+}
+
+/// The bytes available in `df -Pk` output (its last line's fourth column, in KiB); `None` when
+/// the output is not df's.
+pub fn parse_df(out: &str) -> Option<u64> {
+    let mut lines = out.lines().filter(|l| !l.trim().is_empty());
+    if !lines.next()?.starts_with("Filesystem") {
+        return None;
+    }
+    let kib: u64 = lines.next_back()?.split_whitespace().nth(3)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
+/// Bytes free on the tenant's engine's host where its folder is (or, before it exists there,
+/// where `BASE_DIR` is): `Ok(None)` when neither can be measured (neither exists there yet, or
+/// the image has no `df`); the caller says so and goes on, as a local check does.
+pub fn free_on_host(tools: &Tools, manifest: &Manifest, tenant: &Tenant) -> Result<Option<u64>> {
+    let Some(image) = helper_image(manifest, tenant) else {
+        return Ok(None);
+    };
+    let root = model::tenant_root(&manifest.platform, tenant);
+    for path in [root.as_str(), manifest.platform.base_dir.as_str()] {
+        let out = exec::capture(&df_cmd(tools, path, &image))?;
+        if out.status.success() {
+            return Ok(parse_df(&String::from_utf8_lossy(&out.stdout)));
+        }
+        if !String::from_utf8_lossy(&out.stderr).contains("bind source path does not exist") {
+            return Ok(None);
+        }
+    }
+    Ok(None)
 }
 
 /// What [`push_dir`] did on the engine's host.
@@ -1062,5 +1194,98 @@ mod tests {
             1,
             Proto::Tcp
         ));
+    }
+
+    #[test]
+    fn the_purge_container_mounts_only_the_tenant_folder() {
+        let m = manifest("TEAM_B__DOCKER_CONTEXT=host-2\n");
+        let t = m.tenant("team-b").unwrap();
+        let tools = Tools::fixed("docker").on(Some("host-2"));
+        let root = model::tenant_root(&m.platform, t);
+        let line = purge_cmd(&tools, &m, t, None).unwrap().shell_line();
+        assert!(
+            line.starts_with("docker --context host-2 run --rm --network none --user 0:0 --cap-drop ALL --cap-add DAC_OVERRIDE --cap-add FOWNER"),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!(" --mount type=bind,src={root},dst={MOUNT} ")),
+            "{line}"
+        );
+        assert_eq!(line.matches("--mount").count(), 1, "{line}");
+        assert!(!line.contains(" -v "), "{line}");
+        let svc = purge_cmd(&tools, &m, t, Some("my-app")).unwrap();
+        let script = svc.argv.last().unwrap().to_string_lossy().into_owned();
+        assert!(script.contains("rm -rf -- data/my-app\n"), "{script}");
+        assert!(purge_cmd(&tools, &m, t, Some("../x")).is_err());
+    }
+
+    /// The purge script itself, run by this machine's `sh` on a folder standing for the mount:
+    /// it deletes the data folder and nothing beside it (and says so), and refuses a link as
+    /// `data` or as the service's folder (exit 3, the target untouched).
+    #[test]
+    fn the_purge_script_deletes_only_the_real_data_folder() {
+        let run = |mount: &Path, rel: &str| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(purge_script(
+                    &mount.to_string_lossy(),
+                    "/srv/x/tenants/t",
+                    rel,
+                ))
+                .output()
+                .unwrap()
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path().join("t");
+        std::fs::create_dir_all(t.join("data/postgres/base")).unwrap();
+        std::fs::write(t.join("data/postgres/base/1"), "rows").unwrap();
+        std::fs::write(t.join(MARKER), "id").unwrap();
+        let precious = tmp.path().join("precious");
+        std::fs::create_dir_all(&precious).unwrap();
+        std::os::unix::fs::symlink(&precious, t.join("data/link")).unwrap();
+        let out = run(&t, "data");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{PURGED}\n"));
+        assert!(!t.join("data").exists() && t.join(MARKER).exists() && precious.exists());
+        // Nothing there: nothing to do, nothing said.
+        let out = run(&t, "data");
+        assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+
+        std::os::unix::fs::symlink(&precious, t.join("data")).unwrap();
+        let out = run(&t, "data");
+        assert_eq!(out.status.code(), Some(3));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("stackgen: refusing to delete /srv/x/tenants/t/data on this engine's host: it is a symbolic link"),
+            "{err}"
+        );
+        std::fs::remove_file(t.join("data")).unwrap();
+        std::fs::create_dir(t.join("data")).unwrap();
+        std::os::unix::fs::symlink(&precious, t.join("data/my-app")).unwrap();
+        assert_eq!(run(&t, "data/my-app").status.code(), Some(3));
+        std::fs::write(t.join("data/file"), "x").unwrap();
+        assert_eq!(run(&t, "data/file").status.code(), Some(3));
+        assert!(precious.exists() && t.join("data/file").exists());
+    }
+
+    #[test]
+    fn df_output_gives_the_available_bytes() {
+        let out = "Filesystem     1024-blocks      Used Available Capacity Mounted on\n/dev/sda1        102400000  51200000  40960   56% /stackgen-tenant\n";
+        assert_eq!(parse_df(out), Some(40960 * 1024));
+        for bad in [
+            "",
+            "sh: df: not found\n",
+            "Filesystem 1024-blocks\n/dev/x 1 2\n",
+        ] {
+            assert_eq!(parse_df(bad), None, "{bad:?}");
+        }
+        let tools = Tools::fixed("docker").on(Some("host-2"));
+        let line = df_cmd(&tools, "/srv/x/tenants/t", "img:1").shell_line();
+        assert!(
+            line.ends_with(&format!(
+                "--cap-drop ALL --security-opt no-new-privileges --entrypoint /bin/sh --mount type=bind,src=/srv/x/tenants/t,dst={MOUNT},readonly img:1 -c 'df -Pk {MOUNT}'"
+            )),
+            "{line}"
+        );
     }
 }

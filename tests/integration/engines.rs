@@ -508,6 +508,19 @@ case "$1" in
       esac
     done
     echo helper-1 ;;
+  run)
+    # The free-space probe: FAKE_DF_KIB is what that host has free.
+    case "$*" in
+      *"df -Pk"*) [ -z "$FAKE_DF_KIB" ] ||
+        printf 'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 100 90 %s 90%% /stackgen-tenant\n' "$FAKE_DF_KIB" ;;
+      *"rm -rf -- "*)
+        # The purge container: its script, run with FAKE_REMOTE_HOST as the mounted folder.
+        [ -d "$FAKE_REMOTE_HOST" ] || {
+          echo "docker: Error response from daemon: invalid mount config for type \"bind\": bind source path does not exist: x" >&2; exit 125; }
+        for a in "$@"; do script=$a; done
+        printf '%s\n' "$script" | sed "s|^cd /stackgen-tenant\$|cd '$FAKE_REMOTE_HOST'|" | sh
+        exit $? ;;
+    esac ;;
   cp)
     if [ "$2" = -a ]; then mkdir -p "$FAKE_REMOTE_HOST"; exec tar -C "$FAKE_REMOTE_HOST" -xf -; fi
     rel=${2#*:/stackgen-tenant/}
@@ -666,7 +679,8 @@ fn status_reports_an_unreachable_engine_per_tenant() {
 }
 
 /// The stack file says where it deploys; prepare and apparmor load say what runs on that host;
-/// what works on this machine's disk is refused for the tenant (exit 2, nothing changed).
+/// `teardown --purge-data` looks for the data on that host through its engine (none there
+/// here) and never at this machine's disk: nothing changes here.
 #[test]
 fn host_level_work_of_a_remote_tenant_never_uses_the_local_disk() {
     let (s, env) = two_engine_sandbox();
@@ -723,13 +737,79 @@ fn host_level_work_of_a_remote_tenant_never_uses_the_local_disk() {
     let before = tree();
     let run = s
         .run_env(&["teardown", "team-b", "--purge-data", "--yes"], &env)
-        .code(2);
+        .ok();
     assert!(
-        run.stderr.contains("TEAM_B__DOCKER_CONTEXT"),
+        run.stdout.contains("no data directory to delete"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(before == tree(), "nothing changed");
+    assert!(!std::path::Path::new("/srv/ai-platform/tenants/team-b").exists());
+    let log = log_lines(&s);
+    assert!(
+        log.iter().any(|l| l.starts_with("--context host-2 create ")
+            && l.contains("src=/srv/ai-platform/tenants/team-b,dst=/stackgen-tenant,readonly")),
+        "{log:#?}"
+    );
+}
+
+/// `remove-service --purge-data` of a remote tenant deletes only that service's folder, on
+/// its engine's host, by the one-shot container (which mounts only the tenant's folder).
+#[test]
+fn remove_service_purges_a_remote_tenants_folder_through_its_engine() {
+    let (s, env) = two_engine_sandbox();
+    let host2 = s.path("host-2/tenants/team-b");
+    std::fs::create_dir_all(host2.join("data/my-app/d")).unwrap();
+    std::fs::create_dir_all(host2.join("data/my-app-2")).unwrap();
+    let mut env = env;
+    env.push(("FAKE_REMOTE_HOST".to_string(), host2.display().to_string()));
+    let env = env_refs(&env);
+    s.run_env(
+        &[
+            "add-service",
+            "team-b",
+            "my-app",
+            "--image",
+            "a/b:1",
+            "--port",
+            "80",
+        ],
+        &env,
+    )
+    .ok();
+    std::fs::remove_file(s.path("docker.log")).unwrap();
+    let run = s
+        .run_env(
+            &["remove-service", "team-b", "my-app", "--purge-data"],
+            &env,
+        )
+        .ok();
+    assert!(
+        run.stdout.contains(
+            "deleted /srv/ai-platform/tenants/team-b/data/my-app on the host of context `host-2`, through its engine"
+        ),
+        "{}",
+        run.stdout
+    );
+    let log = log_lines(&s);
+    let purges: Vec<&String> = log.iter().filter(|l| l.contains("rm -rf --")).collect();
+    assert_eq!(purges.len(), 1, "{log:#?}");
+    let p = purges[0];
+    assert!(
+        p.starts_with("--context host-2 run --rm --network none"),
+        "{p}"
+    );
+    assert!(
+        p.contains("--mount type=bind,src=/srv/ai-platform/tenants/team-b,dst=/stackgen-tenant "),
+        "{p}"
+    );
+    assert_eq!(p.matches("--mount").count(), 1, "{p}");
+    assert!(
+        p.contains("[ ! -L data/my-app ] ||") && p.contains("rm -rf -- data/my-app "),
+        "{p}"
+    );
+    assert!(!host2.join("data/my-app").exists() && host2.join("data/my-app-2").exists());
+    assert!(!std::path::Path::new("/srv/ai-platform/tenants/team-b").exists());
 }
 
 /// Port ranges are per engine: two tenants may share one on different engines, not on one.
@@ -951,8 +1031,11 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// A tenant on another engine is backed up and restored through that engine only: the fake
 /// docker plays host-2, whose disk is a folder of the sandbox, while the tenant's path on this
 /// machine does not exist. The archive holds what is on host-2; the restore puts it back there
-/// (`docker cp -a`), then prepares through the engine; a non-empty folder there is refused;
-/// `teardown --backup` works for the tenant too. Every docker call carries `--context host-2`.
+/// (`docker cp -a`), then prepares through the engine; a non-empty folder there is refused
+/// without `--replace`, and replaced with it (safety backup, deletion there, copy, in that
+/// order); too little free space there is refused; `teardown --backup` and `--purge-data` work
+/// for the tenant too (the purge mounts only its folder, refuses a link, asks as usual). Every
+/// docker call carries `--context host-2`.
 #[test]
 fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
     let (s, env) = two_engine_sandbox();
@@ -965,6 +1048,12 @@ fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
     let mut env = env;
     env.push(("FAKE_REMOTE_HOST".to_string(), host2.display().to_string()));
     let env = env_refs(&env);
+    // Backups (the safety backup of `restore --replace` too) stay on this machine, here.
+    let text = s.read(".env");
+    s.write(
+        ".env",
+        &format!("{text}BACKUP_DIR={}\n", s.path("backups").display()),
+    );
 
     let run = s
         .run_env(
@@ -1011,11 +1100,58 @@ fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
         assert!(l.starts_with("--context host-2 "), "{l}");
     }
 
-    // Its data on host-2 is not empty: refused, nothing changed there.
+    // Its data on host-2 is not empty: refused without --replace, and --replace asks first.
     let run = s.run_env(&["restore", "team-b", "--from", a], &env).code(2);
     assert!(run.stderr.contains("is not empty"), "{}", run.stderr);
+    assert!(run.stderr.contains("Pass --replace"), "{}", run.stderr);
     assert!(run.stderr.contains("host-2"), "{}", run.stderr);
+    let run = s
+        .run_env(&["restore", "team-b", "--from", a, "--replace"], &env)
+        .code(2);
+    assert!(run.stderr.contains("Pass --yes"), "{}", run.stderr);
+    // With --yes: the safety backup (read through the engine), then the deletion there by the
+    // one-shot container, then the copy in; in that order, each through host-2.
+    std::fs::remove_file(s.path("docker.log")).unwrap();
+    let run = s
+        .run_env(
+            &["restore", "team-b", "--from", a, "--replace", "--yes"],
+            &env,
+        )
+        .ok();
+    assert!(run.stdout.contains("safety backup"), "{}", run.stdout);
+    assert_eq!(
+        std::fs::read_dir(s.path("backups/team-b")).unwrap().count(),
+        1
+    );
+    let log = log_lines(&s);
+    let at = |want: &str| {
+        log.iter()
+            .position(|l| l.contains(want))
+            .unwrap_or_else(|| panic!("{want}\n{log:#?}"))
+    };
+    let purge = "--context host-2 run --rm --network none --user 0:0 --cap-drop ALL --cap-add DAC_OVERRIDE --cap-add FOWNER --security-opt no-new-privileges --entrypoint /bin/sh --mount type=bind,src=/srv/ai-platform/tenants/team-b,dst=/stackgen-tenant ";
+    assert!(at("cp helper-1:/stackgen-tenant/data/qdrant -") < at(purge));
+    assert!(at(purge) < at("cp -a - helper-1:/stackgen-tenant"));
+    assert!(
+        log[at(purge)].contains("rm -rf -- data"),
+        "{}",
+        log[at(purge)]
+    );
     std::fs::remove_dir_all(host2.join("data")).unwrap();
+    // No room on host-2 (df there says 0 KiB free): refused before anything is written.
+    let mut full = env.clone();
+    full.push(("FAKE_DF_KIB", "0"));
+    let run = s
+        .run_env(&["restore", "team-b", "--from", a], &full)
+        .code(2);
+    assert!(
+        run.stderr.contains(
+            "the restore needs up to 9 B but only 0 B is free at /srv/ai-platform/tenants/team-b on the host of context `host-2`; nothing was written"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!host2.join("data").exists());
     std::fs::remove_file(s.path("docker.log")).unwrap();
     let run = s.run_env(&["restore", "team-b", "--from", a], &env).ok();
     assert!(run.stdout.contains("through its engine"), "{}", run.stdout);
@@ -1048,4 +1184,85 @@ fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
         .ok();
     assert!(run.stdout.contains("wrote "), "{}", run.stdout);
     assert_eq!(std::fs::read_dir(s.path("td")).unwrap().count(), 1);
+
+    // teardown --purge-data: the dry run prints the one-shot container, which mounts only the
+    // tenant's folder on host-2; a real run backs up first, then runs exactly that container.
+    let run = s
+        .run_env(&["teardown", "team-b", "--purge-data", "--dry-run"], &env)
+        .ok();
+    assert!(
+        run.stdout
+            .contains("DELETED with --purge-data on the host of context `host-2`"),
+        "{}",
+        run.stdout
+    );
+    let shown = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("+ ") && l.contains(" --context host-2 run "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(shown.contains(&purge[17..]), "{shown}");
+    assert!(
+        run.stdout.contains(
+            "# delete /srv/ai-platform/tenants/team-b/data (9 B) on the host of context `host-2`"
+        ),
+        "{}",
+        run.stdout
+    );
+    // As for a local tenant: without --yes and without a terminal to ask on, refused.
+    let run = s
+        .run_env(&["teardown", "team-b", "--purge-data"], &env)
+        .code(2);
+    assert!(run.stderr.contains("Pass --yes"), "{}", run.stderr);
+    assert!(seg.exists(), "deleted without an answer");
+    std::fs::remove_file(s.path("docker.log")).unwrap();
+    let run = s
+        .run_env(
+            &[
+                "teardown",
+                "team-b",
+                "--purge-data",
+                "--backup",
+                s.path("td2").to_str().unwrap(),
+                "--yes",
+            ],
+            &env,
+        )
+        .ok();
+    assert!(
+        run.stdout.contains(
+            "deleted /srv/ai-platform/tenants/team-b/data on the host of context `host-2`, through its engine"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(std::fs::read_dir(s.path("td2")).unwrap().count(), 1);
+    assert!(!host2.join("data").exists() && host2.exists());
+    let log = log_lines(&s);
+    let runs: Vec<&String> = log.iter().filter(|l| l.contains(" run ")).collect();
+    let purges: Vec<&&String> = runs.iter().filter(|l| l.contains("DAC_OVERRIDE")).collect();
+    assert_eq!(purges.len(), 1, "{log:#?}");
+    assert_eq!(purges[0].matches("--mount").count(), 1, "{}", purges[0]);
+    assert!(!purges[0].contains(" -v "), "{}", purges[0]);
+    let backup_at = log
+        .iter()
+        .position(|l| l.contains("cp helper-1:/stackgen-tenant/data/qdrant -"))
+        .unwrap();
+    let purge_at = log.iter().position(|l| l == *purges[0]).unwrap();
+    assert!(backup_at < purge_at, "{log:#?}");
+    assert!(!std::path::Path::new("/srv/ai-platform/tenants/team-b").exists());
+
+    // A link as the data folder on host-2: refused (exit 2), nothing deleted.
+    std::fs::create_dir_all(s.path("precious")).unwrap();
+    std::os::unix::fs::symlink(s.path("precious"), host2.join("data")).unwrap();
+    let run = s
+        .run_env(&["teardown", "team-b", "--purge-data", "--yes"], &env)
+        .code(2);
+    assert!(
+        run.stderr
+            .contains("on the host of context `host-2`: it is a symbolic link"),
+        "{}",
+        run.stderr
+    );
+    assert!(s.path("precious").exists());
 }

@@ -5,9 +5,13 @@
 //!    --purge-data`, the context line, `render`, `restore` (through sg-host2), `up` there, and
 //!    every row, key and file is back with its owner;
 //! 2. a backup of the tenant running on sg-host2 (pg_dumpall, redis SAVE, qdrant stopped and
-//!    copied through `docker cp`), `down`, a restore into its non-empty data refused, the data
-//!    deleted through the engine, `restore`, `up`, everything back again;
-//! 3. `teardown --backup` of the remote tenant writes its archive.
+//!    copied through `docker cp`), more rows and a stale file after it, `down`, a restore into
+//!    its non-empty data refused without `--replace`, `restore --replace --yes` (a safety
+//!    backup, the old data deleted through the engine, the archive restored), `up`, exactly the
+//!    backed-up state again;
+//! 3. `teardown --backup DIR --purge-data --yes` of the remote tenant writes its archive, then
+//!    deletes its data folder on sg-host2 (seen through that engine) and nothing beside it; a
+//!    data folder that is a symbolic link there is refused (exit 2, its target untouched).
 //!
 //! Needs the second engine with the images below: required in CI (`STACKGEN_REQUIRE_TOOLS=1`,
 //! scripts/test.sh loads them), skipped with a notice elsewhere.
@@ -105,10 +109,21 @@ fn state(remote: bool, s: &Sandbox, t: &str) -> (String, String, String) {
     (rows, keys, files)
 }
 
-fn helpers_left() -> String {
-    docker2(&["ps", "-aq", "--filter", "label=com.stackgen.helper=backup"])
+/// stackgen's helper containers on sg-host2 that mount this tenant's folder (other tests may
+/// run their own meanwhile).
+fn helpers_left(root: &Path) -> String {
+    let ids = docker2(&["ps", "-aq", "--filter", "label=com.stackgen.helper=backup"])
         .ok()
-        .stdout
+        .stdout;
+    let mut ours = String::new();
+    for id in ids.split_whitespace() {
+        // One that ended meanwhile is gone: not left.
+        let mounts = docker2(&["inspect", "-f", "{{range .Mounts}}{{.Source}} {{end}}", id]);
+        if mounts.code == 0 && mounts.stdout.contains(&format!("{} ", root.display())) {
+            ours.push_str(&format!("{id}\n"));
+        }
+    }
+    ours
 }
 
 #[test]
@@ -184,6 +199,8 @@ fn e2e_engines_move_a_tenant_with_backup_and_restore() {
     ] {
         assert!(run.stdout.contains(line), "{line}\n{}", run.stdout);
     }
+    // That host's free space was measured there (df in a one-shot container).
+    assert!(!run.stderr.contains("could not measure"), "{}", run.stderr);
     let engine2 = docker2(&["info", "-f", "{{.ID}}"]).ok().stdout;
     assert_eq!(
         std::fs::read_to_string(root.join(".stackgen-engine")).unwrap(),
@@ -221,44 +238,126 @@ fn e2e_engines_move_a_tenant_with_backup_and_restore() {
         assert!(listing.contains(member), "{member}\n{listing}");
     }
     assert!(!listing.contains("data/postgres/"), "{listing}");
-    assert_eq!(helpers_left(), "", "the helper containers are removed");
+    assert_eq!(helpers_left(&root), "", "the helper containers are removed");
 
-    // The move back onto the same engine: stopped, its data there not empty: refused.
+    // Changed after the backup: rows, and a file owned by qdrant's user.
+    psql(
+        true,
+        &t,
+        "INSERT INTO e2e_rows SELECT g, 'late ' || g FROM generate_series(301, 310) g;",
+    );
+    let mount = format!("{}:/t", root.display());
+    docker2(&[
+        "run", "--rm", "--network", "none", "-v", &mount, "--entrypoint", "sh",
+        "stackgen-real/postgres:test", "-c",
+        "echo stale > /t/data/qdrant/e2e/stale.txt && chown --reference=/t/data/qdrant /t/data/qdrant/e2e/stale.txt",
+    ])
+    .ok();
+    assert_ne!(state(true, s, &t), expected);
+
+    // Stopped, its data there not empty: refused without --replace.
     s.run(&["down", &t]).ok();
     let run = s
         .run(&["restore", &t, "--from", archive.to_str().unwrap()])
         .code(2);
     assert!(run.stderr.contains("is not empty"), "{}", run.stderr);
-    // Deleted on that host through its engine (the command the refusal suggests).
-    let mount = format!("{}:/t", root.display());
-    docker2(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &mount,
-        "--entrypoint",
-        "sh",
-        "stackgen-real/postgres:test",
-        "-c",
-        "rm -rf /t/data",
-    ])
-    .ok();
-    assert!(!root.join("data").exists());
-    s.run(&["restore", &t, "--from", archive.to_str().unwrap()])
+    assert!(run.stderr.contains("Pass --replace"), "{}", run.stderr);
+    // --replace: a safety backup of what is there, the old data deleted on that host, restored.
+    let run = s
+        .run(&[
+            "restore",
+            &t,
+            "--from",
+            archive.to_str().unwrap(),
+            "--replace",
+            "--yes",
+        ])
         .ok();
+    for line in [
+        "safety backup of the replaced data:",
+        &format!(
+            "deleted the replaced {}/data on the host of context `{CONTEXT}`",
+            root.display()
+        ),
+        "loaded the SQL dump",
+    ] {
+        assert!(run.stdout.contains(line), "{line}\n{}", run.stdout);
+    }
+    assert!(!run.stderr.contains("could not measure"), "{}", run.stderr);
+    let safety = archive_in(&s.path(&format!("base/backups/{t}")));
+    let listing = host("tar", &["-tzf", safety.to_str().unwrap()]).ok().stdout;
+    assert!(listing.contains("data/qdrant/e2e/stale.txt"), "{listing}");
     s.run(&["up", &t, "--timeout", "180"]).ok();
-    assert_eq!(state(true, s, &t), expected, "after a restore on {CONTEXT}");
+    assert_eq!(
+        state(true, s, &t),
+        expected,
+        "after restore --replace on {CONTEXT}"
+    );
 
-    // 3. teardown --backup of the remote tenant.
+    // 3. teardown --backup --purge-data of the remote tenant: the archive first, then its data
+    // folder on sg-host2 goes, and nothing beside it (a file in the tenant's folder, the
+    // neighbouring folder of another tenant).
+    std::fs::write(root.join("keep.txt"), "kept").unwrap();
+    let neighbour = s.path(&format!("base/tenants/{t}x/data"));
+    std::fs::create_dir_all(&neighbour).unwrap();
+    std::fs::write(neighbour.join("n.txt"), "n").unwrap();
     let third = s.path("backups-3");
-    s.run(&["teardown", &t, "--backup", third.to_str().unwrap(), "--yes"])
+    let run = s
+        .run(&[
+            "teardown",
+            &t,
+            "--backup",
+            third.to_str().unwrap(),
+            "--purge-data",
+            "--yes",
+        ])
         .ok();
+    assert!(
+        run.stdout.contains(&format!(
+            "deleted {}/data on the host of context `{CONTEXT}`, through its engine",
+            root.display()
+        )),
+        "{}",
+        run.stdout
+    );
     let listing = host("tar", &["-tzf", archive_in(&third).to_str().unwrap()])
         .ok()
         .stdout;
     assert!(listing.contains("data/qdrant/e2e/a.txt"), "{listing}");
     assert!(containers(Some(CONTEXT), &t).is_empty());
-    assert_eq!(helpers_left(), "");
+    // As sg-host2 sees its disk.
+    let ls = |path: &Path| {
+        let mount = format!("{}:/t:ro", path.display());
+        docker2(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &mount,
+            "--entrypoint",
+            "sh",
+            "stackgen-real/redis:test",
+            "-c",
+            "ls -A /t",
+        ])
+        .ok()
+        .stdout
+    };
+    assert_eq!(ls(&root), ".stackgen-engine\nkeep.txt\n");
+    assert_eq!(ls(&neighbour), "n.txt\n");
+
+    // A data folder that is a link on that host: refused, its target untouched.
+    std::os::unix::fs::symlink(neighbour.as_path(), root.join("data")).unwrap();
+    let run = s.run(&["teardown", &t, "--purge-data", "--yes"]).code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "refusing to delete {}/data on the host of context `{CONTEXT}`: it is a symbolic link",
+            root.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ls(&neighbour), "n.txt\n");
+    assert_eq!(helpers_left(&root), "");
 }

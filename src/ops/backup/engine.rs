@@ -153,6 +153,19 @@ pub fn list_data(
     helper.list("data")
 }
 
+/// The tenant's data folder as its engine lists it, through a read-only helper removed again
+/// (teardown's plan): `None` when there is none on that host.
+pub fn data_on_host(
+    tools: &Tools,
+    manifest: &Manifest,
+    tenant: &Tenant,
+) -> Result<Option<Listing>> {
+    match Helper::create(tools, manifest, tenant, false)? {
+        Some(helper) => list_data(tools, manifest, tenant, &helper),
+        None => Ok(None),
+    }
+}
+
 /// A throwaway container on the tenant's engine with the tenant's folder bind-mounted.
 pub struct Helper {
     tools: Tools,

@@ -79,15 +79,41 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
 /// Refuses up front (exit 2, nothing written) when `needed` bytes do not fit at `path`.
 pub fn check_space(path: &Path, needed: u64, what: &str) -> Result<()> {
     if let Some(free) = free_bytes(path) {
-        if needed > free {
-            return Err(UsageError::plain(format!(
-                "{what} needs up to {} but only {} is free at {}; nothing was written. Free some space or choose another place",
-                crate::ops::teardown::disk::human(needed),
-                crate::ops::teardown::disk::human(free),
-                path.display()
-            ))
-            .into());
-        }
+        fits(needed, free, what, &path.display().to_string())?;
     }
     Ok(())
+}
+
+/// The space check itself, for this machine's disk ([`check_space`]) and for another engine's
+/// host (`crate::ops::engines::free_on_host`, `place` naming that host): exit 2 when `needed`
+/// bytes are more than `free`.
+pub fn fits(needed: u64, free: u64, what: &str, place: &str) -> Result<(), UsageError> {
+    if needed > free {
+        return Err(UsageError::plain(format!(
+            "{what} needs up to {} but only {} is free at {place}; nothing was written. Free some space or choose another place",
+            crate::ops::teardown::disk::human(needed),
+            crate::ops::teardown::disk::human(free),
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn space_is_refused_only_when_short() {
+        assert!(super::fits(100, 100, "the restore", "x").is_ok());
+        let err = super::fits(
+            3 << 30,
+            1 << 20,
+            "the restore",
+            "/srv/t on the host of context `h2`",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "the restore needs up to 3.0 GiB but only 1.0 MiB is free at /srv/t on the host of context `h2`; nothing was written. Free some space or choose another place"
+        );
+    }
 }

@@ -7,6 +7,11 @@
 //! and the free space. [`run`] then unpacks into a private staging folder inside the tenant's
 //! tree, gives every file the owner its service runs as in *this* tenant, swaps the staging
 //! folder in with one rename, and loads the SQL dump into a fresh postgres.
+//!
+//! For a tenant on another engine the same checks read that engine's listing of the data
+//! folder and that host's free space (a one-shot `df` there), and the data goes in with
+//! `docker cp` (`super::engine`); with `--replace` the old data is deleted there first, after
+//! the safety backup, by the one-shot container `teardown --purge-data` uses.
 
 use std::fs;
 use std::io::{self, Read};
@@ -49,13 +54,16 @@ pub struct Checked {
 
 /// Every check, reading only. Errors are exit 2 (bad input) unless the engine could not be read.
 /// `remote` is the tenant's data folder as its engine lists it (`Some(None)`: not there) for a
-/// tenant on another engine; `None` looks at this machine's disk.
+/// tenant on another engine, and `free_there` the bytes free on that host
+/// (`crate::ops::engines::free_on_host`; `None`: not measured); `None` looks at this machine's
+/// disk.
 pub fn check(
     manifest: &Manifest,
     tenant: &Tenant,
     opts: &Options,
     containers: &[Container],
     remote: Option<Option<&Listing>>,
+    free_there: Option<u64>,
 ) -> Result<Checked> {
     let mut file = archive::open_nofollow(&opts.from).map_err(|e| {
         UsageError::plain(format!(
@@ -132,10 +140,8 @@ pub fn check(
     let tenant_root = guard::tenant_root(&base, &tenant.name)?;
     let data = tenant_root.join("data");
     if let Some(listed) = remote {
-        // On another engine's host: its listing says whether the folder holds anything. There
-        // is no `--replace` there (deleting that host's data would need a program run in a
-        // container; empty it on that host), and this machine's free space says nothing about
-        // that host's, so it is not checked.
+        // On another engine's host: its listing says whether the folder holds anything, and a
+        // one-shot container there measured its free space.
         let context = tenant.docker_context.as_deref().unwrap_or_default();
         if listed.is_some_and(|l| l.is_link) {
             return Err(UsageError::plain(format!(
@@ -144,21 +150,37 @@ pub fn check(
             ))
             .into());
         }
-        if listed.is_some_and(|l| !l.top.is_empty()) {
+        let replaces = listed.is_some_and(|l| !l.top.is_empty());
+        if replaces && !opts.replace {
             return Err(UsageError::plain(format!(
-                "{} on the host of context `{context}` is not empty: restoring would mix two states of tenant `{}`, and --replace works only on this machine's disk. Empty it on that host (e.g. `docker --context {context} run --rm -v {}:/t {} sh -c 'rm -rf /t/data'`, after a backup), then run the restore again; nothing was restored",
+                "{} on the host of context `{context}` is not empty: restoring would mix two states of tenant `{}`. Pass --replace to replace it (a safety backup of what is there is taken first, then it is deleted on that host through its engine), or empty it; nothing was restored",
                 data.display(),
                 tenant.name,
-                tenant_root.display(),
-                crate::ops::engines::helper_image(manifest, tenant).unwrap_or_default()
             ))
             .into());
+        }
+        if let Some(free) = free_there {
+            // The replaced data is deleted before the restore writes: its space is free then.
+            let freed = if replaces {
+                listed.map_or(0, |l| l.bytes)
+            } else {
+                0
+            };
+            super::fits(
+                verified.restored_bytes(),
+                free.saturating_add(freed),
+                "the restore",
+                &format!(
+                    "{} on the host of context `{context}`",
+                    tenant_root.display()
+                ),
+            )?;
         }
         return Ok(Checked {
             verified,
             tenant_root,
             data,
-            replaces: false,
+            replaces,
             changed_secrets,
             remote: true,
             file,
@@ -320,11 +342,22 @@ pub fn run(
             .prefix("stackgen-restore-")
             .tempdir()
             .context("creating a private temporary folder")?;
+        let context = tenant.docker_context.as_deref().unwrap_or_default();
+        if checked.replaces {
+            // The same deletion as `teardown --purge-data` of a remote tenant, after the safety
+            // backup above.
+            crate::ops::engines::run_purge(&crate::ops::engines::purge_cmd(
+                tools, manifest, tenant, None,
+            )?)?;
+            log(format!(
+                "deleted the replaced {} on the host of context `{context}`, through its engine",
+                checked.data.display()
+            ));
+        }
         let dump = unpack_remote(manifest, tenant, opts, &mut checked, helper, scratch.path())?;
         log(format!(
-            "restored the data into {} on the host of context `{}`, through its engine",
+            "restored the data into {} on the host of context `{context}`, through its engine",
             checked.data.display(),
-            tenant.docker_context.as_deref().unwrap_or_default()
         ));
         let actions = prepare::plan(manifest, tenant)?;
         let id = crate::ops::engines::engine_id(tools)?;
@@ -816,7 +849,7 @@ mod tests {
             from_tenant: None,
             replace: false,
         };
-        let mut checked = check(&m, t, &opts, &[], Some(None))?;
+        let mut checked = check(&m, t, &opts, &[], Some(None), None)?;
         assert!(checked.remote && !checked.replaces);
         let mut out = Vec::new();
         let dump = remote_tar(&m, t, &opts, &mut checked, tmp.path(), &mut out)?;

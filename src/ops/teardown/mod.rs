@@ -9,6 +9,11 @@
 //! back up (with `--backup`: the same archive `stackgen backup` writes, see `crate::ops::backup`)
 //! → stop → remove containers → remove networks → unload profiles → delete the data.
 //! A failing step stops the run, so data is never deleted after something unexpected happened.
+//!
+//! One mechanism per place the data lives: on this machine's disk it is checked by [`guard`] and
+//! deleted by [`disk`]; for a tenant on another engine (`<T>__DOCKER_CONTEXT`) it is listed
+//! through that engine and deleted there by a one-shot container
+//! (`crate::ops::engines::purge_cmd`), and this machine's disk is never looked at.
 
 pub mod disk;
 pub mod docker;
@@ -54,12 +59,29 @@ pub struct Plan {
     /// unloaded. Their files under the stacks directory are generated, not data: they stay, so
     /// `render --check` keeps passing until the tenant leaves the manifest.
     pub loaded_profiles: Vec<PathBuf>,
+    /// With `--purge-data` for a tenant on another engine whose data folder exists there: that
+    /// host and how the purge deletes it (`data_entries` then name its entries, sizes unknown).
+    pub on_host: Option<OnHost>,
+}
+
+/// The data of a tenant on another engine's host, as a purge deletes it.
+#[derive(Debug, Clone)]
+pub struct OnHost {
+    /// The tenant's Docker context.
+    pub context: String,
+    /// The bytes its engine listed under the data folder.
+    pub bytes: u64,
+    /// The one-shot container that deletes it there.
+    pub delete: Cmd,
 }
 
 impl Plan {
     /// Bytes a purge deletes.
     pub fn purge_bytes(&self) -> u64 {
-        self.data_entries.iter().map(|e| e.bytes).sum::<u64>()
+        match &self.on_host {
+            Some(h) => h.bytes,
+            None => self.data_entries.iter().map(|e| e.bytes).sum::<u64>(),
+        }
     }
 
     /// Whether the purge deletes anything (an empty data directory still counts).
@@ -78,14 +100,18 @@ pub fn plan(
     opts: &Options,
 ) -> Result<Plan> {
     let base = &manifest.platform.base_dir;
-    // A remote tenant's data is on its engine's host: its backup reads it there, and this
-    // machine's disk is not looked at.
-    let needs_data =
-        opts.purge_data || (opts.backup.is_some() && !crate::ops::engines::is_remote(tenant));
-    let (tenant_root, data) = if needs_data {
+    // A remote tenant's data is on its engine's host: its backup and its purge read it there,
+    // and this machine's disk is not looked at.
+    let remote = crate::ops::engines::is_remote(tenant);
+    let needs_data = opts.purge_data || (opts.backup.is_some() && !remote);
+    let (tenant_root, mut data) = if needs_data {
         // Independent of the manifest validator: BASE_DIR `/`, empty or relative stops here.
         let root = guard::tenant_root(&guard::base_dir(base)?, &tenant.name)?;
-        (root, guard::data_dir(base, &tenant.name)?)
+        let data = match remote {
+            true => None,
+            false => guard::data_dir(base, &tenant.name)?,
+        };
+        (root, data)
     } else {
         (Path::new(base).join("tenants").join(&tenant.name), None)
     };
@@ -93,7 +119,7 @@ pub fn plan(
     let networks = docker::networks_of(tools, &tenant.name)?;
 
     if let Some(dir) = &opts.backup {
-        if opts.purge_data && guard::is_inside(dir, &tenant_root) {
+        if opts.purge_data && !remote && guard::is_inside(dir, &tenant_root) {
             return Err(UsageError::plain(format!(
                 "--backup {}: that is inside {}, which --purge-data deletes; choose a directory outside it",
                 dir.display(),
@@ -105,7 +131,34 @@ pub fn plan(
 
     let mut data_entries = Vec::new();
     let mut loaded_profiles = Vec::new();
-    if opts.purge_data {
+    let mut on_host = None;
+    if opts.purge_data && remote {
+        let context = tenant.docker_context.clone().unwrap_or_default();
+        if let Some(listed) = crate::ops::backup::engine::data_on_host(tools, manifest, tenant)? {
+            let d = tenant_root.join("data");
+            if listed.is_link {
+                return Err(UsageError::plain(format!(
+                    "refusing to delete {} on the host of context `{context}`: it is a symbolic link; nothing was stopped, removed or deleted. Replace the link with a real directory on that host",
+                    d.display()
+                ))
+                .into());
+            }
+            data_entries = listed
+                .top
+                .iter()
+                .map(|(name, _)| Measured {
+                    path: d.join(name),
+                    bytes: 0,
+                })
+                .collect();
+            on_host = Some(OnHost {
+                context,
+                bytes: listed.bytes,
+                delete: crate::ops::engines::purge_cmd(tools, manifest, tenant, None)?,
+            });
+            data = Some(d);
+        }
+    } else if opts.purge_data {
         if let Some(d) = &data {
             data_entries = disk::entries(d)?;
         }
@@ -130,6 +183,7 @@ pub fn plan(
         data,
         data_entries,
         loaded_profiles,
+        on_host,
     })
 }
 
@@ -152,6 +206,14 @@ pub enum Step {
         path: PathBuf,
         bytes: u64,
     },
+    /// Deletes a remote tenant's data folder on its engine's host with a one-shot container
+    /// there (which checks it again).
+    DeleteOnHost {
+        cmd: Cmd,
+        path: PathBuf,
+        bytes: u64,
+        context: String,
+    },
 }
 
 impl fmt::Display for Step {
@@ -164,6 +226,17 @@ impl fmt::Display for Step {
             Step::DeleteData { path, bytes, .. } => {
                 write!(f, "delete {} ({})", path.display(), disk::human(*bytes))
             }
+            Step::DeleteOnHost {
+                cmd,
+                path,
+                bytes,
+                context,
+            } => write!(
+                f,
+                "+ {cmd}   # delete {} ({}) on the host of context `{context}`",
+                path.display(),
+                disk::human(*bytes)
+            ),
         }
     }
 }
@@ -206,13 +279,20 @@ pub fn steps(plan: &Plan, tools: &Tools, opts: &Options, stamp: &str) -> Vec<Ste
                 what: p.display().to_string(),
             });
         }
-        if let Some(d) = &plan.data {
-            out.push(Step::DeleteData {
+        match (&plan.data, &plan.on_host) {
+            (Some(d), Some(h)) => out.push(Step::DeleteOnHost {
+                cmd: h.delete.clone(),
+                path: d.clone(),
+                bytes: h.bytes,
+                context: h.context.clone(),
+            }),
+            (Some(d), None) => out.push(Step::DeleteData {
                 base_dir: plan.base_dir.clone(),
                 tenant: plan.tenant.clone(),
                 path: d.clone(),
                 bytes: plan.data_entries.iter().map(|e| e.bytes).sum(),
-            });
+            }),
+            (None, _) => {}
         }
     }
     out
@@ -227,7 +307,7 @@ pub fn execute(steps: &[Step], backup: BackupFn<'_>, log: &mut dyn FnMut(String)
             let done: Vec<String> = steps[..i].iter().map(Step::to_string).collect();
             let deleted = steps[..i]
                 .iter()
-                .any(|s| matches!(s, Step::DeleteData { .. }));
+                .any(|s| matches!(s, Step::DeleteData { .. } | Step::DeleteOnHost { .. }));
             format!(
                 "teardown stopped at: {step}\n  done before it: {}\n  {}",
                 if done.is_empty() {
@@ -280,6 +360,19 @@ fn perform(step: &Step, backup: BackupFn<'_>, log: &mut dyn FnMut(String)) -> Re
                 disk::remove_if_empty(root);
             }
             log(format!("deleted {}", path.display()));
+            Ok(())
+        }
+        Step::DeleteOnHost {
+            cmd, path, context, ..
+        } => {
+            let what = match crate::ops::engines::run_purge(cmd)? {
+                true => "deleted",
+                false => "found nothing to delete at",
+            };
+            log(format!(
+                "{what} {} on the host of context `{context}`, through its engine",
+                path.display()
+            ));
             Ok(())
         }
     }
