@@ -610,6 +610,20 @@ pub fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> Result<()> {
                     });
                     print_last(&checks, cli, args.json);
                 }
+                // Another engine's host: its free space, measured through that engine.
+                if let Some(c) = engine {
+                    let first = crate::ops::engines::tenants_on(m, engine)[0];
+                    let place = format!("{} on the host of context `{c}`", m.platform.base_dir);
+                    checks.push(match crate::ops::engines::free_on_host(t, m, first) {
+                        Ok(Some(free)) => preflight::disk_verdict(free, &place),
+                        Ok(None) => Check::warn(
+                            "disk",
+                            format!("free space under {place} could not be measured (no `df` in the tenant's images, or no folder there yet)"),
+                        ),
+                        Err(e) => Check::warn("disk", format!("{place}: {e:#}")),
+                    });
+                    print_last(&checks, cli, args.json);
+                }
             }
         }
         _ => {

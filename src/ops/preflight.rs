@@ -383,7 +383,6 @@ pub fn port_holder(running: &[Container], port: u16, proto: Proto) -> Option<Str
 
 /// Free space where tenant data lives (BASE_DIR, or its nearest existing parent).
 pub fn disk(base_dir: &str) -> Check {
-    const GIB: u64 = 1024 * 1024 * 1024;
     let mut probe = PathBuf::from(base_dir);
     while !probe.exists() {
         if !probe.pop() {
@@ -398,9 +397,8 @@ pub fn disk(base_dir: &str) -> Check {
     match rustix::fs::statvfs(probe_path) {
         Ok(st) => {
             let free = st.f_bavail.saturating_mul(st.f_frsize);
-            let text = format!(
-                "{:.1} GiB free under {}{}",
-                free as f64 / GIB as f64,
+            let place = format!(
+                "{}{}",
                 base_dir,
                 if probe_path == Path::new(base_dir) {
                     String::new()
@@ -408,23 +406,32 @@ pub fn disk(base_dir: &str) -> Check {
                     format!(" (measured at {}, which exists)", probe_path.display())
                 }
             );
-            if free < GIB {
-                Check::fail(
-                    "disk",
-                    text,
-                    "free space: databases and caches stop when the disk is full",
-                )
-            } else if free < 10 * GIB {
-                Check::warn("disk", format!("{text}; less than 10 GiB"))
-            } else {
-                Check::ok("disk", text)
-            }
+            disk_verdict(free, &place)
         }
         Err(e) => Check::fail(
             "disk",
             format!("cannot measure free space at {}: {e}", probe_path.display()),
             "",
         ),
+    }
+}
+
+/// The `disk` check of `free` bytes under `place` (as the message names it): below 1 GiB fails,
+/// below 10 GiB warns. Another engine's host is measured through that engine
+/// (`crate::ops::engines::free_on_host`) and judged the same way.
+pub fn disk_verdict(free: u64, place: &str) -> Check {
+    const GIB: u64 = 1024 * 1024 * 1024;
+    let text = format!("{:.1} GiB free under {place}", free as f64 / GIB as f64);
+    if free < GIB {
+        Check::fail(
+            "disk",
+            text,
+            "free space: databases and caches stop when the disk is full",
+        )
+    } else if free < 10 * GIB {
+        Check::warn("disk", format!("{text}; less than 10 GiB"))
+    } else {
+        Check::ok("disk", text)
     }
 }
 

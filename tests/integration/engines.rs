@@ -884,6 +884,17 @@ fn doctor_checks_every_engine() {
             .any(|(c, _, d)| c == "ports" && d.starts_with("team-b: ")),
         "{list:#?}"
     );
+    // Free space twice: this machine's BASE_DIR, and host-2's, measured through its engine.
+    let disks: Vec<&String> = list
+        .iter()
+        .filter(|(c, _, _)| c == "disk")
+        .map(|(_, _, d)| d)
+        .collect();
+    assert_eq!(disks.len(), 2, "{list:#?}");
+    assert!(
+        disks[0].contains("on the host of context `host-2`"),
+        "{list:#?}"
+    );
     let mut dead = env.clone();
     dead.push(("FAKE_DEAD".into(), "host-2".into()));
     let list = checks(&dead);
