@@ -37,7 +37,8 @@ if [[ $(id -u) -eq 0 ]]; then
   step "real-program images" env WITH_CHROMA=1 WITH_LITELLM=1 bash tests/images/real/build.sh
   step "stand-in images" env STACKGEN=target/debug/stackgen bash tests/images/build.sh
   # A second engine (Docker context sg-host2) for the multi-engine tests (engines.rs,
-  # engines_backup.rs), with only the images they run there; stopped, and its bridge deleted,
+  # engines_backup.rs; engines_edge.rs copies in the caddy and whoami images it builds itself),
+  # with only the images they run there; stopped, and its bridge deleted,
   # when this script ends.
   trap 'bash .ci/stop-second-engine.sh' EXIT
   step "second engine" bash .ci/start-second-engine.sh stackgen-real/redis:test stackgen-real/postgres:test \
