@@ -162,9 +162,15 @@ pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
         from_tenant: args.from_tenant.clone(),
         replace: args.replace,
     };
+    if args.dry_run {
+        // The listing below reads through the engine: an unknown context is bad input first.
+        crate::ops::engines::check_known(&tools, &manifest, tenant)?;
+    }
     let remote = Remote::read(&tools, &manifest, tenant)?;
     let listing = remote.as_ref().map(Remote::listing);
     let free_there = match &tenant.docker_context {
+        // A dry run starts no container that runs a program (the listing's runs none).
+        Some(_) if args.dry_run => None,
         Some(context) => {
             let free = crate::ops::engines::free_on_host(&tools, &manifest, tenant)?;
             if free.is_none() {

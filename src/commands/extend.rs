@@ -151,6 +151,8 @@ pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
 /// runs (`tools` are on that engine).
 fn reload_edge(cli: &Cli, tools: &Tools, next: &Manifest, t: &Tenant) -> Result<()> {
     let engine = t.docker_context.as_deref();
+    let _door_lock =
+        crate::output::lock::tenant_if(cli, &crate::manifest::edge::door_name(engine), true)?;
     let p = crate::ops::edge::project(next, engine, &cli.env_file, &cli.stacks_dir);
     let list = crate::ops::edge::guard(tools, next, &p)?;
     if list.iter().any(|c| c.is_running()) {
@@ -173,8 +175,9 @@ pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
     let t = next.tenant(&tenant.name).expect("the same tenants");
     compare(cli, &next, t)?;
     // Checked before anything changes, so a refused purge also leaves the service in place. A
-    // remote tenant's folder is on its engine's host: deleted there by a one-shot container
-    // (which refuses a link itself), never looked for on this machine's disk.
+    // remote tenant's folder is on its engine's host: looked at there through the engine (a
+    // link refused now, as the one-shot container that deletes it would refuse it later), never
+    // on this machine's disk.
     let remote = crate::ops::engines::is_remote(t);
     let data = if args.purge_data && !remote {
         guard::service_data_dir(&manifest.platform.base_dir, &t.name, &args.name)?
@@ -184,6 +187,7 @@ pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
     let purge_on_host = if args.purge_data && remote {
         let tools = Tools::find()?.on(t.docker_context.as_deref());
         crate::ops::engines::check_known(&tools, &next, t)?;
+        crate::ops::engines::refuse_linked_data(&tools, &next, t, Some(&args.name))?;
         Some(crate::ops::engines::purge_cmd(
             &tools,
             &next,

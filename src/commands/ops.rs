@@ -32,17 +32,20 @@ fn running(list: &[Container], service: &str) -> bool {
 
 /// `stackgen reload-proxy`: write the re-rendered Caddyfile, then `caddy reload` in place.
 pub fn cmd_reload_proxy(cli: &Cli, args: &ReloadProxyArgs) -> Result<()> {
-    let _lock = crate::output::lock::manifest_if(cli, !args.dry_run)?;
     if args.tenant == crate::manifest::edge::NAME
         || args
             .tenant
             .starts_with(&format!("{}-", crate::manifest::edge::NAME))
     {
+        let _lock = crate::output::lock::manifest_if(cli, !args.dry_run)?;
         let manifest = Manifest::load(&cli.env_file)?;
         if let Some(engine) = crate::render::edge::door_named(&manifest, &args.tenant) {
-            return reload_edge(cli, &manifest, engine, args.dry_run);
+            return reload_edge(cli, &manifest, engine.as_deref(), args.dry_run);
         }
     }
+    // The tenant's too: the copy of its config files to another engine's host (push_config)
+    // must not interleave with an `up` or `prepare` of the same tenant.
+    let _locks = crate::output::lock::tenant_and_manifest_if(cli, &args.tenant, !args.dry_run)?;
     let (manifest, i) = load_one(cli, &args.tenant)?;
     let tenant = &manifest.tenants[i];
     if !tenant.has("caddy") {
@@ -664,6 +667,8 @@ fn reload_edge(cli: &Cli, manifest: &Manifest, engine: Option<&str>, dry_run: bo
         &cli.stacks_dir,
         output::Diffs::Unified,
     )?;
+    // One writer of a door at a time (`up` of its tenants takes the same lock).
+    let _door_lock = crate::output::lock::tenant_if(cli, &door.name, !dry_run)?;
     let (files, cmp) = (door.files, door.cmp);
     if files.is_empty() {
         return Err(UsageError::plain(format!(

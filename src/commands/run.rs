@@ -633,7 +633,7 @@ pub fn cmd_down(cli: &Cli, args: &DownArgs) -> Result<()> {
     if let (false, [one]) = (args.fleet.all, args.tenants.as_slice()) {
         if manifest.tenant(one).is_none() {
             if let Some(engine) = crate::render::edge::door_named(&manifest, one) {
-                return down_edge(cli, &manifest, engine, args.dry_run);
+                return down_edge(cli, &manifest, engine.as_deref(), args.dry_run);
             }
         }
     }
@@ -682,7 +682,12 @@ fn down_one(cli: &Cli, name: &str, dry_run: bool) -> Result<()> {
 /// `stackgen down edge` (`edge-<context>`): the front door of that engine, once no tenant
 /// behind it runs (their caddies hold its networks). Its certificates stay under BASE_DIR/<door>.
 fn down_edge(cli: &Cli, manifest: &Manifest, engine: Option<&str>, dry_run: bool) -> Result<()> {
+    let _door_lock =
+        crate::output::lock::tenant_if(cli, &crate::manifest::edge::door_name(engine), !dry_run)?;
     let tools = tools(dry_run)?.on(engine);
+    if let (Some(c), false) = (engine, dry_run) {
+        crate::ops::engines::check_context(&tools, c)?;
+    }
     let p = crate::ops::edge::project(manifest, engine, &cli.env_file, &cli.stacks_dir);
     if !dry_run {
         crate::ops::edge::guard(&tools, manifest, &p)?;
@@ -701,7 +706,14 @@ fn down_edge(cli: &Cli, manifest: &Manifest, engine: Option<&str>, dry_run: bool
             );
         }
     }
-    perform(&argv::down(&tools, &p), dry_run)?;
+    // A door whose engine no tenant names any more has no stack file left (`render` removed
+    // it): compose finds its containers by the project name alone.
+    let down = if std::fs::symlink_metadata(&p.stack).is_ok() {
+        argv::down(&tools, &p)
+    } else {
+        argv::down_project(&tools, &p.name)
+    };
+    perform(&down, dry_run)?;
     if !dry_run {
         println!(
             "{}: the front door's container and networks removed; its certificates under {} are kept",
@@ -860,12 +872,7 @@ fn status_by_engine(
     select: &Select<'_>,
     include_undeclared: bool,
 ) -> Vec<status::TenantStatus> {
-    // The current context by its name, so every tenant's engine is named the same way.
-    let mut show = docker.docker_argv();
-    show.extend(["context".into(), "show".into()]);
-    let current = exec::capture_ok(&Cmd::new(show, "docker context show"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "current".into());
+    let current = current_context(docker);
     let mut report = Vec::new();
     for engine in engines::engines(manifest) {
         let mine: Vec<&Tenant> = tenants
@@ -914,6 +921,16 @@ fn status_by_engine(
     report
 }
 
+/// The current context by its name (`docker context show`), so every tenant's and front door's
+/// engine is named the same way.
+fn current_context(docker: &Tools) -> String {
+    let mut show = docker.docker_argv();
+    show.extend(["context".into(), "show".into()]);
+    exec::capture_ok(&Cmd::new(show, "docker context show"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "current".into())
+}
+
 /// `stackgen status`: one `docker ps` for every tenant, as a table or JSON; the exit status
 /// says whether every tenant shown runs and is healthy (0), is degraded (3) or not running (4).
 pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
@@ -951,6 +968,12 @@ pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
     // The front door of each engine with a tenant shown behind it; they do not change the
     // exit status. An engine that cannot be asked has its tenants reported `unreachable`.
     let mut edges = Vec::new();
+    let several = engines::engines(&manifest) != [None];
+    let current = if several {
+        current_context(&docker)
+    } else {
+        String::new()
+    };
     for engine in crate::render::edge::doors(&manifest) {
         if !tenants
             .iter()
@@ -959,12 +982,15 @@ pub fn cmd_status(cli: &Cli, args: &StatusArgs) -> Result<()> {
             continue;
         }
         let p = crate::ops::edge::project(&manifest, engine, &cli.env_file, &cli.stacks_dir);
-        let Ok(own) = containers::query(&docker.on(engine), &Select::Project(&p.name)) else {
-            continue;
+        // Another engine that does not answer already shows as `unreachable` on its tenants.
+        let own = match containers::query(&docker.on(engine), &Select::Project(&p.name)) {
+            Ok(own) => own,
+            Err(_) if engine.is_some() => continue,
+            Err(e) => return Err(e),
         };
         let mut s = crate::ops::edge::status(&manifest, engine, &own);
-        if engines::engines(&manifest) != [None] {
-            s.engine = engine.unwrap_or("current").to_string();
+        if several {
+            s.engine = engine.unwrap_or(&current).to_string();
         }
         edges.push(s);
     }

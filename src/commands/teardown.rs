@@ -30,9 +30,8 @@ pub fn cmd_teardown(cli: &Cli, args: &TeardownArgs) -> Result<()> {
     // deleted (`--purge-data`) on its engine's host, through that engine (`crate::ops::teardown`).
     let tools_of = |t: &Tenant| base.on(t.docker_context.as_deref());
     for t in &tenants {
-        if !args.dry_run {
-            crate::ops::engines::check_known(&tools_of(t), &manifest, t)?;
-        }
+        // Also in a dry run: its plan lists the data through that engine.
+        crate::ops::engines::check_known(&tools_of(t), &manifest, t)?;
     }
     let opts = Options {
         purge_data: args.purge_data,

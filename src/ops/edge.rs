@@ -81,22 +81,8 @@ pub fn ports_check(
     let probed = match engine {
         None => Ok(Vec::new()),
         Some(_) => {
-            let wanted: Vec<HostPort> = host_ports(edge)
-                .into_iter()
-                .map(|(p, _)| p)
-                .filter(|p| {
-                    !own.iter().filter(|c| c.is_running()).any(|c| {
-                        c.published()
-                            .iter()
-                            .any(|x| x.host_port == p.port && x.protocol == p.proto.as_str())
-                    })
-                })
-                .collect();
-            let image = tenants(manifest, engine)
-                .first()
-                .map(|t| crate::platform::model::image(&manifest.platform, t, SERVICE))
-                .unwrap_or_default();
-            crate::ops::engines::unbindable(tools, &image, &wanted)
+            let wanted: Vec<HostPort> = host_ports(edge).into_iter().map(|(p, _)| p).collect();
+            crate::ops::engines::probe_busy(tools, &door_image(manifest, engine), &wanted, own)
         }
     };
     let held: Vec<(u16, String)> = own
@@ -147,16 +133,9 @@ pub fn ports_check(
             "{}:{} and {}:{} (tcp+udp) free or the front door's own",
             edge.bind, edge.http_port, edge.bind, edge.https_port
         );
-        match &probed {
-            Err(e) => Check::warn(
-                "edge-ports",
-                format!(
-                    "{text} among that engine's containers only: the probe of that host's ports could not run ({})",
-                    exec::first_line(&format!("{e:#}")).unwrap_or_default()
-                ),
-            ),
-            Ok(_) => Check::ok("edge-ports", text),
-        }
+        let mut check = Check::ok("edge-ports", text);
+        crate::ops::engines::unprobed(&mut check, &probed);
+        check
     } else {
         Check::fail(
             "edge-ports",
@@ -278,11 +257,10 @@ pub fn push_caddyfile(
     if engine.is_none() {
         return Ok(());
     }
-    let served = tenants(manifest, engine);
-    let Some(first) = served.first() else {
+    if tenants(manifest, engine).is_empty() {
         return Ok(());
-    };
-    let image = crate::platform::model::image(&manifest.platform, first, SERVICE);
+    }
+    let image = door_image(manifest, engine);
     // Root-owned like the door itself; links on that host's side are refused (push_dir).
     crate::ops::engines::push_dir(
         tools,
@@ -314,10 +292,7 @@ pub fn status(
             state: "not created".into(),
             health: crate::ops::compose::Health::None,
             ports: Vec::new(),
-            image: tenants(manifest, engine)
-                .first()
-                .map(|t| crate::platform::model::image(&manifest.platform, t, SERVICE))
-                .unwrap_or_default(),
+            image: door_image(manifest, engine),
             declared: true,
         });
     }

@@ -116,6 +116,27 @@ pub fn check_known(tools: &Tools, manifest: &Manifest, tenant: &Tenant) -> Resul
     .into())
 }
 
+/// `docker context inspect NAME` for a context no tenant line names (a front door left on an
+/// engine its tenants moved away from): exit 2 when this machine does not know it.
+pub fn check_context(tools: &Tools, name: &str) -> Result<()> {
+    let mut v = tools.on(None).docker_argv();
+    v.extend(words(&[
+        "context",
+        "inspect",
+        "--format",
+        "{{.Name}}",
+        name,
+    ]));
+    let out = exec::capture(&Cmd::new(v, "docker context inspect"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(UsageError::plain(format!(
+        "unknown Docker context `{name}`; nothing was done. `docker context ls` lists them"
+    ))
+    .into())
+}
+
 fn words(items: &[&str]) -> Vec<OsString> {
     items.iter().map(OsString::from).collect()
 }
@@ -246,17 +267,9 @@ pub fn ports(
     own: &[Container],
     running: &[Container],
 ) -> preflight::Check {
-    let held = |p: &preflight::HostPort| {
-        own.iter().filter(|c| c.is_running()).any(|c| {
-            c.published()
-                .iter()
-                .any(|x| x.host_port == p.port && x.protocol == p.proto.as_str())
-        })
-    };
-    let to_probe: Vec<preflight::HostPort> = wanted.iter().filter(|p| !held(p)).cloned().collect();
     let probed = helper_image(manifest, tenant)
         .ok_or_else(|| anyhow::anyhow!("the tenant runs no service"))
-        .and_then(|image| unbindable(tools, &image, &to_probe));
+        .and_then(|image| probe_busy(tools, &image, wanted, own));
     let holders = |port, proto| preflight::port_holder(running, port, proto);
     let on_engine =
         |p: &preflight::HostPort| busy_on_engine(running, &tenant.name, p.port, p.proto.as_str());
@@ -266,13 +279,38 @@ pub fn ports(
         }),
         Err(_) => preflight::ports_with(tenant, wanted, own, &holders, &|p| !on_engine(p)),
     };
-    if let (Err(e), preflight::Outcome::Ok(text)) = (&probed, &check.outcome) {
+    unprobed(&mut check, &probed);
+    check
+}
+
+/// [`unbindable`] for the ports of `wanted` that `own` running containers do not already
+/// publish (those are the tenant's or the door's own: bound, and fine).
+pub fn probe_busy(
+    tools: &Tools,
+    image: &str,
+    wanted: &[preflight::HostPort],
+    own: &[Container],
+) -> Result<Vec<preflight::HostPort>> {
+    let held = |p: &preflight::HostPort| {
+        own.iter().filter(|c| c.is_running()).any(|c| {
+            c.published()
+                .iter()
+                .any(|x| x.host_port == p.port && x.protocol == p.proto.as_str())
+        })
+    };
+    let to_probe: Vec<preflight::HostPort> = wanted.iter().filter(|p| !held(p)).cloned().collect();
+    unbindable(tools, image, &to_probe)
+}
+
+/// A passed port check of another engine's host becomes a warning when [`probe_busy`] could not
+/// run: only that engine's containers were asked, not the host.
+pub fn unprobed<T>(check: &mut preflight::Check, probed: &Result<T>) {
+    if let (Err(e), preflight::Outcome::Ok(text)) = (probed, &check.outcome) {
         check.outcome = preflight::Outcome::Warn(format!(
             "{text} among that engine's containers only: the probe of that host's ports could not run ({})",
             exec::first_line(&format!("{e:#}")).unwrap_or_default()
         ));
     }
-    check
 }
 
 /// The images missing on the tenant's engine, after trying to pull each there; an error names
@@ -495,6 +533,34 @@ pub fn purge_cmd(
     let script = purge_script(MOUNT, &root.to_string_lossy(), &rel);
     v.extend(words(&[&image, "-c", &script]));
     Ok(Cmd::new(v, "delete the data on the engine's host"))
+}
+
+/// Refuses (exit 2), before anything changes, a purge whose folder on the engine's host is a
+/// symbolic link: `data`, or `data/<service>`. Looked at through the engine with the read-only
+/// helper container (nothing runs in it); a missing folder is fine (nothing to delete).
+pub fn refuse_linked_data(
+    tools: &Tools,
+    manifest: &Manifest,
+    tenant: &Tenant,
+    service: Option<&str>,
+) -> Result<()> {
+    let Some(helper) = crate::ops::backup::engine::Helper::create(tools, manifest, tenant, false)?
+    else {
+        return Ok(());
+    };
+    let root = model::tenant_root(&manifest.platform, tenant);
+    let mut rels = vec!["data".to_string()];
+    rels.extend(service.map(|s| format!("data/{s}")));
+    for rel in rels {
+        if helper.list(&rel)?.is_some_and(|l| l.is_link) {
+            return Err(UsageError::plain(format!(
+                "refusing to delete {root}/{rel} on the host of context `{}`: it is a symbolic link; nothing was changed. Replace it with a real folder there",
+                tools.context.as_deref().unwrap_or_default()
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// The script of [`purge_cmd`]: `rel` under `mount` is deleted only when it is a real directory,

@@ -56,11 +56,21 @@ pub fn doors(manifest: &Manifest) -> Vec<Option<&str>> {
         .collect()
 }
 
-/// The engine whose front door is called `name` (`edge`, `edge-host-2`), if the manifest has it.
-pub fn door_named<'a>(manifest: &'a Manifest, name: &str) -> Option<Option<&'a str>> {
-    crate::ops::engines::engines(manifest)
-        .into_iter()
-        .find(|e| door_name(*e) == name)
+/// The engine whose front door `name` is (`edge`: the current context's; `edge-host-2`: context
+/// `host-2`'s), whether or not a tenant of the manifest still runs there: a door left running
+/// on an engine its last tenant moved away from must still be reachable by `down`. `None` when
+/// the name is a tenant's, or names no valid context.
+pub fn door_named(manifest: &Manifest, name: &str) -> Option<Option<String>> {
+    if manifest.tenant(name).is_some() {
+        return None;
+    }
+    if name == NAME {
+        return Some(None);
+    }
+    let context = name.strip_prefix(&format!("{NAME}-"))?;
+    crate::manifest::values::docker_context(context)
+        .ok()
+        .map(|()| Some(context.to_string()))
 }
 
 /// `edge-<deployment>` (`edge-<context>-<deployment>` on another engine): one front door per
@@ -88,6 +98,15 @@ pub fn project_name(manifest: &Manifest, engine: Option<&str>) -> String {
         Some(id) => format!("{door}-{id}"),
         None => door,
     }
+}
+
+/// The image of the door of `engine`: caddy's, as the manifest sets it (the first of its tenants
+/// names it); empty when no tenant there runs caddy.
+pub fn door_image(manifest: &Manifest, engine: Option<&str>) -> String {
+    tenants(manifest, engine)
+        .first()
+        .map(|t| crate::platform::model::image(&manifest.platform, t, SERVICE))
+        .unwrap_or_default()
 }
 
 /// The edge's own network (published ports and ACME traffic go through it).
@@ -346,7 +365,7 @@ fn stack(
 ) -> String {
     let platform = &manifest.platform;
     let settings = platform.edge_of(engine);
-    let image = crate::platform::model::image(platform, served[0], SERVICE);
+    let image = door_image(manifest, engine);
     let mut svc = Mapping::new();
     svc.insert("image".into(), image.into());
     // Root, but with no capability beyond binding 80/443: the edge holds only certificates, in
@@ -606,8 +625,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(doors(&m), vec![None, Some("host-2")]);
-        assert_eq!(door_named(&m, "edge-host-2"), Some(Some("host-2")));
-        assert_eq!(door_named(&m, "edge-host-3"), None);
+        assert_eq!(door_named(&m, "edge-host-2"), Some(Some("host-2".into())));
+        assert_eq!(door_named(&m, "edge"), Some(None));
+        // A door whose engine no tenant names any more: still reachable (for `down`).
+        assert_eq!(door_named(&m, "edge-host-3"), Some(Some("host-3".into())));
+        assert_eq!(door_named(&m, "a"), None);
+        assert_eq!(door_named(&m, "edge-"), None);
         let d = Display {
             manifest: ".env".into(),
             stacks_dir: "stacks".into(),
@@ -650,7 +673,7 @@ mod tests {
             remote.contains("docker --context host-2 compose --env-file .env -f stacks/edge-host-2-stack.yml up -d"),
             "{remote}"
         );
-        // Port ranges are per engine: the same block on two engines is no clash.
+        // Compose project names: lowercase, `-` for what a project name cannot hold.
         assert_eq!(
             project_name(&m, Some("Host.2+x")),
             "edge-host-2-x-0123456789abcdef"

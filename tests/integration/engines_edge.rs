@@ -235,8 +235,18 @@ fn e2e_each_engine_has_its_own_front_door() {
     let started = docker2(&["inspect", "-f", "{{.State.StartedAt}}", &d2[0]])
         .ok()
         .stdout;
+    // `reload-proxy` copies the Caddyfile to that host again before the reload: the copy there
+    // (this machine is sg-host2's host too) was changed behind stackgen's back, and comes back.
+    let copy = s.path(&format!("base/edge-{CONTEXT}/etc/Caddyfile"));
+    std::fs::write(&copy, "# changed by hand\n").unwrap();
     let run = s.run(&["reload-proxy", &door_name]).ok();
     assert!(run.stdout.contains("caddy reloaded"), "{}", run.stdout);
+    assert_eq!(
+        docker2(&["exec", &d2[0], "cat", "/etc/caddy/Caddyfile"])
+            .ok()
+            .stdout,
+        s.read(&format!("stacks/edge-{CONTEXT}/Caddyfile"))
+    );
     assert_eq!(
         docker2(&["inspect", "-f", "{{.State.StartedAt}}", &d2[0]])
             .ok()

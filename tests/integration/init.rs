@@ -372,6 +372,40 @@ fn init_places_a_new_tenant_on_another_engine() {
         ),
         "{stack}"
     );
+    // This host's sockets say nothing about that engine's: a port held here does not stop a
+    // range for it, while the same range for a tenant of this host is refused.
+    let start = free_port_range(40);
+    let range = format!("{start}-{}", start + 39);
+    let _held = std::net::TcpListener::bind(("0.0.0.0", start + 5)).unwrap();
+    let run = s
+        .run(&[
+            "init",
+            "--non-interactive",
+            "--tenant",
+            "local-too",
+            "--port-range",
+            &range,
+        ])
+        .code(2);
+    assert!(
+        run.stderr.contains("already in use on this host"),
+        "{}",
+        run.stderr
+    );
+    s.run(&[
+        "init",
+        "--non-interactive",
+        "--tenant",
+        "remote-too",
+        "--port-range",
+        &range,
+        "--docker-context",
+        "host-2",
+    ])
+    .ok();
+    assert!(s
+        .read(".env")
+        .contains(&format!("\nREMOTE_TOO__PORT_RANGE={range}\n")));
     // Without --non-interactive the flag is refused by the parser (the menu does not ask).
     let run = s.run(&["init", "--docker-context", "host-2"]).code(2);
     assert!(run.stderr.contains("--non-interactive"), "{}", run.stderr);

@@ -85,6 +85,14 @@ pub fn down(tools: &Tools, p: &Project) -> Cmd {
     )
 }
 
+/// `down` of a project by its name alone, for one whose stack file is gone: compose finds its
+/// containers and networks by their project label.
+pub fn down_project(tools: &Tools, name: &str) -> Cmd {
+    let mut v = tools.compose_argv();
+    v.extend(words(["-p", name, "down", "--remove-orphans"]));
+    Cmd::new(v, "docker compose down")
+}
+
 pub fn restart(tools: &Tools, p: &Project, services: &[String]) -> Cmd {
     compose(tools, p, &["restart"], services, "docker compose restart")
 }
