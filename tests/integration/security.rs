@@ -42,8 +42,8 @@ fn stacks_of(s: &Sandbox) -> Vec<Stack> {
         .iter()
         .filter_map(|f| {
             let name = f.file_name()?.to_str()?.strip_suffix("-stack.yml")?;
-            // The front door is no tenant: `edge_violations` checks it.
-            if name == "edge" {
+            // A front door is no tenant (`edge`, `edge-<context>`): checked on its own.
+            if name == "edge" || name.starts_with("edge-") {
                 return None;
             }
             Some(Stack {
@@ -1015,4 +1015,73 @@ fn the_front_door_meets_each_tenant_alone_and_is_the_only_way_in() {
             assert_eq!(hosts, theirs, "{what}: routes to {t}");
         }
     }
+}
+
+/// A front door per engine: with team-b on another engine (`host-2`), that engine's door meets
+/// team-b alone and this host's door no longer does; it is the same locked-down container,
+/// mounts only its own folder on that host (its Caddyfile copied there, never the stacks
+/// directory, which is on another machine), and routes team-b's hostnames only.
+#[test]
+fn each_engines_front_door_meets_its_own_tenants_alone() {
+    let s = Sandbox::with_example();
+    let env = s.read(".env");
+    s.write(".env", &format!("{env}TEAM_B__DOCKER_CONTEXT=host-2\n"));
+    s.run(&["render"]).ok();
+    let base = env
+        .lines()
+        .find_map(|l| l.strip_prefix("BASE_DIR="))
+        .unwrap()
+        .to_string();
+    let here: Value = serde_yaml::from_str(&s.read("stacks/edge-stack.yml")).unwrap();
+    let there: Value = serde_yaml::from_str(&s.read("stacks/edge-host-2-stack.yml")).unwrap();
+    let names = |door: &Value| -> Vec<String> {
+        door["networks"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .map(|n| n["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!names(&here).contains(&"ai-platform-team-b-front".to_string()));
+    let mut theirs = names(&there);
+    theirs.sort();
+    assert_eq!(
+        theirs,
+        [
+            "ai-platform-edge-host-2-example-deployment",
+            "ai-platform-team-b-front"
+        ]
+    );
+    let front = &there["networks"]["team-b"];
+    assert_eq!(front["internal"].as_bool(), Some(true));
+    let b: Value = serde_yaml::from_str(&s.read("stacks/team-b-stack.yml")).unwrap();
+    assert_eq!(b["networks"]["front"]["name"], front["name"]);
+    assert_eq!(b["networks"]["front"]["external"].as_bool(), Some(true));
+    let svc = &there["services"]["caddy"];
+    assert_eq!(strs(&svc["cap_drop"]), ["ALL"]);
+    assert_eq!(strs(&svc["cap_add"]), ["NET_BIND_SERVICE"]);
+    assert_eq!(svc["read_only"].as_bool(), Some(true));
+    assert!(strs(&svc["security_opt"]).contains(&"no-new-privileges:true".to_string()));
+    for v in strs(&svc["volumes"]) {
+        assert!(v.starts_with(&format!("{base}/edge-host-2/")), "mounts {v}");
+    }
+    for p in strs(&svc["ports"]) {
+        assert!(
+            p.ends_with(":80") || p.ends_with(":443") || p.ends_with(":443/udp"),
+            "{p}"
+        );
+    }
+    let routes = edge_routes(&s.read("stacks/edge-host-2/Caddyfile"));
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert_eq!(routes[0].0, "team-b-caddy:80");
+    assert!(
+        routes[0]
+            .1
+            .iter()
+            .all(|h| h.ends_with(".team-b.example.com")),
+        "{routes:?}"
+    );
+    assert!(edge_routes(&s.read("stacks/edge/Caddyfile"))
+        .iter()
+        .all(|(up, _)| up != "team-b-caddy:80"));
 }
