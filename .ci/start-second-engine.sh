@@ -38,6 +38,11 @@ else
   if [[ -f /run/sg-docker2.pid ]] && ! kill -0 "$(cat /run/sg-docker2.pid)" 2>/dev/null; then
     rm -f /run/sg-docker2.pid
   fi
+  # A restart on a network store left by an earlier run deletes the FIRST engine's docker0 (seen
+  # every time on this machine with dockerd 20.10.24: the second start's clean-up of its stale
+  # default bridge takes the link named docker0 with it; a fresh store never does). The store
+  # holds only this test engine's networks, which no test keeps across a restart: start afresh.
+  rm -f /var/lib/sg-docker2/network/files/local-kv.db
   # The first engine's storage driver is the one known to work on this machine.
   driver=$(docker info --format '{{.Driver}}')
   log "starting dockerd on $SOCK (storage driver $driver); log: $LOG"
@@ -77,10 +82,9 @@ for image in "$@"; do
 done
 log "context $CONTEXT ready: $(docker --context "$CONTEXT" version --format '{{.Server.Version}}')"
 
-# The first engine's default bridge must survive. On this machine docker0 vanished twice while a
-# second engine was (re)started beside it, and every `docker run` on the default network then
-# failed ("could not find bridge docker0"); the cause was not pinned down (a fresh data root did
-# not reproduce it). So check, and put the bridge back with the first engine's own address.
+# The first engine's default bridge must survive. Should docker0 still be gone (the store clean-up
+# above is what stopped it vanishing here), every `docker run` on the default network would fail
+# ("could not find bridge docker0"): put the bridge back with the first engine's own address.
 if ! ip link show docker0 >/dev/null 2>&1; then
   gateway=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}')
   subnet=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}')
