@@ -656,6 +656,20 @@ fn a_remote_tenant_mounts_only_paths_of_its_host() {
             .collect();
         want.sort();
         assert_eq!(changed, want, "only the remote tenants' stack files change");
+        // Nor does a file go, but the front door files of the current engine that now belong to
+        // host-2's door (its own `stacks/edge-host-2*`, new).
+        let paths = |tree: &[(std::path::PathBuf, Vec<u8>)]| -> Vec<String> {
+            tree.iter()
+                .map(|(p, _)| p.display().to_string())
+                .filter(|p| !p.starts_with("stacks/edge"))
+                .collect()
+        };
+        assert_eq!(
+            paths(&before),
+            paths(&after),
+            "the same files, outside the front doors"
+        );
+        assert!(s.path("stacks/edge-host-2-stack.yml").exists());
 
         let mut config_mounts = 0;
         for t in remote {
