@@ -91,34 +91,31 @@ pub fn check_known(tools: &Tools, manifest: &Manifest, tenant: &Tenant) -> Resul
     let Some(name) = tenant.docker_context.as_deref() else {
         return Ok(());
     };
-    let mut v = tools.on(None).docker_argv();
-    v.extend(words(&[
-        "context",
-        "inspect",
-        "--format",
-        "{{.Name}}",
-        name,
-    ]));
-    let out = exec::capture(&Cmd::new(v, "docker context inspect"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    Err(problem(
-        manifest,
-        tenant,
-        format!(
-            "unknown Docker context `{name}` ({})",
-            exec::first_line(&stderr).unwrap_or("`docker context inspect` failed")
-        ),
-        format!("create it (`docker context create {name} --docker host=ssh://USER@HOST`), or correct the name (`docker context ls`)"),
-    )
-    .into())
+    context_unknown(tools, name)?.map_or(Ok(()), |why| {
+        Err(problem(
+            manifest,
+            tenant,
+            format!("unknown Docker context `{name}` ({why})"),
+            format!("create it (`docker context create {name} --docker host=ssh://USER@HOST`), or correct the name (`docker context ls`)"),
+        )
+        .into())
+    })
 }
 
 /// `docker context inspect NAME` for a context no tenant line names (a front door left on an
 /// engine its tenants moved away from): exit 2 when this machine does not know it.
 pub fn check_context(tools: &Tools, name: &str) -> Result<()> {
+    context_unknown(tools, name)?.map_or(Ok(()), |why| {
+        Err(UsageError::plain(format!(
+            "unknown Docker context `{name}` ({why}); nothing was done. `docker context ls` lists them"
+        ))
+        .into())
+    })
+}
+
+/// Why this machine does not know context `name` (`docker context inspect`'s first line), or
+/// `None` when it does.
+fn context_unknown(tools: &Tools, name: &str) -> Result<Option<String>> {
     let mut v = tools.on(None).docker_argv();
     v.extend(words(&[
         "context",
@@ -129,12 +126,14 @@ pub fn check_context(tools: &Tools, name: &str) -> Result<()> {
     ]));
     let out = exec::capture(&Cmd::new(v, "docker context inspect"))?;
     if out.status.success() {
-        return Ok(());
+        return Ok(None);
     }
-    Err(UsageError::plain(format!(
-        "unknown Docker context `{name}`; nothing was done. `docker context ls` lists them"
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Ok(Some(
+        exec::first_line(&stderr)
+            .unwrap_or("`docker context inspect` failed")
+            .to_string(),
     ))
-    .into())
 }
 
 fn words(items: &[&str]) -> Vec<OsString> {

@@ -1277,3 +1277,51 @@ fn backup_and_restore_of_a_remote_tenant_go_through_its_engine_only() {
     );
     assert!(s.path("precious").exists());
 }
+
+/// The front door of another engine is driven through that engine, like its tenants:
+/// `reload-proxy edge-host-2` copies its Caddyfile there and reloads it with `--context`; after
+/// the last tenant left that engine (its door's files are gone with the next `render`), `down
+/// edge-host-2` still reaches the running door by its project name; a door of a context this
+/// machine does not know is refused (exit 2) before anything runs.
+#[test]
+fn another_engines_front_door_goes_through_that_engine() {
+    let (s, env) = two_engine_sandbox();
+    let env = env_refs(&env);
+    let run = s
+        .run_env(&["reload-proxy", "edge-host-2", "--dry-run"], &env)
+        .ok();
+    assert!(
+        run.stdout.contains(
+            "docker --context host-2 compose -p edge-host-2-example-deployment --env-file .env -f stacks/edge-host-2-stack.yml exec -T caddy caddy reload"
+        ),
+        "{}",
+        run.stdout
+    );
+    // team-b back on the current engine: host-2 keeps no tenant, its door's files are stale.
+    let text = s
+        .read(".env")
+        .replace("TEAM_B__DOCKER_CONTEXT=host-2\n", "");
+    s.write(".env", &text);
+    s.run(&["render"]).ok();
+    assert!(!s.path("stacks/edge-host-2-stack.yml").exists());
+    std::fs::remove_file(s.path("docker.log")).ok();
+    let run = s.run_env(&["down", "edge-host-2"], &env).ok();
+    assert!(
+        run.stdout
+            .contains("edge-host-2: the front door's container and networks removed"),
+        "{}",
+        run.stdout
+    );
+    let log = log_lines(&s);
+    assert!(
+        log.iter().any(|l| l
+            == "--context host-2 compose -p edge-host-2-example-deployment down --remove-orphans"),
+        "{log:#?}"
+    );
+    let run = s.run_env(&["down", "edge-nowhere"], &env).code(2);
+    assert!(
+        run.stderr.contains("unknown Docker context `nowhere`"),
+        "{}",
+        run.stderr
+    );
+}
