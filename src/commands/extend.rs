@@ -185,8 +185,7 @@ pub fn cmd_remove_service(cli: &Cli, args: &RemoveServiceArgs) -> Result<()> {
         None
     };
     let purge_on_host = if args.purge_data && remote {
-        let tools = Tools::find()?.on(t.docker_context.as_deref());
-        crate::ops::engines::check_known(&tools, &next, t)?;
+        let tools = super::run::tools_for(&next, t, false)?;
         crate::ops::engines::refuse_linked_data(&tools, &next, t, Some(&args.name))?;
         Some(crate::ops::engines::purge_cmd(
             &tools,

@@ -49,6 +49,19 @@ pub fn key(engine: Option<&str>, setting: &str) -> String {
     }
 }
 
+/// The settings of the front door of `engine` (`None`: the current context): its entry in
+/// `per_engine`, else `defaults` (`Platform::edge_of`, and the manifest's checks before the
+/// platform is built).
+pub fn settings_of<'a>(
+    defaults: &'a Settings,
+    per_engine: &'a [(String, Settings)],
+    engine: Option<&str>,
+) -> &'a Settings {
+    engine
+        .and_then(|c| per_engine.iter().find(|(e, _)| e == c))
+        .map_or(defaults, |(_, s)| s)
+}
+
 /// The key that sets `setting` of `engine`'s front door in a manifest that `has` these keys:
 /// the engine's own `EDGE__<CONTEXT>__` key when set, else the `EDGE_*` key it inherits.
 pub fn key_set_by(has: impl Fn(&str) -> bool, engine: Option<&str>, setting: &str) -> String {

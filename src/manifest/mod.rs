@@ -93,9 +93,7 @@ pub struct Platform {
 impl Platform {
     /// The settings of the front door of `engine` (`None`: the current context).
     pub fn edge_of(&self, engine: Option<&str>) -> &edge::Settings {
-        engine
-            .and_then(|c| self.engine_edges.iter().find(|(e, _)| e == c))
-            .map_or(&self.edge, |(_, s)| s)
+        edge::settings_of(&self.edge, &self.engine_edges, engine)
     }
 }
 
@@ -592,9 +590,7 @@ impl Builder<'_> {
         let engine_edges = self.engine_edges(&edge, &tenants);
         for t in &tenants {
             let engine = t.docker_context.as_deref();
-            let settings = engine
-                .and_then(|c| engine_edges.iter().find(|(e, _)| e == c))
-                .map_or(&edge, |(_, s)| s);
+            let settings = edge::settings_of(&edge, &engine_edges, engine);
             let keys = ["HTTP_PORT", "HTTPS_PORT"].map(|s| self.edge_key(engine, s));
             for (key, problem) in edge::port_clashes(settings, keys, t) {
                 self.problem(&key, problem);
