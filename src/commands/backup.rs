@@ -215,6 +215,7 @@ pub fn cmd_restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
         checked,
         &tools,
         &project,
+        &cli.stacks_dir,
         writer.as_ref(),
         &mut safety,
         &mut |l| println!("{l}"),

@@ -121,13 +121,9 @@ pub fn cmd_add_service(cli: &Cli, args: &AddServiceArgs) -> Result<()> {
         .filter(|a| a.path.starts_with(&own))
         .collect();
     if crate::ops::engines::is_remote(t) {
-        // On the engine's host, through the engine (crate::ops::engines); never this machine's disk.
-        let id = crate::ops::engines::engine_id(&tools)?;
-        crate::ops::engines::run_prepare(&crate::ops::engines::prepare_cmd(
-            &tools, &next, t, &actions, &id,
-        )?)?;
-        // Its caddy mounts the Caddyfile, now with the new route, from that host.
-        crate::ops::engines::push_config(&tools, &next, t, &cli.stacks_dir)?;
+        // On the engine's host, through the engine; never this machine's disk. Its caddy mounts
+        // the Caddyfile, now with the new route, from there too.
+        crate::ops::engines::prepare_on_host(&tools, &next, t, &actions, &cli.stacks_dir)?;
     } else {
         prepare::apply(&next, t, &actions)?;
     }

@@ -265,12 +265,13 @@ pub fn cmd_prepare(cli: &Cli, args: &PrepareArgs) -> Result<()> {
         let tools = crate::ops::compose::Tools::find()?.on(Some(context));
         crate::ops::engines::check_known(&tools, &manifest, tenant)?;
         crate::ops::engines::check_not_elsewhere(&tools, &manifest, tenant)?;
-        let id = crate::ops::engines::engine_id(&tools)?;
-        crate::ops::engines::run_prepare(&crate::ops::engines::prepare_cmd(
-            &tools, &manifest, tenant, &actions, &id,
-        )?)?;
-        // Its stack file mounts the config files from there too (model::config_source).
-        let pushed = crate::ops::engines::push_config(&tools, &manifest, tenant, &cli.stacks_dir)?;
+        let pushed = crate::ops::engines::prepare_on_host(
+            &tools,
+            &manifest,
+            tenant,
+            &actions,
+            &cli.stacks_dir,
+        )?;
         if !cli.quiet {
             println!(
                 "{}: {} path(s) ready on the host of Docker context `{context}`; {}",

@@ -478,12 +478,6 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
     let root = model::tenant_root(&manifest.platform, tenant);
     if remote {
         // Through the engine, on its host; this machine's disk is never touched for the tenant.
-        let id = if dry {
-            "ENGINE-ID".to_string()
-        } else {
-            engines::engine_id(&tools)?
-        };
-        let cmd = engines::prepare_cmd(&tools, &manifest, tenant, &actions, &id)?;
         if dry {
             println!(
                 "would prepare {} path(s) under {root} on the engine's host, with a one-shot container there (`stackgen prepare {} --dry-run` shows it)",
@@ -496,9 +490,7 @@ fn up_one(cli: &Cli, args: &UpArgs, name: &str, wanted: &[String]) -> Result<()>
             );
         } else {
             // The stack mounts its config files from that host (model::config_source).
-            match engines::run_prepare(&cmd)
-                .and_then(|()| engines::push_config(&tools, &manifest, tenant, &cli.stacks_dir))
-            {
+            match engines::prepare_on_host(&tools, &manifest, tenant, &actions, &cli.stacks_dir) {
                 Ok(pushed) => emit(
                     tenant,
                     Check::ok(

@@ -471,6 +471,21 @@ pub fn one_shot_running(tools: &Tools, caps: &[&str], program: &str) -> Vec<OsSt
     v
 }
 
+/// What `prepare`, `up`, `add-service` and `restore` do for a tenant on another engine, in one
+/// place: create `actions` on its engine's host ([`prepare_cmd`], marked with that engine's
+/// ID), then copy its config files there ([`push_config`]), which its stack mounts.
+pub fn prepare_on_host(
+    tools: &Tools,
+    manifest: &Manifest,
+    tenant: &Tenant,
+    actions: &[Action],
+    stacks_dir: &Path,
+) -> Result<Pushed> {
+    let id = engine_id(tools)?;
+    run_prepare(&prepare_cmd(tools, manifest, tenant, actions, &id)?)?;
+    push_config(tools, manifest, tenant, stacks_dir)
+}
+
 /// Runs [`prepare_cmd`]'s container. A symbolic link it refused is bad ground, as on a single
 /// host: exit 2 with the container's message; any other failure keeps docker's status.
 pub fn run_prepare(cmd: &Cmd) -> Result<()> {

@@ -305,7 +305,8 @@ impl Owners {
 
 /// Restores a checked archive. `safety` takes the safety backup of the data being replaced
 /// (called before anything is changed); `log` gets one line per step. `remote` (for a checked
-/// archive whose tenant is on another engine) is the helper container on that engine.
+/// archive whose tenant is on another engine) is the helper container on that engine, and
+/// `stacks_dir` holds the config files copied to that host.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     manifest: &Manifest,
@@ -314,6 +315,7 @@ pub fn run(
     mut checked: Checked,
     tools: &Tools,
     project: &Project,
+    stacks_dir: &Path,
     remote: Option<&Helper>,
     safety: &mut dyn FnMut() -> Result<PathBuf>,
     log: &mut dyn FnMut(String),
@@ -359,16 +361,9 @@ pub fn run(
             "restored the data into {} on the host of context `{context}`, through its engine",
             checked.data.display(),
         ));
-        let actions = prepare::plan(manifest, tenant)?;
-        let id = crate::ops::engines::engine_id(tools)?;
-        crate::ops::engines::run_prepare(&crate::ops::engines::prepare_cmd(
-            tools, manifest, tenant, &actions, &id,
-        )?)?;
         // postgres starts below with its init scripts, which it mounts from that host.
-        let stacks_dir = (project.stack.parent())
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        crate::ops::engines::push_config(tools, manifest, tenant, stacks_dir)?;
+        let actions = prepare::plan(manifest, tenant)?;
+        crate::ops::engines::prepare_on_host(tools, manifest, tenant, &actions, stacks_dir)?;
         if let Some(dump) = dump {
             load_dump(tools, project, &dump, log)?;
         }
