@@ -440,13 +440,7 @@ pub fn disk_verdict(free: u64, place: &str) -> Check {
 pub fn validator(tool: &str, probe: &[&str], purpose: &str) -> Check {
     let found = which::which(tool).ok();
     let version = found.as_ref().and_then(|p| {
-        let out = duct::cmd(p, probe)
-            .stdout_capture()
-            .stderr_capture()
-            .stdin_null()
-            .unchecked()
-            .run()
-            .ok()?;
+        let out = exec::probe(p, probe)?;
         let text = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
         exec::first_line(&text).map(str::to_string)

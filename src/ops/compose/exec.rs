@@ -232,6 +232,16 @@ pub fn first_line(text: &str) -> Option<&str> {
     text.lines().map(str::trim).find(|l| !l.is_empty())
 }
 
+/// Runs `program args` to ask it something (its version): its output whatever its status, or
+/// `None` when it cannot be started. As every child, without the manifest's keys; its stdin
+/// is empty, so nothing it does can wait on the operator's terminal.
+pub fn probe(program: &Path, args: &[&str]) -> Option<Output> {
+    let mut argv = vec![program.as_os_str().to_os_string()];
+    argv.extend(args.iter().map(OsString::from));
+    let purpose = format!("{} {}", program.display(), args.join(" "));
+    capture(&Cmd::new(argv, purpose).with_stdin(Vec::new())).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,13 +200,7 @@ fn accept(
 }
 
 fn probe_version(program: &Path, args: &[&str]) -> Option<String> {
-    let out = duct::cmd(program, args)
-        .stdout_capture()
-        .stderr_capture()
-        .stdin_null()
-        .unchecked()
-        .run()
-        .ok()?;
+    let out = super::exec::probe(program, args)?;
     if !out.status.success() {
         return None;
     }
