@@ -710,3 +710,21 @@ pub fn engine_ready(services: &[&str], test: &str) -> bool {
     }
     true
 }
+
+/// The repository's committed files are what `stackgen --env-file .env.example render ARGS
+/// --check` renders (the check CI runs); `fix` is the command that brings them up to date.
+pub fn assert_committed_render_is_current(args: &[&str], fix: &str) {
+    let mut all = vec!["--env-file", ".env.example", "render"];
+    all.extend_from_slice(args);
+    all.push("--check");
+    let out = std::process::Command::new(BIN)
+        .args(&all)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the committed files are stale; run `{fix}`\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -319,38 +319,21 @@ fn replace_keeps_a_safety_backup_and_another_tenants_archive_needs_from_tenant()
     // b has data of its own: --from-tenant is required, then --replace, then --yes (no tty).
     fs::create_dir_all(w.data("b").join("qdrant")).unwrap();
     fs::write(w.data("b").join("qdrant/b-was-here"), "b").unwrap();
-    let run = w.run(&["restore", "b", "--from", arch]).code(2);
+    // Each refusal names the next flag to add; with all of them the restore runs.
+    let restore = |flags: &[&str]| {
+        let mut args = vec!["restore", "b", "--from", arch];
+        args.extend_from_slice(flags);
+        w.run(&args)
+    };
+    let run = restore(&[]).code(2);
     assert!(run.stderr.contains("--from-tenant a"), "{}", run.stderr);
-    let run = w
-        .run(&["restore", "b", "--from", arch, "--from-tenant", "a"])
-        .code(2);
+    let run = restore(&["--from-tenant", "a"]).code(2);
     assert!(run.stderr.contains("--replace"), "{}", run.stderr);
-    let run = w
-        .run(&[
-            "restore",
-            "b",
-            "--from",
-            arch,
-            "--from-tenant",
-            "a",
-            "--replace",
-        ])
-        .code(2);
+    let run = restore(&["--from-tenant", "a", "--replace"]).code(2);
     assert!(run.stderr.contains("--yes"), "{}", run.stderr);
     assert!(w.data("b").join("qdrant/b-was-here").exists());
 
-    let run = w
-        .run(&[
-            "restore",
-            "b",
-            "--from",
-            arch,
-            "--from-tenant",
-            "a",
-            "--replace",
-            "--yes",
-        ])
-        .ok();
+    let run = restore(&["--from-tenant", "a", "--replace", "--yes"]).ok();
     assert!(run.stdout.contains("safety backup"), "{}", run.stdout);
     // b's files now: a's content, b's owners; a untouched.
     let seg = w.data("b").join("qdrant/collections/c1/segment.bin");

@@ -80,11 +80,30 @@ fn redis(remote: bool, tenant: &str, script: &str) -> String {
 /// The files under the tenant's `data/qdrant/e2e` with owner, mode and content (links: their
 /// target), as the engine's host has them: read through a throwaway container on sg-host2.
 fn files_on_host2(root: &Path) -> String {
-    let mount = format!("{}:/t:ro", root.display());
-    docker2(&[
-        "run", "--rm", "--network", "none", "-v", &mount, "--entrypoint", "sh",
-        "stackgen-real/redis:test", "-c",
+    sh_on_host2(
+        root,
+        false,
         "cd /t/data/qdrant/e2e && for f in * ; do stat -c '%n %u:%g %a' \"$f\"; if [ -L \"$f\" ]; then readlink \"$f\"; else cat \"$f\"; fi; done",
+    )
+}
+
+/// Runs `script` in a throwaway container on sg-host2 with `dir` of that host at `/t`
+/// (read-only unless `writable`): the tests see and change that host's disk as its engine does.
+/// In the postgres image, whose coreutils `chown --reference` needs (redis's has BusyBox).
+fn sh_on_host2(dir: &Path, writable: bool, script: &str) -> String {
+    let mount = format!("{}:/t{}", dir.display(), if writable { "" } else { ":ro" });
+    docker2(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &mount,
+        "--entrypoint",
+        "sh",
+        "stackgen-real/postgres:test",
+        "-c",
+        script,
     ])
     .ok()
     .stdout
@@ -246,13 +265,11 @@ fn e2e_engines_move_a_tenant_with_backup_and_restore() {
         &t,
         "INSERT INTO e2e_rows SELECT g, 'late ' || g FROM generate_series(301, 310) g;",
     );
-    let mount = format!("{}:/t", root.display());
-    docker2(&[
-        "run", "--rm", "--network", "none", "-v", &mount, "--entrypoint", "sh",
-        "stackgen-real/postgres:test", "-c",
+    sh_on_host2(
+        &root,
+        true,
         "echo stale > /t/data/qdrant/e2e/stale.txt && chown --reference=/t/data/qdrant /t/data/qdrant/e2e/stale.txt",
-    ])
-    .ok();
+    );
     assert_ne!(state(true, s, &t), expected);
 
     // Stopped, its data there not empty: refused without --replace.
@@ -326,24 +343,7 @@ fn e2e_engines_move_a_tenant_with_backup_and_restore() {
     assert!(listing.contains("data/qdrant/e2e/a.txt"), "{listing}");
     assert!(containers(Some(CONTEXT), &t).is_empty());
     // As sg-host2 sees its disk.
-    let ls = |path: &Path| {
-        let mount = format!("{}:/t:ro", path.display());
-        docker2(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-v",
-            &mount,
-            "--entrypoint",
-            "sh",
-            "stackgen-real/redis:test",
-            "-c",
-            "ls -A /t",
-        ])
-        .ok()
-        .stdout
-    };
+    let ls = |path: &Path| sh_on_host2(path, false, "ls -A /t");
     // Only `data` went: the engine marker, the copy of the config files and what else the
     // operator keeps there stay, as the tenant's folder does on a single host.
     assert_eq!(ls(&root), ".stackgen-engine\nconfig\nkeep.txt\n");

@@ -65,22 +65,9 @@ fn kubernetes_example_matches_reviewed_snapshots() {
 
 #[test]
 fn committed_kubernetes_manifests_are_rendered_from_the_example_manifest() {
-    let out = Command::new(BIN)
-        .args([
-            "--env-file",
-            ".env.example",
-            "render",
-            "--target",
-            "kubernetes",
-            "--check",
-        ])
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stacks/kubernetes is stale; run `stackgen --env-file .env.example render --target kubernetes`\n{}",
-        String::from_utf8_lossy(&out.stdout)
+    assert_committed_render_is_current(
+        &["--target", "kubernetes"],
+        "stackgen --env-file .env.example render --target kubernetes",
     );
 }
 

@@ -35,16 +35,7 @@ fn example_stacks_match_reviewed_snapshots() {
 #[test]
 fn committed_stacks_are_rendered_from_the_example_manifest() {
     // The same check CI runs: the repository's stacks/ match .env.example.
-    let out = std::process::Command::new(BIN)
-        .args(["--env-file", ".env.example", "render", "--check"])
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stacks/ is stale; run `stackgen --env-file .env.example render`\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_committed_render_is_current(&[], "stackgen --env-file .env.example render");
 }
 
 #[test]
