@@ -511,6 +511,8 @@ case "$1" in
   run)
     # The free-space probe: FAKE_DF_KIB is what that host has free.
     case "$*" in
+      *port-probe*) [ -z "$FAKE_NO_SHELL" ] || {
+        echo "docker: Error response from daemon: failed to create shim: OCI runtime create failed: exec: \"/bin/sh\": stat /bin/sh: no such file or directory: unknown." >&2; exit 127; } ;;
       *"df -Pk"*) [ -z "$FAKE_DF_KIB" ] ||
         printf 'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 100 90 %s 90%% /stackgen-tenant\n' "$FAKE_DF_KIB" ;;
       *"rm -rf -- "*)
@@ -893,6 +895,20 @@ fn doctor_checks_every_engine() {
     assert_eq!(disks.len(), 2, "{list:#?}");
     assert!(
         disks[0].contains("on the host of context `host-2`"),
+        "{list:#?}"
+    );
+    // An image without a shell cannot run the probe of host-2's ports: the check says it asked
+    // that engine's containers only (WARN), it does not pass silently.
+    let mut no_shell = env.clone();
+    no_shell.push(("FAKE_NO_SHELL".into(), "1".into()));
+    let list = checks(&no_shell);
+    assert!(
+        list.iter().any(|(c, st, d)| c == "ports"
+            && st == "warn"
+            && d.starts_with("team-b: ")
+            && d.contains(
+                "among that engine's containers only: the probe of that host's ports could not run"
+            )),
         "{list:#?}"
     );
     let mut dead = env.clone();
